@@ -1,0 +1,180 @@
+"""Losses E(W): the mean over samples of a per-sample divergence, with its gradient.
+
+o = network output (N, K), y = targets (N, K), z = logits (pre-activation output).
+``value(o, y)`` is E, ``grad(o, y)`` is dE/do. The three probabilistic losses
+are *fused* with their output activation and take the logits instead:
+``value(z, y)`` and ``grad(z, y)`` = dE/dz, computed with log-sum-exp so that
+logits of +-1000 give finite numbers (log(sigmoid(1000)) would be log(1) - but
+log(1 - sigmoid(1000)) = log(0) = -inf if computed from o).
+
+The probabilistic view (the training notes): each loss is a negative
+log-likelihood. Gaussian noise with fixed sigma gives ``gaussian_nll``, which is
+SSE up to a constant and a factor; Bernoulli outputs give ``bce``; a
+categorical (multinoulli) output gives ``cross_entropy``, and ``kl`` differs
+from it by the targets' entropy, a constant.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .activations import log_softmax, sigmoid, softmax
+from .registry import Registry
+
+LOSSES = Registry("loss")
+
+
+class Loss:
+    """Base. ``fused_with`` names the output activation whose logits a fused loss takes."""
+
+    fused_with: str | None = None
+    # Output activations the loss accepts (None: any). Probabilistic losses need probabilities.
+    needs: tuple[str, ...] | None = None
+
+    def value(self, o: np.ndarray, y: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def grad(self, o: np.ndarray, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.registry_name
+
+
+@LOSSES.register("sse")
+class SSE(Loss):
+    """E = (1/N) sum_n 1/2 sum_k (y-o)^2;  dE/do = (o-y)/N."""
+
+    def value(self, o, y):
+        d = o - y
+        return float(np.vdot(d, d)) / (2 * len(o))
+
+    def grad(self, o, y):
+        return (o - y) / len(o)
+
+
+@LOSSES.register("mse")
+class MSE(Loss):
+    """E = (1/(NK)) sum (y-o)^2;  dE/do = 2(o-y)/(NK)."""
+
+    def value(self, o, y):
+        d = o - y
+        return float(np.vdot(d, d)) / d.size
+
+    def grad(self, o, y):
+        return (o - y) * (2 / o.size)
+
+
+@LOSSES.register("mae")
+class MAE(Loss):
+    """E = (1/(NK)) sum |y-o|;  dE/do = sign(o-y)/(NK) (0 at o = y, as PyTorch)."""
+
+    def value(self, o, y):
+        return float(np.abs(o - y).sum()) / o.size
+
+    def grad(self, o, y):
+        return np.sign(o - y) / o.size
+
+
+@LOSSES.register("huber")
+class Huber(Loss):
+    """E = mean of d^2/2 if |d| <= delta else delta(|d| - delta/2), d = o-y;  dE/do = clip(d, +-delta)/(NK)."""
+
+    def __init__(self, delta: float = 1.0):
+        if delta <= 0:
+            raise ValueError(f"delta must be > 0, got {delta}")
+        self.delta = delta
+
+    def value(self, o, y):
+        a = np.abs(o - y)
+        quadratic = np.minimum(a, self.delta)  # the part of |d| inside the quadratic zone
+        linear = a - quadratic
+        return float((0.5 * quadratic**2 + self.delta * linear).sum()) / o.size
+
+    def grad(self, o, y):
+        return np.clip(o - y, -self.delta, self.delta) / o.size
+
+
+@LOSSES.register("gaussian_nll")
+class GaussianNLL(Loss):
+    """E = (1/N) sum_n sum_k [ln sigma + ln(2pi)/2 + (y-o)^2/(2 sigma^2)];  dE/do = (o-y)/(N sigma^2).
+
+    The negative log-likelihood of y ~ N(o, sigma^2): with sigma fixed, minimising
+    it minimises SSE (the notes' maximum-likelihood derivation).
+    """
+
+    def __init__(self, sigma: float = 1.0):
+        if sigma <= 0:
+            raise ValueError(f"sigma must be > 0, got {sigma}")
+        self.sigma = sigma
+
+    def value(self, o, y):
+        d = o - y
+        constant = o.size * (math.log(self.sigma) + 0.5 * math.log(2 * math.pi))
+        return (constant + float(np.vdot(d, d)) / (2 * self.sigma**2)) / len(o)
+
+    def grad(self, o, y):
+        return (o - y) / (len(o) * self.sigma**2)
+
+
+@LOSSES.register("bce")
+class BCE(Loss):
+    """E = (1/(NK)) sum -y log o - (1-y) log(1-o), o = sigmoid(z);  dE/dz = (o - y)/(NK).
+
+    From logits: -y log s(z) - (1-y) log(1-s(z)) = max(z,0) - y z + log(1 + e^-|z|).
+    """
+
+    fused_with = "sigmoid"
+    needs = ("sigmoid",)
+
+    def value(self, z, y):
+        return float((np.maximum(z, 0) - y * z + np.log1p(np.exp(-np.abs(z)))).sum()) / z.size
+
+    def grad(self, z, y):
+        o = sigmoid(z, np.empty_like(z))
+        o -= y
+        o /= z.size
+        return o
+
+
+@LOSSES.register("cross_entropy")
+class CrossEntropy(Loss):
+    """E = (1/N) sum_n -sum_k y_k log o_k, o = softmax(z);  dE/dz = (o sum_k y_k - y)/N (= (o-y)/N).
+
+    The notes drop the minus sign; this is the negative log-likelihood. Soft
+    targets (rows of y summing to 1) are allowed, as in PyTorch.
+    """
+
+    fused_with = "softmax"
+    needs = ("softmax",)
+
+    def value(self, z, y):
+        return float(-np.vdot(y, log_softmax(z))) / len(z)
+
+    def grad(self, z, y):
+        o = softmax(z, np.empty_like(z))
+        o *= y.sum(axis=1, keepdims=True)
+        o -= y
+        o /= len(z)
+        return o
+
+
+@LOSSES.register("kl")
+class KL(Loss):
+    """E = (1/N) sum_n sum_k y_k log(y_k/o_k), 0 log 0 = 0, o = softmax(z);  dE/dz = (o sum_k y_k - y)/N.
+
+    KL(y || o) = cross-entropy minus the entropy of y: the same gradient, and 0 at o = y.
+    """
+
+    fused_with = "softmax"
+    needs = ("softmax",)
+
+    def value(self, z, y):
+        positive = y > 0
+        y_log_y = np.zeros_like(y)
+        y_log_y[positive] = y[positive] * np.log(y[positive])
+        return float(y_log_y.sum() - np.vdot(y, log_softmax(z))) / len(z)
+
+    grad = CrossEntropy.grad

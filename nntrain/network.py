@@ -1,0 +1,220 @@
+"""A fully connected network: dense layers z = a_prev W + b, each followed by an activation.
+
+Shapes follow the notes: W is (fan_in, fan_out), so z_i = sum_j w_ji x_j + b_i.
+Forward and backward passes write into buffers made once per batch size and
+reused every epoch; there is no Python loop over samples or units.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
+from .initializers import INITIALIZERS
+from .losses import LOSSES, Loss
+from .registry import ConfigError, describe
+
+
+def per_layer(spec: Any, count: int, what: str, key: str) -> list:
+    """One spec for every layer, or a list with exactly one per layer."""
+    if isinstance(spec, (list, tuple)):
+        if len(spec) != count:
+            raise ConfigError(
+                f"a list needs one {what} per layer: {count} expected, got {len(spec)}", key
+            )
+        return list(spec)
+    return [spec] * count
+
+
+def check_pair(output_activation: str, loss: Loss, key: str = "loss") -> None:
+    """A loss that needs probabilities must follow an output that gives them."""
+    if loss.needs and output_activation not in loss.needs:
+        raise ConfigError(
+            f"{loss.registry_name} needs output_activation {' or '.join(loss.needs)} "
+            f"(got {output_activation}): it compares probabilities",
+            key,
+        )
+
+
+class Network:
+    """A multilayer perceptron with named components.
+
+    layers: sizes [input, hidden..., output]. activation: one name/mapping or a
+    list, one per hidden layer. initializer: one or a list, one per weight layer.
+    bias_initializer: None keeps each initializer's own biases (zeros, or a
+    preset's); otherwise one spec applied to every bias vector.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[int],
+        activation: Any = "tanh",
+        output_activation: Any = "identity",
+        initializer: Any = "xavier_uniform",
+        bias_initializer: Any = None,
+        seed: int = 0,
+        dtype: str = "float64",
+    ):
+        if len(layers) < 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1
+                                  for n in layers):
+            raise ConfigError(
+                f"needs at least [input, output] sizes, each an integer >= 1, got {list(layers)}",
+                "model.layers",
+            )
+        if dtype not in ("float64", "float32"):
+            raise ConfigError(f"must be float64 or float32, got {describe(dtype)}", "train.dtype")
+        self.sizes = list(layers)
+        self.dtype = np.dtype(dtype)
+        n_weights = len(layers) - 1
+        hidden = per_layer(activation, n_weights - 1, "activation", "model.activation")
+        self.activations = []
+        for i, spec in enumerate(hidden):
+            act = ACTIVATIONS.build(spec, "model.activation")
+            if not act.hidden:
+                raise ConfigError(f"{act.registry_name} can only be an output activation",
+                                  "model.activation")
+            self.activations.append(act)
+        out = ACTIVATIONS.build(output_activation, "model.output_activation")
+        if out.registry_name not in OUTPUT_ACTIVATIONS:
+            raise ConfigError(
+                f"{out.registry_name} is not an output activation; "
+                f"known: {', '.join(OUTPUT_ACTIVATIONS)}",
+                "model.output_activation",
+            )
+        self.activations.append(out)
+        for act, units in zip(self.activations, self.sizes[1:]):
+            act.setup(units, self.dtype)
+        for message in dict.fromkeys(a.warning for a in self.activations if a.warning):
+            warnings.warn(message, stacklevel=2)
+
+        # sklearn's preset depends on the hidden activation (its one global setting)
+        hidden_name = self.activations[0].registry_name if n_weights > 1 else "identity"
+        inits = per_layer(initializer, n_weights, "initializer", "model.initializer")
+        self.initializers = [
+            INITIALIZERS.build(spec, "model.initializer", activation=hidden_name) for spec in inits
+        ]
+        bias_init = (None if bias_initializer is None else
+                     INITIALIZERS.build(bias_initializer, "model.bias_initializer",
+                                        activation=hidden_name))
+        rng = np.random.default_rng(seed)
+        self.W, self.b = [], []
+        for init, fan_in, fan_out in zip(self.initializers, self.sizes[:-1], self.sizes[1:]):
+            self.W.append(init(fan_in, fan_out, rng).astype(self.dtype))
+            bias = (init.bias(fan_in, fan_out, rng) if bias_init is None
+                    else bias_init.sample((fan_out,), fan_in, fan_out, rng))
+            self.b.append(np.asarray(bias, dtype=self.dtype))
+        self.dW = [np.zeros_like(W) for W in self.W]
+        self.db = [np.zeros_like(b) for b in self.b]
+        self._buffers: dict[int, dict[str, list[np.ndarray]]] = {}
+
+    # -- parameters ---------------------------------------------------------------
+
+    def parameters(self) -> list[np.ndarray]:
+        """[W1, b1, (alpha1), W2, b2, ...]: the live arrays (updating them changes the net)."""
+        params = []
+        for W, b, act in zip(self.W, self.b, self.activations):
+            params += [W, b, *act.params]
+        return params
+
+    def gradients(self) -> list[np.ndarray]:
+        """The gradient buffers, in the order of ``parameters()`` (filled by ``backward``)."""
+        grads = []
+        for dW, db, act in zip(self.dW, self.db, self.activations):
+            grads += [dW, db, *act.grads]
+        return grads
+
+    def parameter_names(self) -> list[str]:
+        """W1, b1, alpha1, W2, ...: the keys of model.npz."""
+        names = []
+        for i, act in enumerate(self.activations, start=1):
+            names += [f"W{i}", f"b{i}"] + [f"alpha{i}"] * len(act.params)
+        return names
+
+    def is_weight(self) -> list[bool]:
+        """Which entries of ``parameters()`` are weight matrices (the ones weight decay shrinks)."""
+        return [name.startswith("W") for name in self.parameter_names()]
+
+    def load_parameters(self, arrays: Sequence[np.ndarray]) -> None:
+        for p, a in zip(self.parameters(), arrays, strict=True):
+            p[...] = a
+
+    # -- passes -------------------------------------------------------------------
+
+    def _buffers_for(self, n: int) -> dict[str, list[np.ndarray]]:
+        """z, a and da buffers for a batch of n rows, made once and reused."""
+        buf = self._buffers.get(n)
+        if buf is None:
+            shapes = [(n, units) for units in self.sizes[1:]]
+            buf = self._buffers[n] = {
+                "z": [np.empty(s, self.dtype) for s in shapes],
+                "a": [np.empty(s, self.dtype) for s in shapes],
+                "da": [np.empty(s, self.dtype) for s in shapes],
+            }
+        return buf
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """The output after the output activation, as a new array."""
+        return self._forward(np.asarray(X, dtype=self.dtype)).copy()
+
+    def _forward(self, X: np.ndarray) -> np.ndarray:
+        """Forward pass into the batch buffers; keeps z and a for ``backward``."""
+        buf = self._buffers_for(len(X))
+        self.inputs = X
+        a = X
+        for W, b, act, z, out in zip(self.W, self.b, self.activations, buf["z"], buf["a"]):
+            np.matmul(a, W, out=z)  # (batch, fan_out)
+            z += b
+            a = act.forward(z, out)
+        self.z_out, self.output = buf["z"][-1], a
+        return a
+
+    def _backward(self, delta: np.ndarray) -> None:
+        """Given dE/dz of the output layer, fill dW, db (and PReLU's dalpha) for every layer."""
+        buf = self._buffers_for(len(delta))
+        for i in range(len(self.W) - 1, -1, -1):
+            a_prev = self.inputs if i == 0 else buf["a"][i - 1]
+            np.matmul(a_prev.T, delta, out=self.dW[i])  # (fan_in, fan_out)
+            np.sum(delta, axis=0, out=self.db[i])
+            if i > 0:
+                da = np.matmul(delta, self.W[i].T, out=buf["da"][i - 1])  # (batch, fan_in)
+                delta = self.activations[i - 1].backward(da)
+
+    def _loss_and_backward(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> float:
+        """Forward, loss, backward; leaves gradients in ``gradients()``. The training step."""
+        o = self._forward(X)
+        if loss.fused_with:
+            E = loss.value(self.z_out, Y)
+            delta = loss.grad(self.z_out, Y)
+        else:
+            E = loss.value(o, Y)
+            delta = self.activations[-1].backward(loss.grad(o, Y))
+        self._backward(delta)
+        return E
+
+    def loss(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> float:
+        """E(W) on (X, Y) without the backward pass (X, Y already in the net's dtype)."""
+        o = self._forward(X)
+        return loss.value(self.z_out if loss.fused_with else o, Y)
+
+    def loss_and_gradients(self, X, Y, loss: Any = "mse") -> tuple[float, list[np.ndarray]]:
+        """E(W) on (X, Y) and dE/dp for every p in ``parameters()`` (fresh arrays)."""
+        loss = resolve_loss(loss)
+        check_pair(self.activations[-1].registry_name, loss)
+        X = np.asarray(X, dtype=self.dtype)
+        Y = np.asarray(Y, dtype=self.dtype)
+        if Y.ndim == 1:
+            Y = Y[:, None]
+        E = self._loss_and_backward(X, Y, loss)
+        return E, [g.copy() for g in self.gradients()]
+
+    def __repr__(self) -> str:
+        acts = ", ".join(map(repr, self.activations))
+        return f"Network(layers={self.sizes}, activations=[{acts}], dtype={self.dtype})"
+
+
+def resolve_loss(loss: Any) -> Loss:
+    return loss if isinstance(loss, Loss) else LOSSES.build(loss, "loss")

@@ -1,0 +1,178 @@
+"""Optimizers (update rules) and learning-rate schedules.
+
+An optimizer updates the parameters in place from their gradients:
+``step(params, grads, lr)``. It keeps the last update of each parameter in
+``self.updates`` (the diagnostics report |update| / |W|). ``weight_decay``
+adds the L2 term wd * W to the gradient of each weight matrix W (not biases
+or PReLU slopes), i.e. minimises E(W) + wd/2 * sum ||W||^2.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .registry import Registry
+
+OPTIMIZERS = Registry("optimizer")
+SCHEDULES = Registry("schedule")
+
+
+class Optimizer:
+    """Base: state arrays are made on the first step, shaped like the parameters."""
+
+    def __init__(self, weight_decay: float = 0.0):
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        self.weight_decay = weight_decay
+        self.updates: list[np.ndarray] | None = None
+        self.t = 0  # steps taken
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray], lr: float,
+             decay: list[bool] | None = None) -> None:
+        """One update. ``decay[i]`` says whether params[i] is a weight matrix (gets weight_decay)."""
+        if self.updates is None:
+            self.updates = [np.zeros_like(p) for p in params]
+            self.init_state(params)
+        self.t += 1
+        for i, (p, g, u) in enumerate(zip(params, grads, self.updates)):
+            if self.weight_decay and (decay is None or decay[i]):
+                g += self.weight_decay * p
+            self.update(i, g, u, lr)  # u <- the change to apply
+            p += u
+
+    def init_state(self, params) -> None:
+        pass
+
+    def update(self, i: int, g: np.ndarray, u: np.ndarray, lr: float) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.registry_name
+
+
+@OPTIMIZERS.register("gd")
+class GD(Optimizer):
+    """w <- w - lr * grad (the notes' gradient descent; full batch or mini-batches)."""
+
+    def update(self, i, g, u, lr):
+        np.multiply(g, -lr, out=u)
+
+
+@OPTIMIZERS.register("momentum")
+class Momentum(Optimizer):
+    """v <- beta v + grad;  w <- w - lr v  (nesterov: w <- w - lr (grad + beta v)). As torch.optim.SGD."""
+
+    def __init__(self, beta: float = 0.9, nesterov: bool = False, weight_decay: float = 0.0):
+        super().__init__(weight_decay)
+        if not 0 <= beta < 1:
+            raise ValueError(f"beta must be in [0, 1), got {beta}")
+        self.beta, self.nesterov = beta, nesterov
+
+    def init_state(self, params):
+        self.v = [np.zeros_like(p) for p in params]
+
+    def update(self, i, g, u, lr):
+        v = self.v[i]
+        v *= self.beta
+        v += g
+        if self.nesterov:
+            np.multiply(v, self.beta, out=u)
+            u += g
+            u *= -lr
+        else:
+            np.multiply(v, -lr, out=u)
+
+
+@OPTIMIZERS.register("adam")
+class Adam(Optimizer):
+    """m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;  w <- w - lr m_hat / (sqrt(v_hat) + eps).
+
+    m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t) (Kingma & Ba 2015, as torch.optim.Adam).
+    """
+
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        super().__init__(weight_decay)
+        for name, beta in (("beta1", beta1), ("beta2", beta2)):
+            if not 0 <= beta < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {beta}")
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+
+    def init_state(self, params):
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+
+    def update(self, i, g, u, lr):
+        m, v = self.m[i], self.v[i]
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        np.multiply(g, g, out=u)  # u as scratch for g^2
+        u *= 1 - self.beta2
+        v += u
+        step = lr / (1 - self.beta1**self.t)
+        np.sqrt(v, out=u)
+        u /= math.sqrt(1 - self.beta2**self.t)
+        u += self.eps
+        np.divide(m, u, out=u)
+        u *= -step
+
+
+# Schedules: lr_t for epoch t = 0, 1, 2, ... (the lr of the first epoch is the base lr).
+
+
+class Schedule:
+    def __call__(self, lr: float, t: int) -> float:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.registry_name
+
+
+@SCHEDULES.register("constant")
+class Constant(Schedule):
+    """lr_t = lr."""
+
+    def __call__(self, lr, t):
+        return lr
+
+
+@SCHEDULES.register("step")
+class StepDecay(Schedule):
+    """lr_t = lr * gamma^floor(t / step_size) (torch StepLR)."""
+
+    def __init__(self, step_size: int = 100, gamma: float = 0.5):
+        if step_size < 1:
+            raise ValueError(f"step_size must be >= 1, got {step_size}")
+        self.step_size, self.gamma = step_size, gamma
+
+    def __call__(self, lr, t):
+        return lr * self.gamma ** (t // self.step_size)
+
+
+@SCHEDULES.register("exponential")
+class Exponential(Schedule):
+    """lr_t = lr * gamma^t (torch ExponentialLR)."""
+
+    def __init__(self, gamma: float = 0.99):
+        if not 0 < gamma <= 1:
+            raise ValueError(f"gamma must be in (0, 1], got {gamma}")
+        self.gamma = gamma
+
+    def __call__(self, lr, t):
+        return lr * self.gamma**t
+
+
+@SCHEDULES.register("inverse_time")
+class InverseTime(Schedule):
+    """lr_t = lr / (1 + decay * t) (Keras InverseTimeDecay with decay_steps 1)."""
+
+    def __init__(self, decay: float = 0.01):
+        if decay < 0:
+            raise ValueError(f"decay must be >= 0, got {decay}")
+        self.decay = decay
+
+    def __call__(self, lr, t):
+        return lr / (1 + self.decay * t)

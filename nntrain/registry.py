@@ -1,0 +1,161 @@
+"""One registry helper for every component kind: a decorator registers, lookups explain themselves.
+
+A component is given by name (``"relu"``) or by a mapping
+(``{"name": "leaky_relu", "alpha": 0.1}``); the mapping's other keys become
+keyword arguments of the registered class or function.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A mistake the user can fix: bad config key, value, file or command-line argument.
+
+    ``key`` is the dotted config key (or file) it is about; ``str(err)`` is the
+    one-line message the CLI prints after ``error: ``.
+    """
+
+    def __init__(self, message: str, key: str | None = None):
+        self.key = key
+        super().__init__(f"{key}: {message}" if key else message)
+
+
+def did_you_mean(word: str, known) -> str:
+    """'; did you mean 'relu'?' when a known name is close to ``word``, else ''."""
+    close = difflib.get_close_matches(str(word), list(known), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def describe(value: Any) -> str:
+    """A value as a user wrote it in YAML, for error messages."""
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+class Registry:
+    """Named components of one kind (activations, losses, ...)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind  # singular, for messages: "activation"
+        self._items: dict[str, Callable] = {}
+
+    def register(self, name: str) -> Callable:
+        """Decorator: ``@ACTIVATIONS.register("relu")``. A name can be registered once."""
+
+        def add(component: Callable) -> Callable:
+            if name in self._items:
+                raise ConfigError(f"{self.kind} '{name}' is already registered")
+            self._items[name] = component
+            component.registry_name = name
+            return component
+
+        return add
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self):
+        return iter(self.names())
+
+    def get(self, name: str, key: str | None = None) -> Callable:
+        """The registered component, or a ConfigError listing the known names."""
+        if not isinstance(name, str) or name not in self._items:
+            raise ConfigError(
+                f"unknown {self.kind} {describe(name)}{did_you_mean(name, self._items)} "
+                f"known: {', '.join(self.names())}",
+                key,
+            )
+        return self._items[name]
+
+    def split(self, spec: Any, key: str | None = None) -> tuple[str, dict]:
+        """``"relu"`` or ``{"name": "relu", **params}`` -> ("relu", params)."""
+        if isinstance(spec, str):
+            return spec, {}
+        if isinstance(spec, Mapping):
+            if "name" not in spec:
+                raise ConfigError(f"a {self.kind} mapping needs a 'name' key, got {dict(spec)}", key)
+            params = {k: v for k, v in spec.items() if k != "name"}
+            return spec["name"], params
+        raise ConfigError(
+            f"expected a {self.kind} name or a mapping with 'name', got {describe(spec)}", key
+        )
+
+    def build(self, spec: Any, key: str | None = None, **context) -> Any:
+        """Call the named component with the spec's parameters (checked) and ``context``.
+
+        ``context`` holds arguments nntrain supplies itself (a layer's size, an rng);
+        they are passed only when the component's signature asks for them.
+        """
+        name, params = self.split(spec, key)
+        component = self.get(name, key)
+        signature = inspect.signature(component)
+        accepted = {
+            p.name: p
+            for p in signature.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+        hints = typing.get_type_hints(component.__init__ if inspect.isclass(component) else component)
+        for param, value in params.items():
+            if param not in accepted or param in context:
+                allowed = [p for p in accepted if p not in context]
+                raise ConfigError(
+                    f"{self.kind} '{name}' has no parameter '{param}'"
+                    f"{did_you_mean(param, allowed)} parameters: {', '.join(allowed) or 'none'}",
+                    key,
+                )
+            params[param] = check_type(value, hints.get(param), f"{key}.{param}" if key else param)
+        extra = {k: v for k, v in context.items() if k in accepted}
+        try:
+            return component(**params, **extra)
+        except ConfigError:
+            raise
+        except ValueError as err:  # a component's own range check, e.g. limit <= 0
+            raise ConfigError(f"{self.kind} '{name}': {err}", key) from None
+
+
+def check_type(value: Any, hint: Any, key: str) -> Any:
+    """``value`` checked against a simple annotation (float, int, bool, str, Literal, Optional)."""
+    if hint is None or hint is Any:
+        return value
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise ConfigError(
+                f"must be one of {', '.join(map(str, allowed))}, got {describe(value)}"
+                f"{did_you_mean(value, [str(a) for a in allowed])}",
+                key,
+            )
+        return value
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        inner = [o for o in options if o is not type(None)]
+        return check_type(value, inner[0], key) if len(inner) == 1 else value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"must be a number, got {describe(value)}", key)
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"must be an integer, got {describe(value)}", key)
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"must be true or false, got {describe(value)}", key)
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"must be a string, got {describe(value)}", key)
+        return value
+    return value
