@@ -40,6 +40,51 @@ def check_pair(output_activation: str, loss: Loss, key: str = "loss") -> None:
         )
 
 
+def check_sizes(layers: Any) -> list[int]:
+    if (not isinstance(layers, (list, tuple)) or len(layers) < 2
+            or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in layers)):
+        raise ConfigError(
+            f"needs a list of at least two sizes [input, hidden..., output], each an integer >= 1, "
+            f"got {layers}",
+            "model.layers",
+        )
+    return list(layers)
+
+
+def build_components(sizes, activation, output_activation, initializer, bias_initializer):
+    """The checked activation instances, weight initializers and bias initializer of a net.
+
+    ``output_activation`` None (not yet known) skips the output layer's activation.
+    """
+    n_weights = len(sizes) - 1
+    activations = []
+    for spec in per_layer(activation, n_weights - 1, "activation", "model.activation"):
+        act = ACTIVATIONS.build(spec, "model.activation")
+        if not act.hidden:
+            raise ConfigError(f"{act.registry_name} can only be an output activation",
+                              "model.activation")
+        activations.append(act)
+    if output_activation is not None:
+        out = ACTIVATIONS.build(output_activation, "model.output_activation")
+        if out.registry_name not in OUTPUT_ACTIVATIONS:
+            raise ConfigError(
+                f"{out.registry_name} is not an output activation; "
+                f"known: {', '.join(OUTPUT_ACTIVATIONS)}",
+                "model.output_activation",
+            )
+        activations.append(out)
+    # sklearn's preset depends on the hidden activation (its one global setting)
+    hidden_name = activations[0].registry_name if n_weights > 1 else "identity"
+    initializers = [
+        INITIALIZERS.build(spec, "model.initializer", activation=hidden_name)
+        for spec in per_layer(initializer, n_weights, "initializer", "model.initializer")
+    ]
+    bias_init = (None if bias_initializer is None else
+                 INITIALIZERS.build(bias_initializer, "model.bias_initializer",
+                                    activation=hidden_name))
+    return activations, initializers, bias_init
+
+
 class Network:
     """A multilayer perceptron with named components.
 
@@ -59,47 +104,18 @@ class Network:
         seed: int = 0,
         dtype: str = "float64",
     ):
-        if len(layers) < 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1
-                                  for n in layers):
-            raise ConfigError(
-                f"needs at least [input, output] sizes, each an integer >= 1, got {list(layers)}",
-                "model.layers",
-            )
         if dtype not in ("float64", "float32"):
             raise ConfigError(f"must be float64 or float32, got {describe(dtype)}", "train.dtype")
-        self.sizes = list(layers)
+        self.sizes = check_sizes(layers)
         self.dtype = np.dtype(dtype)
-        n_weights = len(layers) - 1
-        hidden = per_layer(activation, n_weights - 1, "activation", "model.activation")
-        self.activations = []
-        for i, spec in enumerate(hidden):
-            act = ACTIVATIONS.build(spec, "model.activation")
-            if not act.hidden:
-                raise ConfigError(f"{act.registry_name} can only be an output activation",
-                                  "model.activation")
-            self.activations.append(act)
-        out = ACTIVATIONS.build(output_activation, "model.output_activation")
-        if out.registry_name not in OUTPUT_ACTIVATIONS:
-            raise ConfigError(
-                f"{out.registry_name} is not an output activation; "
-                f"known: {', '.join(OUTPUT_ACTIVATIONS)}",
-                "model.output_activation",
-            )
-        self.activations.append(out)
+        if output_activation is None:
+            output_activation = "identity"
+        self.activations, self.initializers, bias_init = build_components(
+            self.sizes, activation, output_activation, initializer, bias_initializer)
         for act, units in zip(self.activations, self.sizes[1:]):
             act.setup(units, self.dtype)
         for message in dict.fromkeys(a.warning for a in self.activations if a.warning):
             warnings.warn(message, stacklevel=2)
-
-        # sklearn's preset depends on the hidden activation (its one global setting)
-        hidden_name = self.activations[0].registry_name if n_weights > 1 else "identity"
-        inits = per_layer(initializer, n_weights, "initializer", "model.initializer")
-        self.initializers = [
-            INITIALIZERS.build(spec, "model.initializer", activation=hidden_name) for spec in inits
-        ]
-        bias_init = (None if bias_initializer is None else
-                     INITIALIZERS.build(bias_initializer, "model.bias_initializer",
-                                        activation=hidden_name))
         rng = np.random.default_rng(seed)
         self.W, self.b = [], []
         for init, fan_in, fan_out in zip(self.initializers, self.sizes[:-1], self.sizes[1:]):

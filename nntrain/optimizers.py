@@ -22,6 +22,8 @@ SCHEDULES = Registry("schedule")
 class Optimizer:
     """Base: state arrays are made on the first step, shaped like the parameters."""
 
+    default_lr = 0.01  # when the config gives no lr (Keras's defaults)
+
     def __init__(self, weight_decay: float = 0.0):
         if weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
@@ -91,6 +93,8 @@ class Adam(Optimizer):
 
     m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t) (Kingma & Ba 2015, as torch.optim.Adam).
     """
+
+    default_lr = 0.001
 
     def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
                  weight_decay: float = 0.0):

@@ -89,8 +89,8 @@ class Registry:
             f"expected a {self.kind} name or a mapping with 'name', got {describe(spec)}", key
         )
 
-    def build(self, spec: Any, key: str | None = None, **context) -> Any:
-        """Call the named component with the spec's parameters (checked) and ``context``.
+    def prepare(self, spec: Any, key: str | None = None, **context) -> tuple[Callable, dict]:
+        """The component and its checked keyword arguments, without calling it.
 
         ``context`` holds arguments nntrain supplies itself (a layer's size, an rng);
         they are passed only when the component's signature asks for them.
@@ -98,28 +98,46 @@ class Registry:
         name, params = self.split(spec, key)
         component = self.get(name, key)
         signature = inspect.signature(component)
-        accepted = {
-            p.name: p
+        accepted = [
+            p.name
             for p in signature.parameters.values()
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        }
+        ]
         hints = typing.get_type_hints(component.__init__ if inspect.isclass(component) else component)
+        allowed = [p for p in accepted if p not in context]
         for param, value in params.items():
-            if param not in accepted or param in context:
-                allowed = [p for p in accepted if p not in context]
+            if param not in allowed:
                 raise ConfigError(
                     f"{self.kind} '{name}' has no parameter '{param}'"
                     f"{did_you_mean(param, allowed)} parameters: {', '.join(allowed) or 'none'}",
                     key,
                 )
             params[param] = check_type(value, hints.get(param), f"{key}.{param}" if key else param)
-        extra = {k: v for k, v in context.items() if k in accepted}
+        missing = [
+            p.name for p in signature.parameters.values()
+            if p.default is p.empty and p.name not in params and p.name not in context
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        if missing:
+            raise ConfigError(f"{self.kind} '{name}' needs parameter '{missing[0]}'", key)
+        params.update({k: v for k, v in context.items() if k in accepted})
+        return component, params
+
+    def build(self, spec: Any, key: str | None = None, **context) -> Any:
+        """Call the named component with the spec's parameters (checked) and ``context``."""
+        component, kwargs = self.prepare(spec, key, **context)
+        name = component.registry_name
         try:
-            return component(**params, **extra)
+            return component(**kwargs)
         except ConfigError:
             raise
         except ValueError as err:  # a component's own range check, e.g. limit <= 0
             raise ConfigError(f"{self.kind} '{name}': {err}", key) from None
+
+    def describe(self, name: str) -> str:
+        """The first line of the component's docstring: its formula, for ``nntrain list``."""
+        doc = self.get(name).__doc__ or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
 def check_type(value: Any, hint: Any, key: str) -> Any:

@@ -1,0 +1,366 @@
+"""Experiment configs: YAML loaded safely, Hydra-style overrides, validated into frozen dataclasses.
+
+Every mistake is a ConfigError naming the dotted key, the bad value and what
+is allowed, raised before any data is read or any folder is made.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .datasets import DATASETS
+from .losses import LOSSES
+from .network import build_components, check_pair, check_sizes
+from .optimizers import OPTIMIZERS, SCHEDULES
+from .registry import ConfigError, check_type, describe, did_you_mean
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "xor"  # a dataset of `nntrain list datasets`
+    seed: int = 0  # drives generation and the train/validation split
+    val_fraction: float = 0.0  # share held out for validation, stratified by class
+    standardize: bool = False  # zero mean, unit std per feature (fitted on the training part)
+    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
+    params: dict = field(default_factory=dict)  # the dataset's own: n_samples, noise, path, ...
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    layers: tuple | None = None  # [input, hidden..., output] sizes; required
+    activation: Any = "tanh"  # one name/mapping, or a list with one per hidden layer
+    output_activation: Any = None  # None: from the task (sigmoid, softmax or identity)
+    initializer: Any = "xavier_uniform"  # one, or a list with one per weight layer
+    bias_initializer: Any = None  # None: the initializer's own (zeros except for presets)
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    name: str = "gd"
+    lr: float | None = None  # None: the optimizer's default (gd 0.01, adam 0.001)
+    batch_size: int | None = None  # None: full batch, as in the notes
+    schedule: Any = "constant"
+    params: dict = field(default_factory=dict)  # the optimizer's own: beta, weight_decay, ...
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    patience: int = 50  # epochs without improvement before stopping
+    min_delta: float = 0.0  # smaller improvements do not count
+    restore_best: bool = True  # end with the best epoch's parameters
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 100
+    early_stopping: EarlyStopping | None = None
+    diagnostics_every: int = 10  # epochs between layers.csv rows; 0 turns them off
+    dtype: Literal["float64", "float32"] = "float64"
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str | None = None  # default: the config file's stem
+    seed: int = 0  # drives weight init and batch order
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: Any = None  # None: from the task (bce, cross_entropy or mse)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    plugins: tuple = ()  # Python files that register more components
+
+    def to_dict(self) -> dict:
+        """The config as plain YAML-able data (params merged back into their sections)."""
+        return _plain(self)
+
+    def hash(self) -> str:
+        """A short fingerprint of everything that affects the numbers."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        out = {}
+        for f in dataclasses.fields(value):
+            if f.name == "params":
+                out.update(_plain(getattr(value, f.name)))
+            else:
+                out[f.name] = _plain(getattr(value, f.name))
+        return out
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A YAML mapping from a file, loaded with safe_load (no Python tags are ever executed)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError("no such file", str(path))
+    if path.is_dir():
+        raise ConfigError("is a directory, not a config file", str(path))
+    try:
+        text = path.read_text()
+        raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = err.problem or err.context or "invalid YAML"
+        raise ConfigError(f"{where}{problem}", str(path)) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"invalid YAML ({err})", str(path)) from None
+    if raw is None:
+        raise ConfigError("is empty", str(path))
+    if not isinstance(raw, dict):
+        raise ConfigError(f"must be a mapping of keys, got a {type(raw).__name__}", str(path))
+    return raw
+
+
+def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = (),
+                plugins: typing.Sequence[str] = (), raw: dict | None = None) -> Config:
+    """Read a YAML config (or take ``raw``), apply ``key=value`` overrides, validate.
+
+    Plugins named in the config (paths relative to the config file) and in
+    ``plugins`` (paths relative to the current directory) are imported first,
+    so their components can be named.
+    """
+    raw = copy.deepcopy(raw) if raw is not None else read_yaml(path)
+    for override in overrides:
+        apply_override(raw, override, sweep_hint=True)
+    if path is not None and raw.get("name") is None:
+        raw["name"] = Path(path).stem
+    base = Path(path).resolve().parent if path is not None else Path.cwd()
+    yaml_plugins = raw.get("plugins") or []
+    if not isinstance(yaml_plugins, list):
+        raise ConfigError(f"must be a list of Python files, got {describe(yaml_plugins)}", "plugins")
+    resolved = [str(base / p) for p in yaml_plugins] + [str(Path(p).resolve()) for p in plugins]
+    for plugin in resolved:
+        load_plugin(plugin)
+    raw["plugins"] = resolved
+    cfg = parse(Config, raw, "")
+    check(cfg)
+    return cfg
+
+
+_LOADED_PLUGINS: set[str] = set()
+
+
+def load_plugin(path: str) -> None:
+    """Import a user's Python file (once per process); its decorators register components."""
+    if path in _LOADED_PLUGINS:
+        return
+    if not Path(path).is_file():
+        raise ConfigError("no such Python file", f"plugins: {path}")
+    spec = importlib.util.spec_from_file_location(f"nntrain_plugin_{len(_LOADED_PLUGINS)}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except ConfigError as err:
+        raise ConfigError(str(err), f"plugins: {path}") from None
+    except Exception as err:  # a user's file: report, do not crash
+        raise ConfigError(f"failed to import: {type(err).__name__}: {err}", f"plugins: {path}") from None
+    _LOADED_PLUGINS.add(path)
+
+
+def parse(cls: type, raw: Any, key: str) -> Any:
+    """A dataclass from a mapping: unknown keys and wrong types are ConfigErrors."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"must be a mapping, got {describe(raw)}", key or None)
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.name != "params"]
+    takes_params = "params" in hints
+    values, params = {}, {}
+    for name, value in raw.items():
+        dotted = f"{key}.{name}" if key else str(name)
+        if name in names:
+            values[name] = convert(value, hints[name], dotted)
+        elif takes_params:
+            params[name] = value  # checked against the component's signature in check()
+        else:
+            raise ConfigError(
+                f"unknown key{did_you_mean(name, names)} known: {', '.join(names)}", dotted
+            )
+    if takes_params:
+        values["params"] = params
+    return cls(**values)
+
+
+def convert(value: Any, hint: Any, key: str) -> Any:
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    options = typing.get_args(hint) if union else (hint,)
+    nested = [o for o in options if dataclasses.is_dataclass(o)]
+    if nested:
+        if value is None and type(None) in options:
+            return None
+        return parse(nested[0], {} if value is None else value, key)
+    if tuple in options or typing.get_origin(hint) is tuple:
+        if value is None and type(None) in options:
+            return None
+        if not isinstance(value, list):
+            raise ConfigError(f"must be a list, got {describe(value)}", key)
+        return tuple(value)
+    return check_type(value, hint, key)
+
+
+def check(cfg: Config) -> None:
+    """Ranges and component names, before anything is read or written."""
+    data, model, opt, train = cfg.data, cfg.model, cfg.optimizer, cfg.train
+    if not 0 <= data.val_fraction < 1:
+        raise ConfigError(f"must be in [0, 1), got {data.val_fraction}", "data.val_fraction")
+    DATASETS.prepare({"name": data.name, **data.params}, "data", rng=None)
+    if model.layers is None:
+        raise ConfigError("is required: the sizes [input, hidden..., output], e.g. [2, 4, 1]",
+                          "model.layers")
+    sizes = check_sizes(list(model.layers))
+    build_components(sizes, model.activation, model.output_activation, model.initializer,
+                     model.bias_initializer)
+    if cfg.loss is not None:
+        loss = LOSSES.build(cfg.loss, "loss")
+        if model.output_activation is not None:
+            check_pair(_name(model.output_activation), loss)
+    if opt.lr is not None and opt.lr <= 0:
+        raise ConfigError(f"must be > 0, got {opt.lr}", "optimizer.lr")
+    if opt.batch_size is not None and opt.batch_size < 1:
+        raise ConfigError(f"must be >= 1 or null (full batch), got {opt.batch_size}",
+                          "optimizer.batch_size")
+    OPTIMIZERS.build({"name": opt.name, **opt.params}, "optimizer")
+    SCHEDULES.build(opt.schedule, "optimizer.schedule")
+    if train.epochs < 1:
+        raise ConfigError(f"must be >= 1, got {train.epochs}", "train.epochs")
+    if train.diagnostics_every < 0:
+        raise ConfigError(f"must be >= 0 (0 turns diagnostics off), got {train.diagnostics_every}",
+                          "train.diagnostics_every")
+    stop = train.early_stopping
+    if stop is not None and (stop.patience < 1 or stop.min_delta < 0):
+        raise ConfigError(f"needs patience >= 1 and min_delta >= 0, got {stop}",
+                          "train.early_stopping")
+    if cfg.seed < 0 or data.seed < 0:
+        raise ConfigError("seeds must be >= 0", "seed" if cfg.seed < 0 else "data.seed")
+
+
+def _name(spec: Any) -> str:
+    return spec["name"] if isinstance(spec, Mapping) else spec
+
+
+# -- overrides (Hydra's basic grammar) ---------------------------------------------------------
+
+
+def split_top_level(text: str, sep: str = ",") -> list[str]:
+    """Split on ``sep`` outside brackets, braces and quotes: '0.1,[1,2]' -> ['0.1', '[1,2]']."""
+    parts, depth, quote, current = [], 0, None, []
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def parse_override(text: str) -> tuple[str, str, list[Any]]:
+    """'+a.b=1,2' -> ('+', 'a.b', [1, 2]). Prefix '' sets, '+' adds, '++' forces, '~' deletes."""
+    prefix = "++" if text.startswith("++") else text[:1] if text[:1] in "+~" else ""
+    body = text[len(prefix):]
+    if prefix == "~":
+        key, _, value = body.partition("=")
+        return prefix, key.strip(), []
+    if "=" not in body:
+        raise ConfigError(f"expected KEY=VALUE (or +KEY=VALUE, ~KEY), got {text!r}", "override")
+    key, value = body.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"bad key in {text!r}", "override")
+    try:
+        values = [yaml.safe_load(v) if v.strip() else None for v in split_top_level(value)]
+    except yaml.YAMLError as err:
+        raise ConfigError(f"cannot parse the value of {text!r}: {str(err).splitlines()[0]}",
+                          key) from None
+    return prefix, key, values
+
+
+def _schema_class(path: list[str]) -> Any:
+    """The schema dataclass (or annotation) a dotted key names, or None if it names none."""
+    cls: Any = Config
+    for part in path:
+        hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
+        if part not in hints or part == "params":
+            return None
+        hint = hints[part]
+        nested = [o for o in (typing.get_args(hint) or (hint,)) if dataclasses.is_dataclass(o)]
+        cls = nested[0] if nested else hint
+    return cls
+
+
+def _schema_has(path: list[str]) -> bool:
+    """Whether a dotted key names a field of the config schema (it may be absent from the YAML)."""
+    return _schema_class(path) is not None
+
+
+def _closed_section(path: list[str]) -> bool:
+    """A schema section with a fixed set of keys (model, train): unknown keys there are typos."""
+    cls = _schema_class(path) if path else Config
+    return dataclasses.is_dataclass(cls) and "params" not in typing.get_type_hints(cls)
+
+
+def apply_override(raw: dict, text: str, sweep_hint: bool = False, value: Any = ...) -> None:
+    """Apply one override to the raw config mapping in place.
+
+    ``value`` (when given) replaces the parsed value: compare uses it for each
+    value of a sweep axis.
+    """
+    prefix, key, values = parse_override(text)
+    if value is ...:
+        if len(values) > 1:
+            hint = "; to run several values use 'nntrain compare'" if sweep_hint else ""
+            raise ConfigError(f"takes one value, got a list {text.split('=', 1)[1]!r}{hint}", key)
+        value = values[0] if values else None
+    path = key.split(".")
+    node = raw
+    for i, part in enumerate(path[:-1]):
+        child = node.get(part)
+        if isinstance(child, str) and prefix in ("+", "++"):
+            child = node[part] = {"name": child}  # relu -> {name: relu, <new key>: ...}
+        elif child is None and _schema_has(path[: i + 1]):
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"'{'.'.join(path[:i + 1])}' is not a mapping in the config", key)
+        node = child
+    last = path[-1]
+    present = last in node
+    if prefix == "~":
+        if not present:
+            raise ConfigError("cannot delete: not in the config", key)
+        del node[last]
+    elif prefix == "+" and present:
+        raise ConfigError(f"is already in the config; use {key}=... to change it", key)
+    elif prefix == "" and not present and not _schema_has(path) and not _closed_section(path[:-1]):
+        raise ConfigError(f"not in the config; use +{key}=... to add it"
+                          f"{did_you_mean(last, list(node))}", key)
+    else:
+        node[last] = value  # an unknown key of a closed section is reported by parse()

@@ -1,0 +1,303 @@
+"""Datasets: generators, shipped files and loaders, then split, standardize and encode targets.
+
+A dataset function returns ``(X, y, task)``: X (N, F) floats, y either class
+labels (N,) or regression targets (N,) / (N, K), task "classes",
+"regression" or None (infer from y). ``load_data`` turns that into a
+``Data`` with encoded targets: (N, 1) 0/1 for binary, one-hot (N, K) for
+multiclass, (N, K) floats for regression.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .registry import ConfigError, Registry
+
+DATASETS = Registry("dataset")
+
+SHIPPED = Path(__file__).resolve().parent.parent / "datasets"
+MAX_CLASSES = 20  # an integer target with more distinct values is taken as regression
+
+
+@dataclass
+class Data:
+    X_train: np.ndarray
+    Y_train: np.ndarray
+    X_val: np.ndarray | None
+    Y_val: np.ndarray | None
+    task: str  # "binary", "multiclass" or "regression"
+    classes: list | None = None
+
+    @property
+    def n_features(self) -> int:
+        return self.X_train.shape[1]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.Y_train.shape[1]
+
+
+# -- generators ------------------------------------------------------------------------
+
+
+@DATASETS.register("xor")
+def xor(rng, n_samples: int | None = None, noise: float = 0.0):
+    """The four points of XOR; with n_samples, points in [-1,1]^2 labelled by sign(x1) != sign(x2)."""
+    if n_samples is None:
+        X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        return X + rng.normal(0, noise, X.shape) if noise else X, np.array([0, 1, 1, 0]), "classes"
+    X = rng.uniform(-1, 1, (n_samples, 2))
+    y = ((X[:, 0] > 0) != (X[:, 1] > 0)).astype(int)
+    return X + rng.normal(0, noise, X.shape), y, "classes"
+
+
+@DATASETS.register("circles")
+def circles(rng, n_samples: int = 200, noise: float = 0.05, factor: float = 0.5):
+    """Two concentric circles (radius 1 and ``factor``), as sklearn.datasets.make_circles."""
+    outer = n_samples // 2
+    t = rng.uniform(0, 2 * np.pi, n_samples)
+    r = np.where(np.arange(n_samples) < outer, 1.0, factor)
+    X = np.column_stack([r * np.cos(t), r * np.sin(t)]) + rng.normal(0, noise, (n_samples, 2))
+    return X, (np.arange(n_samples) >= outer).astype(int), "classes"
+
+
+@DATASETS.register("moons")
+def moons(rng, n_samples: int = 200, noise: float = 0.1):
+    """Two interleaving half circles, as sklearn.datasets.make_moons."""
+    upper = n_samples // 2
+    t = np.concatenate([np.linspace(0, np.pi, upper), np.linspace(0, np.pi, n_samples - upper)])
+    lower = np.arange(n_samples) >= upper
+    X = np.column_stack([
+        np.where(lower, 1 - np.cos(t), np.cos(t)),
+        np.where(lower, 0.5 - np.sin(t), np.sin(t)),
+    ])
+    return X + rng.normal(0, noise, X.shape), lower.astype(int), "classes"
+
+
+@DATASETS.register("spiral")
+def spiral(rng, n_samples: int = 300, noise: float = 0.2, n_classes: int = 3):
+    """Interleaved spiral arms, one per class (the CS231n toy problem)."""
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+    y = np.arange(n_samples) % n_classes
+    r = rng.uniform(0.05, 1, n_samples)
+    t = 4 * r + y * 2 * np.pi / n_classes + rng.normal(0, noise, n_samples)
+    return np.column_stack([r * np.sin(t), r * np.cos(t)]), y, "classes"
+
+
+@DATASETS.register("blobs")
+def blobs(rng, n_samples: int = 300, noise: float = 0.0, n_features: int = 2, n_classes: int = 3,
+          cluster_std: float = 1.0):
+    """Gaussian blobs around centres drawn in [-10, 10]^F, as sklearn.datasets.make_blobs."""
+    if n_classes < 2 or n_features < 1:
+        raise ValueError("needs n_classes >= 2 and n_features >= 1")
+    centres = rng.uniform(-10, 10, (n_classes, n_features))
+    y = np.arange(n_samples) % n_classes
+    X = centres[y] + rng.normal(0, cluster_std + noise, (n_samples, n_features))
+    return X, y, "classes"
+
+
+def _outliers(y, fraction, rng):
+    """Replace a fraction of the targets by far-off values (the MSE-vs-MAE lesson)."""
+    if fraction:
+        hit = rng.random(len(y)) < fraction
+        y[hit] += rng.choice([-1.0, 1.0], int(hit.sum())) * rng.uniform(5, 10, int(hit.sum()))
+    return y
+
+
+@DATASETS.register("sine")
+def sine(rng, n_samples: int = 200, noise: float = 0.1, outliers: float = 0.0):
+    """y = sin(x) + N(0, noise^2), x in [-pi, pi]; ``outliers``: share of targets moved 5-10 away."""
+    x = rng.uniform(-np.pi, np.pi, n_samples)
+    y = np.sin(x) + rng.normal(0, noise, n_samples)
+    return x[:, None], _outliers(y, outliers, rng), "regression"
+
+
+@DATASETS.register("plane")
+def plane(rng, n_samples: int = 200, noise: float = 0.1, outliers: float = 0.0):
+    """y = x1 - 2 x2 + 0.5 + N(0, noise^2), x in [-1, 1]^2: a linear regression problem."""
+    X = rng.uniform(-1, 1, (n_samples, 2))
+    y = X[:, 0] - 2 * X[:, 1] + 0.5 + rng.normal(0, noise, n_samples)
+    return X, _outliers(y, outliers, rng), "regression"
+
+
+# -- files -----------------------------------------------------------------------------
+
+
+@DATASETS.register("iris")
+def iris():
+    """Fisher's iris: 150 flowers, 4 measurements (cm), 3 species. datasets/iris.csv."""
+    return read_csv(SHIPPED / "iris.csv", "species")
+
+
+@DATASETS.register("digits")
+def digits():
+    """8x8 handwritten digits (UCI optdigits test set, 1797 images, pixels 0-16). datasets/digits.csv."""
+    return read_csv(SHIPPED / "digits.csv", "digit")
+
+
+@DATASETS.register("csv")
+def csv_file(path: str, target: str | int = -1):
+    """A CSV file with a header row; ``target``: the label column's name or index (default last)."""
+    return read_csv(Path(path), target)
+
+
+@DATASETS.register("npz")
+def npz_file(path: str):
+    """A .npz file holding arrays X (N, F) and y (N,) or (N, K); loaded without pickle."""
+    key = "data.path"
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            missing = [name for name in ("X", "y") if name not in arrays.files]
+            if missing:
+                raise ConfigError(f"{path} has no array {missing[0]} (it has: "
+                                  f"{', '.join(arrays.files) or 'none'})", key)
+            X, y = arrays["X"], arrays["y"]
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file", key) from None
+    except (ValueError, OSError) as err:  # object arrays refuse to load without pickle
+        raise ConfigError(f"{path}: cannot load ({err})", key) from None
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+        raise ConfigError(f"{path}: X must be a 2-D numeric array, got {X.dtype} {X.shape}", key)
+    if len(y) != len(X):
+        raise ConfigError(f"{path}: X has {len(X)} rows but y has {len(y)}", key)
+    if np.issubdtype(y.dtype, np.number) and not np.all(np.isfinite(y)):
+        raise ConfigError(f"{path}: y has NaN or infinite values", key)
+    if not np.all(np.isfinite(X)):
+        raise ConfigError(f"{path}: X has NaN or infinite values", key)
+    return X.astype(np.float64), y, None
+
+
+def read_csv(path: Path, target: str | int):
+    """Features (floats) and the target column (numbers or strings) of a headed CSV file."""
+    key = "data.path"
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file", key) from None
+    except (IsADirectoryError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read ({err})", key) from None
+    rows = [row for row in rows if row]
+    if len(rows) < 2:
+        raise ConfigError(f"{path}: needs a header row and at least one data row", key)
+    header, body = rows[0], rows[1:]
+    for line, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise ConfigError(f"{path}: line {line} has {len(row)} fields, the header has "
+                              f"{len(header)}", key)
+    if isinstance(target, int):
+        if not -len(header) <= target < len(header):
+            raise ConfigError(f"column {target} is out of range: {path} has {len(header)} columns",
+                              "data.target")
+        column = target % len(header)
+    elif target in header:
+        column = header.index(target)
+    else:
+        raise ConfigError(f"{path} has no column {target!r}; columns: {', '.join(header)}",
+                          "data.target")
+    features = [i for i in range(len(header)) if i != column]
+    X = np.empty((len(body), len(features)))
+    for line, row in enumerate(body, start=2):
+        for j, i in enumerate(features):
+            try:
+                X[line - 2, j] = float(row[i])
+            except ValueError:
+                raise ConfigError(f"{path}: line {line}, column {header[i]!r}: {row[i]!r} is not "
+                                  "a number", key) from None
+    if not np.all(np.isfinite(X)):
+        line, col = np.argwhere(~np.isfinite(X))[0]
+        raise ConfigError(f"{path}: line {line + 2}, column {header[features[col]]!r} is NaN or "
+                          "infinite", key)
+    labels = [row[column].strip() for row in body]
+    if "" in labels:
+        line = labels.index("") + 2
+        raise ConfigError(f"{path}: line {line} has no value in the target column "
+                          f"{header[column]!r}", key)
+    try:
+        y = np.array([float(v) for v in labels])
+        if not np.all(np.isfinite(y)):
+            raise ConfigError(f"{path}: the target column {header[column]!r} has NaN values", key)
+    except ValueError:
+        y = np.array(labels)  # string labels: classes
+    return X, y, None
+
+
+# -- from raw arrays to training data -----------------------------------------------------
+
+TASKS = ("auto", "binary", "multiclass", "regression")
+
+
+def infer_task(y: np.ndarray, hint: str | None) -> str:
+    """binary / multiclass / regression from the targets (strings and small integers are classes)."""
+    if hint == "regression" or (y.ndim == 2 and y.shape[1] > 1):
+        return "regression"
+    y = y.reshape(len(y))
+    if hint == "classes" or not np.issubdtype(y.dtype, np.number):
+        n = len(np.unique(y))
+    elif np.all(y == np.round(y)) and len(np.unique(y)) <= MAX_CLASSES:
+        n = len(np.unique(y))
+    else:
+        return "regression"
+    return "binary" if n <= 2 else "multiclass"
+
+
+def encode(y: np.ndarray, task: str, classes: list | None):
+    """Targets as the network sees them: (N,1) 0/1, one-hot (N,K), or (N,K) floats."""
+    if task == "regression":
+        return y.reshape(len(y), -1).astype(np.float64), None
+    y = y.reshape(len(y))
+    classes = classes if classes is not None else sorted(np.unique(y).tolist())
+    index = np.searchsorted(np.array(classes), y)
+    if task == "binary":
+        return (index == len(classes) - 1).astype(np.float64)[:, None], classes
+    return np.eye(len(classes))[index], classes
+
+
+def split(n: int, labels: np.ndarray | None, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation row indices; stratified (the same share of each class) for labels."""
+    if fraction == 0:
+        return np.arange(n), np.arange(0)
+    groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == c)
+                                                    for c in np.unique(labels)]
+    val = []
+    for rows in groups:
+        rows = rng.permutation(rows)
+        val.append(rows[: int(math.floor(fraction * len(rows) + 0.5))])
+    val = np.sort(np.concatenate(val))
+    train = np.setdiff1d(np.arange(n), val)
+    if len(val) == 0 or len(train) == 0:
+        raise ConfigError(f"{fraction} of {n} samples leaves an empty training or validation set",
+                          "data.val_fraction")
+    return train, val
+
+
+def load_data(spec: dict, seed: int = 0, val_fraction: float = 0.0, standardize: bool = False,
+              task: str = "auto") -> Data:
+    """Generate or read the dataset named in ``spec``, split, standardize and encode it."""
+    rng = np.random.default_rng(seed)
+    X, y, hint = DATASETS.build(spec, "data", rng=rng)
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    if task == "auto":
+        task = infer_task(y, hint)
+    elif task != "regression" and y.ndim == 2 and y.shape[1] > 1:
+        raise ConfigError(f"task {task} needs one label per sample, got targets {y.shape}", "data.task")
+    labels = None if task == "regression" else y.reshape(len(y))
+    if labels is not None and task == "binary" and len(np.unique(labels)) > 2:
+        raise ConfigError(f"task binary, but the data has {len(np.unique(labels))} classes",
+                          "data.task")
+    train, val = split(len(X), labels, val_fraction, rng)
+    if standardize:
+        mean = X[train].mean(axis=0)
+        std = X[train].std(axis=0)
+        X = (X - mean) / np.where(std > 0, std, 1.0)  # statistics of the training part only
+    Y, classes = encode(y, task, None)
+    has_val = len(val) > 0
+    return Data(X[train], Y[train], X[val] if has_val else None, Y[val] if has_val else None,
+                task, classes)

@@ -1,0 +1,96 @@
+"""What happens inside the network while it trains: per-layer statistics and the divergence sentinel.
+
+layers.csv columns (one row per layer every ``train.diagnostics_every`` epochs):
+  act_mean, act_std       of the layer's outputs over the training set
+  dead_fraction           ReLU family: share of units with z <= 0 for every training sample
+  saturated_fraction      sigmoid/tanh: share of outputs where f'(z) < 5% of its maximum
+  weight_norm, grad_norm  Frobenius norms of W and of dE/dW (the epoch's last batch)
+  update_ratio            ||last update of W|| / ||W||: about 1e-3 is healthy, 1e-1 is violent
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .runs import CsvLog
+
+LAYER_COLUMNS = ["epoch", "layer", "activation", "act_mean", "act_std", "dead_fraction",
+                 "saturated_fraction", "weight_norm", "grad_norm", "update_ratio"]
+SATURATION = 0.05  # derivative below 5% of its maximum counts as saturated
+
+
+def dead_fraction(act, z: np.ndarray) -> float | None:
+    """ReLU family: share of units whose input is <= 0 for every sample (they pass no gradient)."""
+    if act.family != "relu":
+        return None
+    return float(np.mean(np.all(z <= 0, axis=0)))
+
+
+def saturated_fraction(act, a: np.ndarray) -> float | None:
+    """sigmoid: a(1-a) < 0.05 * 1/4;  tanh: 1 - a^2 < 0.05 * 1."""
+    if act.family == "sigmoid":
+        slope = a * (1 - a)
+    elif act.family == "tanh":
+        slope = 1 - a * a
+    else:
+        return None
+    return float(np.mean(slope < SATURATION * act.max_slope))
+
+
+def layer_stats(net, X: np.ndarray, optimizer=None, Y=None, loss=None) -> list[dict]:
+    """One dict per layer: statistics of a forward pass over X and of the last gradients/updates.
+
+    With Y and loss, a backward pass over (X, Y) first (the untrained network has no
+    gradients yet); otherwise grad_norm is the epoch's last batch's.
+    """
+    if loss is not None:
+        net._loss_and_backward(X, Y, loss)
+    else:
+        net._forward(X)
+    buf = net._buffers_for(len(X))
+    weight_index = [i for i, w in enumerate(net.is_weight()) if w]
+    updates = optimizer.updates if optimizer is not None and optimizer.updates else None
+    rows = []
+    for layer, (act, z, a, W, dW) in enumerate(
+            zip(net.activations, buf["z"], buf["a"], net.W, net.dW), start=1):
+        weight_norm = float(np.linalg.norm(W))
+        ratio = None
+        if updates is not None:
+            ratio = float(np.linalg.norm(updates[weight_index[layer - 1]])) / max(weight_norm, 1e-300)
+        rows.append({
+            "layer": layer, "activation": act.registry_name,
+            "act_mean": float(a.mean()), "act_std": float(a.std()),
+            "dead_fraction": dead_fraction(act, z), "saturated_fraction": saturated_fraction(act, a),
+            "weight_norm": weight_norm, "grad_norm": float(np.linalg.norm(dW)),
+            "update_ratio": ratio,
+        })
+    return rows
+
+
+class LayerLog:
+    """layers.csv, written by the training loop at epoch 0 and every ``diagnostics_every`` epochs."""
+
+    def __init__(self, path: Path, net):
+        self.csv = CsvLog(path, LAYER_COLUMNS)
+
+    def write(self, epoch: int, net, X: np.ndarray, optimizer=None, Y=None, loss=None) -> None:
+        for row in layer_stats(net, X, optimizer, Y, loss):
+            self.csv.write({"epoch": epoch, **row})
+
+    def close(self) -> None:
+        self.csv.close()
+
+
+def first_nonfinite(net, X: np.ndarray) -> dict:
+    """The first layer (1-based) whose weights, activations or gradients hold inf or NaN."""
+    with np.errstate(all="ignore"):
+        net._forward(X)
+    buf = net._buffers_for(len(X))
+    for layer, (W, b, z, a, dW, db) in enumerate(
+            zip(net.W, net.b, buf["z"], buf["a"], net.dW, net.db), start=1):
+        for where, arrays in (("weights", (W, b)), ("activations", (z, a)), ("gradients", (dW, db))):
+            if not all(np.isfinite(x).all() for x in arrays):
+                return {"layer": layer, "where": where}
+    return {"layer": None, "where": "loss"}

@@ -1,0 +1,117 @@
+"""Run folders and the files in them: created atomically, written so that a crash loses nothing.
+
+runs/<name>/<YYYYmmdd-HHMMSS>-<6 hex>/
+  config.yaml    the resolved config
+  metrics.csv    one row per epoch, flushed as it is written
+  layers.csv     per-layer diagnostics every train.diagnostics_every epochs
+  summary.json   status and figures; written at the start, replaced atomically at the end
+  model.npz      the parameters (W1, b1, ...), loaded with allow_pickle=False
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .registry import ConfigError
+
+
+def new_run_dir(root: str | Path, name: str) -> Path:
+    """A fresh folder runs/<name>/<time>-<6 hex>; mkdir fails if it exists, so two runs never share one."""
+    parent = Path(root) / name
+    parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        path = parent / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:  # the same second and the same 24 random bits: draw again
+            continue
+
+
+def check_out_dir(out: str | Path) -> Path:
+    """``--out DIR``: DIR may not exist yet or be empty; a non-empty folder is refused."""
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ConfigError("exists and is not an empty folder; choose a new one", f"--out {path}")
+    return path
+
+
+def claim_out_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    if any(path.iterdir()):  # another process took it since the check
+        raise ConfigError("is not empty", f"--out {path}")
+    return path
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside ``path``, then rename over it: readers never see half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: dict) -> None:
+    write_atomic(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def write_yaml(path: Path, data: dict) -> None:
+    write_atomic(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def save_model(path: Path, names: list[str], arrays: list[np.ndarray]) -> None:
+    """model.npz with one array per parameter name; plain arrays only (no pickle needed to load)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **dict(zip(names, arrays)))
+    os.replace(tmp, path)
+
+
+def load_model(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as arrays:
+        return {name: arrays[name] for name in arrays.files}
+
+
+def format_value(value) -> str:
+    """CSV cell: integers and text as they are, floats in their shortest exact form, None empty."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, np.integer, str)):
+        return str(value)
+    return repr(float(value))
+
+
+class CsvLog:
+    """A CSV file written one row at a time and flushed, so a killed process keeps every row."""
+
+    def __init__(self, path: Path, columns: list[str]):
+        self.columns = columns
+        self.file = open(path, "w", newline="")
+        self.file.write(",".join(columns) + "\n")
+        self.file.flush()
+
+    def write(self, row: dict) -> None:
+        self.file.write(",".join(format_value(row.get(c)) for c in self.columns) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def read_summary(run_dir: Path) -> dict | None:
+    try:
+        return json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
