@@ -134,13 +134,13 @@ def train(
     Prints the run folder (or, with --json, its summary); exit 0 also for an
     early-stopped or diverged run, 2 for a bad config, 130 when interrupted.
     """
-    from . import config as config_mod
-    from . import train as train_mod
+    from .config import load_config
+    from .train import train as train_run
 
     with errors_handled(debug):
-        cfg = config_mod.load_config(config, overrides or [], [str(p) for p in plugin or []])
+        cfg = load_config(config, overrides or [], [str(p) for p in plugin or []])
         progress = EpochProgress(cfg.name) if interactive() and not (quiet or as_json) else None
-        run = train_mod.train(cfg, out=out, progress=progress)
+        run = train_run(cfg, out=out, progress=progress)
     if as_json:
         typer.echo(json.dumps(run.summary, indent=2))
     elif quiet or not sys.stdout.isatty():

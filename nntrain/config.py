@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -109,6 +110,26 @@ def _plain(value: Any) -> Any:
 # -- reading ---------------------------------------------------------------------------------
 
 
+class SafeLoader(yaml.SafeLoader):
+    """yaml.SafeLoader (no Python tags) that also reads 1e-3 as a number.
+
+    PyYAML follows YAML 1.1, where a float needs a dot (1.0e-3) and 1e-3 is a
+    string; every user writing lr: 1e-3 means a number, as YAML 1.2 says.
+    """
+
+
+SafeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def safe_load(text: str) -> Any:
+    return yaml.load(text, Loader=SafeLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+
 def read_yaml(path: str | Path) -> dict:
     """A YAML mapping from a file, loaded with safe_load (no Python tags are ever executed)."""
     path = Path(path)
@@ -118,7 +139,7 @@ def read_yaml(path: str | Path) -> dict:
         raise ConfigError("is a directory, not a config file", str(path))
     try:
         text = path.read_text()
-        raw = yaml.safe_load(text)
+        raw = safe_load(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -297,7 +318,7 @@ def parse_override(text: str) -> tuple[str, str, list[Any]]:
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"bad key in {text!r}", "override")
     try:
-        values = [yaml.safe_load(v) if v.strip() else None for v in split_top_level(value)]
+        values = [safe_load(v) if v.strip() else None for v in split_top_level(value)]
     except yaml.YAMLError as err:
         raise ConfigError(f"cannot parse the value of {text!r}: {str(err).splitlines()[0]}",
                           key) from None
@@ -348,6 +369,10 @@ def apply_override(raw: dict, text: str, sweep_hint: bool = False, value: Any = 
             child = node[part] = {"name": child}  # relu -> {name: relu, <new key>: ...}
         elif child is None and _schema_has(path[: i + 1]):
             child = node[part] = {}
+        elif child is None and _closed_section(path[:i]):
+            fields = list(typing.get_type_hints(_schema_class(path[:i]) if i else Config))
+            raise ConfigError(f"unknown key{did_you_mean(part, fields)} known: {', '.join(fields)}",
+                              ".".join(path[: i + 1]))
         if not isinstance(child, dict):
             raise ConfigError(f"'{'.'.join(path[:i + 1])}' is not a mapping in the config", key)
         node = child

@@ -20,7 +20,16 @@ from .registry import ConfigError, Registry
 
 DATASETS = Registry("dataset")
 
-SHIPPED = Path(__file__).resolve().parent.parent / "datasets"
+def shipped(filename: str) -> Path:
+    """A file of datasets/: in the source tree, or installed as the package nntrain.shipped."""
+    in_tree = Path(__file__).resolve().parent.parent / "datasets" / filename
+    if in_tree.exists():
+        return in_tree
+    from importlib.resources import files
+
+    return Path(str(files("nntrain.shipped").joinpath(filename)))
+
+
 MAX_CLASSES = 20  # an integer target with more distinct values is taken as regression
 
 
@@ -132,13 +141,13 @@ def plane(rng, n_samples: int = 200, noise: float = 0.1, outliers: float = 0.0):
 @DATASETS.register("iris")
 def iris():
     """Fisher's iris: 150 flowers, 4 measurements (cm), 3 species. datasets/iris.csv."""
-    return read_csv(SHIPPED / "iris.csv", "species")
+    return read_csv(shipped("iris.csv"), "species")
 
 
 @DATASETS.register("digits")
 def digits():
     """8x8 handwritten digits (UCI optdigits test set, 1797 images, pixels 0-16). datasets/digits.csv."""
-    return read_csv(SHIPPED / "digits.csv", "digit")
+    return read_csv(shipped("digits.csv"), "digit")
 
 
 @DATASETS.register("csv")
@@ -221,10 +230,10 @@ def read_csv(path: Path, target: str | int):
                           f"{header[column]!r}", key)
     try:
         y = np.array([float(v) for v in labels])
-        if not np.all(np.isfinite(y)):
-            raise ConfigError(f"{path}: the target column {header[column]!r} has NaN values", key)
     except ValueError:
-        y = np.array(labels)  # string labels: classes
+        return X, np.array(labels), None  # string labels: classes
+    if not np.all(np.isfinite(y)):
+        raise ConfigError(f"{path}: the target column {header[column]!r} has NaN values", key)
     return X, y, None
 
 

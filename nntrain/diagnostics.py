@@ -84,7 +84,11 @@ class LayerLog:
 
 
 def first_nonfinite(net, X: np.ndarray) -> dict:
-    """The first layer (1-based) whose weights, activations or gradients hold inf or NaN."""
+    """The first layer (1-based) whose weights, activations or gradients hold inf or NaN.
+
+    If every array is finite, the loss itself overflowed (outputs too large to
+    square, say): that is reported at the output layer as "loss".
+    """
     with np.errstate(all="ignore"):
         net._forward(X)
     buf = net._buffers_for(len(X))
@@ -93,4 +97,4 @@ def first_nonfinite(net, X: np.ndarray) -> dict:
         for where, arrays in (("weights", (W, b)), ("activations", (z, a)), ("gradients", (dW, db))):
             if not all(np.isfinite(x).all() for x in arrays):
                 return {"layer": layer, "where": where}
-    return {"layer": None, "where": "loss"}
+    return {"layer": len(net.W), "where": "loss"}

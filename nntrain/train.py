@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 import os
 import platform
+import signal
 import socket
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -50,6 +52,29 @@ class Interrupted(Exception):
     def __init__(self, run: Run):
         super().__init__(f"interrupted; saved to {run.path}")
         self.run = run
+
+
+class CtrlC:
+    """Ctrl-C asks the loop to stop after the current epoch (its row is written and the run
+    ends cleanly); a second Ctrl-C interrupts at once. Only the main thread can catch signals."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self.installed = threading.current_thread() is threading.main_thread()
+        if self.installed:
+            self.previous = signal.signal(signal.SIGINT, self.handle)
+        return self
+
+    def handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self.installed:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def resolve(cfg: Config, data: Data) -> Config:
@@ -176,8 +201,8 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
 
     def record(row: dict) -> None:
         nonlocal best_value, best_row, best_params, wait
-        run.history.append(row)
         metrics.write(row)
+        run.history.append(row)
         value = row[monitor]
         if value < best_value - (stop.min_delta if stop else 0.0):
             best_value, best_row, wait = value, row, 0
@@ -186,89 +211,94 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
         else:
             wait += 1
 
-    try:
-        # 4. epoch 0: the untrained network
-        row = {"epoch": 0, "lr": schedule(opt.lr, 0), "grad_norm": None, "time_s": 0.0}
-        row["loss"], row[metric] = evaluate(net, X, Y, labels, loss, data.task)
-        if has_val:
-            row["val_loss"], row[f"val_{metric}"] = evaluate(net, X_val, Y_val, labels_val, loss,
-                                                             data.task)
-        if layers:
-            layers.write(0, net, X, Y=Y, loss=loss)  # with a backward pass: gradients at init
-        record(row)
-        if progress:
-            progress.start(tc.epochs)
-
-        for epoch in range(1, tc.epochs + 1):
-            # 5. one pass over the data: forward, loss, backward, update per batch
-            lr = schedule(opt.lr, epoch - 1)
-            order = batch_rng.permutation(n) if batch < n else None
-            loss_sum = metric_total = grad_norm_sum = 0.0
-            n_batches = 0
-            for begin in range(0, n, batch):
-                if order is None:
-                    xb, yb, lb = X, Y, labels
-                else:
-                    idx = order[begin:begin + batch]
-                    xb, yb, lb = X[idx], Y[idx], labels[idx]
-                E = net._loss_and_backward(xb, yb, loss)
-                loss_sum += E * len(xb)
-                metric_total += metric_sum(net.output, lb, data.task)
-                grad_norm_sum += math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
-                n_batches += 1
-                optimizer.step(params, grads, lr, is_weight)
-
-            # 6. the epoch's row; validation after the updates
-            row = {"epoch": epoch, "loss": loss_sum / n, metric: metric_total / n, "lr": lr,
-                   "grad_norm": grad_norm_sum / n_batches}
+    # Overflow in a diverging run is expected and detected below: numpy need not warn.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), CtrlC() as ctrl_c:
+        try:
+            # 4. epoch 0: the untrained network
+            row = {"epoch": 0, "lr": schedule(opt.lr, 0), "grad_norm": None, "time_s": 0.0}
+            row["loss"], row[metric] = evaluate(net, X, Y, labels, loss, data.task)
             if has_val:
-                row["val_loss"], row[f"val_{metric}"] = evaluate(net, X_val, Y_val, labels_val,
-                                                                 loss, data.task)
-            row["time_s"] = time.perf_counter() - start
-            if layers and epoch % tc.diagnostics_every == 0:
-                layers.write(epoch, net, X, optimizer)
-
-            # 7. divergence: a non-finite loss, gradient or parameter ends the run (a result, not an error)
-            if not all(math.isfinite(row[k]) for k in ("loss", "grad_norm")) or (
-                    has_val and not math.isfinite(row["val_loss"])) or not all(
-                    np.isfinite(p).all() for p in params):
-                summary["diverged"] = {"epoch": epoch, **first_nonfinite(net, X)}
-                run.history.append(row)
-                metrics.write(row)
-                status = "diverged"
-                break
+                row["val_loss"], row[f"val_{metric}"] = evaluate(net, X_val, Y_val, labels_val, loss,
+                                                                 data.task)
+            if layers:
+                layers.write(0, net, X, Y=Y, loss=loss)  # with a backward pass: gradients at init
             record(row)
             if progress:
-                progress.update(epoch, row["loss"])
-            if stop and wait >= stop.patience:
-                status = "early_stopped"
-                break
-    except KeyboardInterrupt:
-        status = "interrupted"
-    except BaseException:
-        status = "failed"
-        raise
-    finally:
-        # 8. save the parameters and the summary, whatever happened
-        if progress:
-            progress.stop()
-        if stop and stop.restore_best and best_params is not None and status == "early_stopped":
-            net.load_parameters(best_params)
-        metrics.close()
-        if layers:
-            layers.close()
-        save_model(path / "model.npz", net.parameter_names(), params)
-        last = run.history[-1] if run.history else None
-        skip = ("epoch", "lr", "time_s")
-        summary.update(
-            status=status,
-            epochs=last["epoch"] if last else 0,
-            final={k: v for k, v in last.items() if k not in skip} if last else None,
-            best={k: v for k, v in best_row.items() if k not in ("lr", "time_s")} if best_row else None,
-            wall_time_s=round(time.perf_counter() - start, 6),
-            finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        )
-        write_json(path / "summary.json", summary)
+                progress.start(tc.epochs)
+
+            for epoch in range(1, tc.epochs + 1):
+                # 5. one pass over the data: forward, loss, backward, update per batch
+                lr = schedule(opt.lr, epoch - 1)
+                order = batch_rng.permutation(n) if batch < n else None
+                loss_sum = metric_total = grad_norm_sum = 0.0
+                n_batches = 0
+                for begin in range(0, n, batch):
+                    if order is None:
+                        xb, yb, lb = X, Y, labels
+                    else:
+                        idx = order[begin:begin + batch]
+                        xb, yb, lb = X[idx], Y[idx], labels[idx]
+                    E = net._loss_and_backward(xb, yb, loss)
+                    loss_sum += E * len(xb)
+                    metric_total += metric_sum(net.output, lb, data.task)
+                    grad_norm_sum += math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+                    n_batches += 1
+                    optimizer.step(params, grads, lr, is_weight)
+
+                # 6. the epoch's row; validation after the updates
+                row = {"epoch": epoch, "loss": loss_sum / n, metric: metric_total / n, "lr": lr,
+                       "grad_norm": grad_norm_sum / n_batches}
+                if has_val:
+                    row["val_loss"], row[f"val_{metric}"] = evaluate(net, X_val, Y_val, labels_val,
+                                                                     loss, data.task)
+                row["time_s"] = time.perf_counter() - start
+                if layers and epoch % tc.diagnostics_every == 0:
+                    layers.write(epoch, net, X, optimizer)
+
+                # 7. divergence: a non-finite loss, gradient or parameter ends the run (a result, not an error)
+                if not all(math.isfinite(row[k]) for k in ("loss", "grad_norm")) or (
+                        has_val and not math.isfinite(row["val_loss"])) or not all(
+                        np.isfinite(p).all() for p in params):
+                    summary["diverged"] = {"epoch": epoch, **first_nonfinite(net, X)}
+                    metrics.write(row)
+                    run.history.append(row)
+                    status = "diverged"
+                    break
+                record(row)
+                if progress:
+                    progress.update(epoch, row["loss"])
+                if stop and wait >= stop.patience:
+                    status = "early_stopped"
+                    break
+                if ctrl_c.requested:
+                    status = "interrupted"
+                    break
+        except KeyboardInterrupt:
+            status = "interrupted"
+        except BaseException:
+            status = "failed"
+            raise
+        finally:
+            # 8. save the parameters and the summary, whatever happened
+            if progress:
+                progress.stop()
+            if stop and stop.restore_best and best_params is not None and status == "early_stopped":
+                net.load_parameters(best_params)
+            metrics.close()
+            if layers:
+                layers.close()
+            save_model(path / "model.npz", net.parameter_names(), params)
+            last = run.history[-1] if run.history else None
+            skip = ("epoch", "lr", "time_s")
+            summary.update(
+                status=status,
+                epochs=last["epoch"] if last else 0,
+                final={k: v for k, v in last.items() if k not in skip} if last else None,
+                best={k: v for k, v in best_row.items() if k not in ("lr", "time_s")} if best_row else None,
+                wall_time_s=round(time.perf_counter() - start, 6),
+                finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            )
+            write_json(path / "summary.json", summary)
     if status == "interrupted":
         raise Interrupted(run)
     return run
