@@ -195,6 +195,120 @@ def list_components(
             typer.echo("\t".join(row))
 
 
+def split_names(text: Optional[str]) -> Optional[list]:
+    """'a,b' -> ['a', 'b'] (each parsed as YAML, so {name: x, gain: 2} works too)."""
+    if text is None:
+        return None
+    from .config import safe_load, split_top_level
+
+    return [safe_load(part) for part in split_top_level(text) if part.strip()]
+
+
+def print_table(rows: list[dict], columns: list[str]) -> None:
+    """A rich table on a terminal, CSV when piped."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*(f"{v:.4g}" if isinstance(v, float) else "" if v is None else str(v)
+                            for v in (row.get(c) for c in columns)))
+        Console().print(table)
+    else:
+        write_csv(sys.stdout, rows, columns)
+
+
+def write_csv(stream, rows: list[dict], columns: list[str]) -> None:
+    from .runs import format_value
+
+    stream.write(",".join(columns) + "\n")
+    for row in rows:
+        stream.write(",".join(format_value(row.get(c)) for c in columns) + "\n")
+
+
+@app.command()
+def inspect(
+    config: ConfigArg,
+    overrides: OverridesArg = None,
+    initializers: Annotated[Optional[str], typer.Option(
+        "--initializers", help="Comma list to compare, e.g. he_normal,xavier_uniform.")] = None,
+    csv: Annotated[Optional[Path], typer.Option("--csv", help="Write the table as CSV.")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help="Activation and gradient std against depth (PNG).")] = None,
+    plugin: PluginOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """The init check: one forward and backward pass at initialization, per layer and initializer."""
+    from .config import load_config
+    from .diagnostics import INSPECT_COLUMNS, inspect_init
+    from .initializers import INITIALIZERS
+
+    with errors_handled(debug):
+        cfg = load_config(config, overrides or [], [str(p) for p in plugin or []])
+        specs = split_names(initializers)
+        for spec in specs or []:
+            INITIALIZERS.prepare(spec, "--initializers", activation=None)  # names checked up front
+        rows = inspect_init(cfg, specs)
+        print_table(rows, INSPECT_COLUMNS)
+        if csv:
+            with open(csv, "w", newline="") as f:
+                write_csv(f, rows, INSPECT_COLUMNS)
+        if output:
+            from .plots import plot_inspect
+
+            plot_inspect(rows, output)
+
+
+@app.command()
+def plot(
+    paths: Annotated[Optional[list[Path]], typer.Argument(
+        help="Run folders, or folders holding them (compare folders, runs/).", show_default=False)
+    ] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The PNG to write.")] = Path("plot.png"),
+    metric: Annotated[str, typer.Option("--metric", help="A metrics.csv column.")] = "loss",
+    activations: Annotated[bool, typer.Option(
+        "--activations", help="Plot every activation and its derivative instead.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Curves of runs (mean and min-max band over seeds); one run also gets a gradient heat map."""
+    from . import plots
+    from .registry import ConfigError
+    from .runs import find_runs
+
+    with errors_handled(debug):
+        if activations:
+            plots.plot_activations(output)
+        elif not paths:
+            raise ConfigError("give run folders to plot, or --activations", "plot")
+        else:
+            plots.plot_runs(find_runs(paths), output, metric)
+    typer.echo(str(output))
+
+
+@app.command()
+def gradcheck(
+    config: ConfigArg,
+    overrides: OverridesArg = None,
+    samples: Annotated[int, typer.Option("--samples", help="Rows of the data to use.")] = 8,
+    plugin: PluginOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Check the config's backward pass against central differences (float64); exit 1 above 1e-5."""
+    from .config import load_config
+    from .gradcheck import TOLERANCE, check_config
+
+    with errors_handled(debug):
+        cfg = load_config(config, overrides or [], [str(p) for p in plugin or []])
+        worst = check_config(cfg, samples)
+    rows = [{"layer": layer, "max_relative_error": error,
+             "ok": "yes" if error <= TOLERANCE else "NO"} for layer, error in worst.items()]
+    print_table(rows, ["layer", "max_relative_error", "ok"])
+    if max(worst.values()) > TOLERANCE:
+        typer.echo(f"gradcheck failed: relative error above {TOLERANCE:g}", err=True)
+        raise typer.Exit(1)
+
+
 def registries_by_kind() -> dict:
     from .activations import ACTIVATIONS
     from .datasets import DATASETS

@@ -98,3 +98,44 @@ def first_nonfinite(net, X: np.ndarray) -> dict:
             if not all(np.isfinite(x).all() for x in arrays):
                 return {"layer": layer, "where": where}
     return {"layer": len(net.W), "where": "loss"}
+
+
+# -- the init check (nntrain inspect) ------------------------------------------------------
+
+INSPECT_COLUMNS = ["initializer", "layer", "fan_in", "fan_out", "activation", "weight_std",
+                   "target_weight_std", "act_mean", "act_std", "grad_std"]
+
+
+def spec_label(spec) -> str:
+    """he_normal, or xavier_normal(gain=2) for a mapping."""
+    if isinstance(spec, dict):
+        args = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name")
+        return f"{spec['name']}({args})" if args else spec["name"]
+    return str(spec)
+
+
+def inspect_init(cfg, initializers=None) -> list[dict]:
+    """One forward and backward pass at initialization per initializer, per layer, beside theory.
+
+    ``initializers``: specs to compare (default: the config's own). float64 throughout.
+    """
+    from .losses import LOSSES
+    from .train import build_network, prepare
+
+    cfg, data = prepare(cfg)
+    loss = LOSSES.build(cfg.loss, "loss")
+    rows = []
+    for spec in initializers or [cfg.model.initializer]:
+        net = build_network(cfg, initializer=spec, dtype="float64")
+        net._loss_and_backward(data.X_train, data.Y_train, loss)
+        buf = net._buffers_for(len(data.X_train))
+        for layer, (init, act, W, a, dW) in enumerate(
+                zip(net.initializers, net.activations, net.W, buf["a"], net.dW), start=1):
+            fan_in, fan_out = W.shape
+            rows.append({
+                "initializer": spec_label(spec), "layer": layer, "fan_in": fan_in,
+                "fan_out": fan_out, "activation": act.registry_name,
+                "weight_std": float(W.std()), "target_weight_std": init.target_std(fan_in, fan_out),
+                "act_mean": float(a.mean()), "act_std": float(a.std()), "grad_std": float(dW.std()),
+            })
+    return rows

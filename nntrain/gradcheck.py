@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .network import Network, check_pair, resolve_loss
+
+
+TOLERANCE = 1e-5  # float64 central differences agree to ~1e-9 on a correct backward pass
 
 
 def numerical_gradients(net: Network, X, Y, loss, eps: float = 1e-6) -> list[np.ndarray]:
@@ -43,3 +48,22 @@ def gradient_errors(net: Network, X, Y, loss, eps: float = 1e-6) -> dict[str, fl
         name: relative_error(a, n)
         for name, a, n in zip(net.parameter_names(), analytic, numeric)
     }
+
+
+def check_config(cfg, n_samples: int = 8, eps: float = 1e-6) -> dict[int, float]:
+    """Worst relative error per layer for the config's network on its first ``n_samples`` rows.
+
+    float64 whatever the config's dtype: float32 cannot resolve central differences.
+    """
+    from .losses import LOSSES
+    from .train import build_network, prepare
+
+    cfg, data = prepare(cfg)
+    net = build_network(cfg, dtype="float64")
+    errors = gradient_errors(net, data.X_train[:n_samples], data.Y_train[:n_samples],
+                             LOSSES.build(cfg.loss, "loss"), eps)
+    worst: dict[int, float] = {}
+    for name, error in errors.items():
+        layer = int(re.search(r"\d+$", name).group())  # W3, b3, alpha3 -> 3
+        worst[layer] = max(worst.get(layer, 0.0), error)
+    return worst

@@ -115,3 +115,54 @@ def read_summary(run_dir: Path) -> dict | None:
         return json.loads((run_dir / "summary.json").read_text())
     except (OSError, ValueError):
         return None
+
+
+# -- finding and describing runs (report, plot) -------------------------------------------------
+
+
+def find_runs(paths) -> list[Path]:
+    """Run folders (holding metrics.csv) at or under each path, sorted; a path with none is an error."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise ConfigError("no such file or folder", str(path))
+        runs = [path] if (path / "metrics.csv").is_file() else sorted(
+            p.parent for p in path.rglob("metrics.csv"))
+        if not runs:
+            raise ConfigError("holds no run folder (no metrics.csv under it)", str(path))
+        found += [r for r in runs if r not in found]
+    return found
+
+
+def flatten(data, prefix: str = "") -> dict:
+    """{'optimizer': {'lr': 0.1}} -> {'optimizer.lr': 0.1}; lists and component mappings as text."""
+    out = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and "name" not in value:
+            out.update(flatten(value, dotted + "."))
+        else:
+            out[dotted] = value if isinstance(value, (int, float, str, bool, type(None))) else (
+                json.dumps(value, sort_keys=True))
+    return out
+
+
+def read_config(run_dir: Path) -> dict:
+    try:
+        return flatten(yaml.safe_load((run_dir / "config.yaml").read_text()) or {})
+    except (OSError, yaml.YAMLError):
+        return {}
+
+
+SEED_KEYS = ("seed", "data.seed")
+
+
+def differing_keys(configs: list[dict], ignore=("plugins",)) -> list[str]:
+    """Dotted keys whose values are not the same in every config (in first-seen order)."""
+    keys = list(dict.fromkeys(k for c in configs for k in c))
+    return [k for k in keys if k not in ignore and len({json.dumps(c.get(k)) for c in configs}) > 1]
+
+
+def variant_label(config: dict, keys: list[str]) -> str:
+    return ", ".join(f"{k}={config.get(k)}" for k in keys)

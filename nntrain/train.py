@@ -106,6 +106,22 @@ def resolve(cfg: Config, data: Data) -> Config:
     )
 
 
+def prepare(cfg: Config) -> tuple[Config, Data]:
+    """Load the config's data and resolve what depends on it."""
+    data = load_data({"name": cfg.data.name, **cfg.data.params}, seed=cfg.data.seed,
+                     val_fraction=cfg.data.val_fraction, standardize=cfg.data.standardize,
+                     task=cfg.data.task)
+    return resolve(cfg, data), data
+
+
+def build_network(cfg: Config, initializer=None, dtype: str | None = None) -> Network:
+    """The resolved config's network; ``initializer``/``dtype`` replace the config's."""
+    model = cfg.model
+    return Network(list(model.layers), model.activation, model.output_activation,
+                   model.initializer if initializer is None else initializer,
+                   model.bias_initializer, seed=cfg.seed, dtype=dtype or cfg.train.dtype)
+
+
 def metric_name(task: str) -> str:
     return "mae" if task == "regression" else "accuracy"
 
@@ -153,15 +169,11 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
     """
     # 1. data, then what the config left to the data (output activation, loss, lr)
     out_path = check_out_dir(out) if out is not None else None
-    data = load_data({"name": cfg.data.name, **cfg.data.params}, seed=cfg.data.seed,
-                     val_fraction=cfg.data.val_fraction, standardize=cfg.data.standardize,
-                     task=cfg.data.task)
-    cfg = resolve(cfg, data)
-    model, opt, tc = cfg.model, cfg.optimizer, cfg.train
+    cfg, data = prepare(cfg)
+    opt, tc = cfg.optimizer, cfg.train
 
     # 2. network, loss, optimizer; data in the network's dtype once, not per epoch
-    net = Network(list(model.layers), model.activation, model.output_activation,
-                  model.initializer, model.bias_initializer, seed=cfg.seed, dtype=tc.dtype)
+    net = build_network(cfg)
     loss = LOSSES.build(cfg.loss, "loss")
     optimizer = OPTIMIZERS.build({"name": opt.name, **opt.params}, "optimizer")
     schedule = SCHEDULES.build(opt.schedule, "optimizer.schedule")

@@ -1,0 +1,156 @@
+"""Pictures: loss curves of runs, per-layer gradient heat maps, the init check, the activations.
+
+matplotlib is imported here only, with the headless Agg backend; nothing else
+in nntrain imports this module at start-up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .runs import SEED_KEYS, differing_keys, read_config, variant_label
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 10})
+    return plt
+
+
+def _read_csv(path: Path):
+    import pandas as pd
+
+    return pd.read_csv(path)
+
+
+def _log_scale_helps(values: np.ndarray) -> bool:
+    finite = values[np.isfinite(values) & (values > 0)]
+    return finite.size > 1 and finite.max() / finite.min() > 100
+
+
+def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
+    """``metric`` against epoch for each run; runs differing only in seed are drawn as their mean
+    with a min-max band. A single run also gets a heat map of per-layer gradient norms."""
+    plt = _pyplot()
+    configs = [read_config(d) for d in run_dirs]
+    keys = [k for k in differing_keys(configs) if k not in SEED_KEYS + ("name",)]
+    groups: dict[str, list] = {}
+    for run_dir, config in zip(run_dirs, configs):
+        label = variant_label(config, keys) if keys else config.get("name") or run_dir.name
+        groups.setdefault(label, []).append(_read_csv(run_dir / "metrics.csv"))
+    available = set().union(*(set(f.columns) for fs in groups.values() for f in fs))
+    if metric not in available:
+        from .registry import ConfigError
+
+        raise ConfigError(f"no column {metric!r} in metrics.csv; columns: "
+                          f"{', '.join(sorted(available))}", "--metric")
+    single = len(run_dirs) == 1
+    heat = single and (run_dirs[0] / "layers.csv").is_file()
+    fig, axes = plt.subplots(1, 2 if heat else 1, figsize=(12 if heat else 7.5, 4.5), squeeze=False)
+    ax = axes[0, 0]
+    values = []
+    for label, frames in groups.items():
+        for column in [metric] + ([f"val_{metric}"] if single and f"val_{metric}" in frames[0] else []):
+            curves = [f.set_index("epoch")[column] for f in frames if column in f]
+            table = np.array([c.reindex(curves[0].index).to_numpy(float) for c in curves])
+            epochs = curves[0].index.to_numpy()
+            mean = table.mean(axis=0)
+            name = column if single else label
+            name += f" (mean of {len(frames)}, min-max band)" if len(frames) > 1 else ""
+            (line,) = ax.plot(epochs, mean, label=name, lw=1.6)
+            if len(frames) > 1:
+                ax.fill_between(epochs, table.min(axis=0), table.max(axis=0), color=line.get_color(),
+                                alpha=0.2, lw=0)
+            values.append(table.ravel())
+    if metric.endswith("loss") and _log_scale_helps(np.concatenate(values)):
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    title = configs[0].get("name") if single else f"{metric} of {len(run_dirs)} runs"
+    ax.set_title(str(title))
+    ax.legend(fontsize=8)
+    if heat:
+        _gradient_heatmap(fig, axes[0, 1], run_dirs[0] / "layers.csv")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def _gradient_heatmap(fig, ax, layers_csv: Path) -> None:
+    from matplotlib.colors import LogNorm
+
+    frame = _read_csv(layers_csv)
+    grid = frame.pivot(index="layer", columns="epoch", values="grad_norm")
+    data = np.ma.masked_where(~(grid.to_numpy(float) > 0), grid.to_numpy(float))
+    epochs = grid.columns.to_numpy()
+    if data.count() == 0:
+        ax.set_title("per-layer gradient norm: all zero")
+        return
+    image = ax.imshow(data, aspect="auto", origin="lower", norm=LogNorm(), cmap="viridis",
+                      extent=(epochs[0], epochs[-1], 0.5, len(grid.index) + 0.5),
+                      interpolation="nearest")
+    if len(grid.index) <= 40:
+        ax.set_yticks(range(1, len(grid.index) + 1))
+    fig.colorbar(image, ax=ax, label="||dE/dW|| (log scale)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("layer (1 = input side)")
+    ax.set_title("per-layer gradient norm")
+    ax.grid(False)
+
+
+def plot_inspect(rows: list[dict], out: Path) -> Path:
+    """Activation std and gradient std against depth, one line per initializer."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for init in dict.fromkeys(r["initializer"] for r in rows):
+        mine = [r for r in rows if r["initializer"] == init]
+        layers = [r["layer"] for r in mine]
+        left.plot(layers, [r["act_std"] for r in mine], marker="o", ms=3, label=init)
+        right.plot(layers, [r["grad_std"] for r in mine], marker="o", ms=3, label=init)
+    for ax, what in ((left, "activation std"), (right, "std of dE/dW")):
+        ax.set_yscale("log")
+        ax.set_xlabel("layer (1 = input side)")
+        ax.set_ylabel(what)
+        ax.set_title(f"{what} at initialization")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def plot_activations(out: Path) -> Path:
+    """Every hidden activation and its derivative on z in [-4, 4] (the figures of the notes)."""
+    from .activations import ACTIVATIONS
+
+    plt = _pyplot()
+    names = [n for n in ACTIVATIONS if ACTIVATIONS.get(n).hidden]
+    cols = 4
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    z = np.linspace(-4, 4, 801)[None, :]
+    for ax, name in zip(axes.flat, names):
+        act = ACTIVATIONS.build(name)
+        act.setup(z.shape[1], np.float64)
+        a = act.forward(z.copy()).ravel().copy()
+        slope = act.backward(np.ones_like(z)).ravel()
+        ax.plot(z.ravel(), a, label="f(z)", lw=1.8)
+        ax.plot(z.ravel(), slope, label="f'(z)", lw=1.4, ls="--")
+        ax.set_title(name)
+        ax.set_xlabel("z")
+        ax.axhline(0, color="0.5", lw=0.6)
+        ax.legend(fontsize=7, loc="upper left")
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle("Activations f(z) and their derivatives f'(z)")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
