@@ -2,7 +2,7 @@
 
 layers.csv columns (one row per layer every ``train.diagnostics_every`` epochs):
   act_mean, act_std       of the layer's outputs over the training set
-  dead_fraction           ReLU family: share of units with z <= 0 for every training sample
+  dead_fraction           ReLU family: share of units whose output is 0 for every training sample
   saturated_fraction      sigmoid/tanh: share of outputs where f'(z) < 5% of its maximum
   weight_norm, grad_norm  Frobenius norms of W and of dE/dW (the epoch's last batch)
   update_ratio            ||last update of W|| / ||W||: about 1e-3 is healthy, 1e-1 is violent
@@ -21,11 +21,15 @@ LAYER_COLUMNS = ["epoch", "layer", "activation", "act_mean", "act_std", "dead_fr
 SATURATION = 0.05  # derivative below 5% of its maximum counts as saturated
 
 
-def dead_fraction(act, z: np.ndarray) -> float | None:
-    """ReLU family: share of units whose input is <= 0 for every sample (they pass no gradient)."""
+def dead_fraction(act, a: np.ndarray) -> float | None:
+    """ReLU family: share of units whose output is 0 for every sample (they pass no gradient).
+
+    Leaky ReLU, PReLU, ELU and SELU give non-zero outputs for z < 0, so their units
+    do not die (their fraction is 0 unless z is exactly 0 everywhere).
+    """
     if act.family != "relu":
         return None
-    return float(np.mean(np.all(z <= 0, axis=0)))
+    return float(np.mean(np.all(a == 0, axis=0)))
 
 
 def saturated_fraction(act, a: np.ndarray) -> float | None:
@@ -62,7 +66,7 @@ def layer_stats(net, X: np.ndarray, optimizer=None, Y=None, loss=None) -> list[d
         rows.append({
             "layer": layer, "activation": act.registry_name,
             "act_mean": float(a.mean()), "act_std": float(a.std()),
-            "dead_fraction": dead_fraction(act, z), "saturated_fraction": saturated_fraction(act, a),
+            "dead_fraction": dead_fraction(act, a), "saturated_fraction": saturated_fraction(act, a),
             "weight_norm": weight_norm, "grad_norm": float(np.linalg.norm(dW)),
             "update_ratio": ratio,
         })
