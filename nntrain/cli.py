@@ -227,6 +227,95 @@ def write_csv(stream, rows: list[dict], columns: list[str]) -> None:
         stream.write(",".join(format_value(row.get(c)) for c in columns) + "\n")
 
 
+class RunsProgress:
+    """A rich progress bar over the runs of a sweep, on stderr."""
+
+    def __init__(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
+                                 console=Console(stderr=True), transient=True)
+
+    def start(self, total: int, done: int) -> None:
+        self.task = self.progress.add_task("runs", total=total, completed=done, last="")
+        self.progress.start()
+
+    def advance(self, result: dict) -> None:
+        self.progress.update(self.task, advance=1,
+                             last=f"{result['dir']}: {result['summary'].get('status')}")
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+@app.command()
+def compare(
+    config: ConfigArg,
+    overrides: OverridesArg = None,
+    initializers: Annotated[Optional[str], typer.Option(
+        "--initializers", help="Shortcut for model.initializer=a,b,...")] = None,
+    seeds: Annotated[Optional[str], typer.Option(
+        "--seeds", help="A count (5: the config's seed and the next 4) or a list (0,1,2).")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", min=1, help="Parallel runs (default: the number of cores).")] = None,
+    executor: Annotated[str, typer.Option("--executor", help="local (process pool) or dask.")] = "local",
+    address: Annotated[Optional[str], typer.Option(
+        "--address", help="Dask scheduler, e.g. tcp://host:8786 (default: a local cluster).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Compare folder (new or empty).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(
+        "--resume", help="Finish the sweep in this compare folder: only unfinished runs run.")] = None,
+    target_loss: Annotated[Optional[float], typer.Option(
+        "--target-loss", help="Report the first epoch whose loss is at most this.")] = None,
+    plugin: PluginOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Run CONFIG over a grid (every KEY=A,B,... axis x every seed) and compare the variants.
+
+    Writes sweep.yaml, one run folder per grid point, results.csv, summary.csv and
+    loss.png; exit 1 if any run failed.
+    """
+    from .compare import compare as run_compare
+
+    with errors_handled(debug):
+        progress = RunsProgress() if interactive() else None
+        folder, summary, failed = run_compare(
+            config, overrides or [], split_names(initializers), seeds, workers, executor, address,
+            out, resume, target_loss, [str(p) for p in plugin or []], progress)
+    if sys.stdout.isatty():
+        print_table(summary.to_dict("records"), list(summary.columns))
+    typer.echo(str(folder))
+    if failed:
+        typer.echo(f"{failed} run(s) failed; see results.csv", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    paths: Annotated[list[Path], typer.Argument(
+        help="Run folders, or folders holding them.", show_default=False)],
+    csv: Annotated[Optional[Path], typer.Option("--csv", help="Also write the table as CSV.")] = None,
+    sort: Annotated[Optional[str], typer.Option("--sort", help="Sort by this column.")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """One row per run found under PATHS: the settings that differ, status, final and best figures."""
+    from .registry import ConfigError, did_you_mean
+    from .runs import find_runs, report_rows
+
+    with errors_handled(debug):
+        rows, columns = report_rows(find_runs(paths))
+        if sort is not None:
+            if sort not in columns:
+                raise ConfigError(f"no column {sort!r}{did_you_mean(sort, columns)} columns: "
+                                  f"{', '.join(columns)}", "--sort")
+            rows.sort(key=lambda r: (r[sort] is None, r[sort] if r[sort] is not None else 0))
+        print_table(rows, columns)
+        if csv:
+            with open(csv, "w", newline="") as f:
+                write_csv(f, rows, columns)
+
+
 @app.command()
 def inspect(
     config: ConfigArg,

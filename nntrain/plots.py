@@ -6,6 +6,7 @@ in nntrain imports this module at start-up.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,21 +59,25 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
     for label, frames in groups.items():
         for column in [metric] + ([f"val_{metric}"] if single and f"val_{metric}" in frames[0] else []):
             curves = [f.set_index("epoch")[column] for f in frames if column in f]
-            table = np.array([c.reindex(curves[0].index).to_numpy(float) for c in curves])
-            epochs = curves[0].index.to_numpy()
-            mean = table.mean(axis=0)
+            epochs = np.unique(np.concatenate([c.index.to_numpy() for c in curves]))
+            # runs that stopped early (or diverged) leave gaps: statistics over the runs still going
+            table = np.array([c.reindex(epochs).to_numpy(float) for c in curves])
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = np.nanmean(table, axis=0)
+                low, high = np.nanmin(table, axis=0), np.nanmax(table, axis=0)
             name = column if single else label
             name += f" (mean of {len(frames)}, min-max band)" if len(frames) > 1 else ""
             (line,) = ax.plot(epochs, mean, label=name, lw=1.6)
             if len(frames) > 1:
-                ax.fill_between(epochs, table.min(axis=0), table.max(axis=0), color=line.get_color(),
-                                alpha=0.2, lw=0)
+                ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, lw=0)
             values.append(table.ravel())
     if metric.endswith("loss") and _log_scale_helps(np.concatenate(values)):
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
-    title = configs[0].get("name") if single else f"{metric} of {len(run_dirs)} runs"
+    name = configs[0].get("name") or run_dirs[0].name
+    title = name if single else f"{name}: {metric} of {len(run_dirs)} runs"
     ax.set_title(str(title))
     ax.legend(fontsize=8)
     if heat:

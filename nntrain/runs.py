@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import time
 from pathlib import Path
 
@@ -22,12 +23,13 @@ import yaml
 from .registry import ConfigError
 
 
-def new_run_dir(root: str | Path, name: str) -> Path:
-    """A fresh folder runs/<name>/<time>-<6 hex>; mkdir fails if it exists, so two runs never share one."""
+def new_run_dir(root: str | Path, name: str, prefix: str = "") -> Path:
+    """A fresh folder runs/<name>/<prefix><time>-<6 hex>; mkdir fails if it exists, so two runs
+    never share one."""
     parent = Path(root) / name
     parent.mkdir(parents=True, exist_ok=True)
     while True:
-        path = parent / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        path = parent / f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         try:
             path.mkdir()
             return path
@@ -136,11 +138,12 @@ def find_runs(paths) -> list[Path]:
 
 
 def flatten(data, prefix: str = "") -> dict:
-    """{'optimizer': {'lr': 0.1}} -> {'optimizer.lr': 0.1}; lists and component mappings as text."""
+    """{'optimizer': {'lr': 0.1}} -> {'optimizer.lr': 0.1}; lists and component mappings
+    ({name: elu, alpha: 2} inside a section) as JSON text."""
     out = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and "name" not in value:
+        if isinstance(value, dict) and (not prefix or "name" not in value):
             out.update(flatten(value, dotted + "."))
         else:
             out[dotted] = value if isinstance(value, (int, float, str, bool, type(None))) else (
@@ -166,3 +169,58 @@ def differing_keys(configs: list[dict], ignore=("plugins",)) -> list[str]:
 
 def variant_label(config: dict, keys: list[str]) -> str:
     return ", ".join(f"{k}={config.get(k)}" for k in keys)
+
+
+def effective_status(summary: dict | None) -> str:
+    """The summary's status, except that a 'running' run whose process is gone is 'incomplete'."""
+    if summary is None:
+        return "incomplete"
+    status = summary.get("status", "incomplete")
+    if status == "running" and summary.get("host") == socket.gethostname():
+        try:
+            os.kill(int(summary.get("pid", 0)), 0)
+        except ProcessLookupError:
+            return "incomplete"
+        except (PermissionError, ValueError, OverflowError):
+            pass
+    return status
+
+
+def last_row(metrics: Path) -> dict:
+    """The last complete row of a metrics.csv (a running or killed run has no final figures)."""
+    try:
+        lines = metrics.read_text().splitlines()
+    except OSError:
+        return {}
+    if len(lines) < 2:
+        return {}
+    header = lines[0].split(",")
+    values = lines[-1].split(",")
+    if len(values) != len(header):
+        return {}
+    return {k: float(v) if v else None for k, v in zip(header, values)}
+
+
+REPORT_FIGURES = ["loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_mae"]
+
+
+def report_rows(run_dirs: list[Path]) -> tuple[list[dict], list[str]]:
+    """One row per run: the settings that differ between runs, status, final and best figures."""
+    configs = [read_config(d) for d in run_dirs]
+    keys = differing_keys(configs)
+    rows = []
+    for run_dir, config in zip(run_dirs, configs):
+        summary = read_summary(run_dir)
+        final = (summary or {}).get("final") or last_row(run_dir / "metrics.csv")
+        best = (summary or {}).get("best") or {}
+        row = {"run": str(run_dir), **{k: config.get(k) for k in keys},
+               "status": effective_status(summary), "epochs": (summary or {}).get("epochs")}
+        row.update({k: final.get(k) for k in REPORT_FIGURES})
+        monitor = (summary or {}).get("monitor", "loss")
+        row.update(best_loss=best.get(monitor), best_epoch=best.get("epoch"),
+                   wall_time_s=(summary or {}).get("wall_time_s"))
+        rows.append(row)
+    columns = ["run", *keys, "status", "epochs"]
+    columns += [k for k in REPORT_FIGURES if any(r[k] is not None for r in rows)]
+    columns += ["best_loss", "best_epoch", "wall_time_s"]
+    return rows, columns

@@ -1,0 +1,366 @@
+"""Sweeps: one config over a grid of settings x seeds, run in parallel, summed up side by side.
+
+The driver validates every grid point first, then hands the runs to an
+executor (a local process pool, or a Dask cluster). Workers train into a
+private temporary folder and send the run's files back; only the driver
+writes into the compare folder, each run folder appearing whole (renamed
+from a temporary name) as its run finishes.
+
+compare folder:
+  sweep.yaml     the base config, the axes, the seeds and the grid points
+  <NNN-...>/     one run folder per grid point (the files of `nntrain train`)
+  results.csv    one row per run
+  summary.csv    per variant: runs, diverged, mean and std of each figure
+  loss.png       per variant the mean loss curve with a min-max band
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import apply_override, load_config, parse_override, read_yaml
+from .registry import ConfigError
+from .runs import check_out_dir, claim_out_dir, new_run_dir, read_summary, write_yaml
+
+FINISHED = ("completed", "early_stopped", "diverged")  # a result; resume keeps these
+
+
+@dataclass
+class Sweep:
+    base: dict  # the raw config with the single-valued overrides applied
+    axes: dict  # dotted key -> list of values
+    seeds: list
+    target_loss: float | None = None
+
+    def points(self) -> list[dict]:
+        """Every axis x every seed, in a stable order; each point names its folder."""
+        keys = list(self.axes)
+        points = []
+        for values in itertools.product(*(self.axes[k] for k in keys)):
+            for seed in self.seeds:
+                index = len(points)
+                setting = dict(zip(keys, values))
+                points.append({"index": index, "setting": setting, "seed": seed,
+                               "dir": f"{index:03d}-{slug(setting)}-seed{seed}"})
+        return points
+
+    def config_of(self, point: dict) -> dict:
+        raw = json.loads(json.dumps(self.base))  # a deep copy of plain data
+        for key, value in point["setting"].items():
+            apply_override(raw, f"{key}=_", value=value)
+        raw["seed"] = point["seed"]
+        return raw
+
+    def to_dict(self) -> dict:
+        return {"axes": self.axes, "seeds": self.seeds, "target_loss": self.target_loss,
+                "config": self.base}
+
+
+def slug(setting: dict) -> str:
+    """A folder-name-safe summary: {'model.initializer': 'he_normal'} -> 'initializer=he_normal'."""
+    parts = []
+    for key, value in setting.items():
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        parts.append(f"{key.split('.')[-1]}={text}")
+    return re.sub(r"[^A-Za-z0-9=._,-]+", "_", "_".join(parts))[:80] or "base"
+
+
+def parse_seeds(text: str | None, default: int) -> list[int]:
+    """'5' -> [0..4] (offset by the config's seed); '0,3,7' -> those seeds."""
+    if text is None:
+        return [default]
+    try:
+        parts = [int(p) for p in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"expected a count (5) or a list of seeds (0,1,2), got {text!r}",
+                          "--seeds") from None
+    if any(p < 0 for p in parts) or (len(parts) == 1 and parts[0] < 1):
+        raise ConfigError(f"seeds must be >= 0 and a count >= 1, got {text!r}", "--seeds")
+    return list(range(default, default + parts[0])) if len(parts) == 1 else parts
+
+
+def make_sweep(config: str | Path, overrides: list[str], initializers: list | None,
+               seeds: str | None, target_loss: float | None) -> Sweep:
+    """The grid from a config and its overrides: comma lists are axes, the rest set the base."""
+    raw = read_yaml(config)
+    if raw.get("name") is None:
+        raw["name"] = Path(config).stem
+    axes = {}
+    for text in overrides:
+        prefix, key, values = parse_override(text)
+        if len(values) > 1:
+            apply_override(raw, text, value=values[0])  # adds the key (+) or checks it exists
+            axes[key] = values
+        else:
+            apply_override(raw, text)
+    if initializers:
+        axes["model.initializer"] = initializers
+    base_seed = raw.get("seed", 0)
+    if not isinstance(base_seed, int) or isinstance(base_seed, bool):
+        raise ConfigError(f"must be an integer, got {base_seed!r}", "seed")
+    plugins = raw.get("plugins") or []
+    base = Path(config).resolve().parent
+    raw["plugins"] = [str(base / p) for p in plugins] if isinstance(plugins, list) else plugins
+    return Sweep(raw, axes, parse_seeds(seeds, base_seed), target_loss)
+
+
+def validate(sweep: Sweep, extra_plugins: list[str]) -> list[dict]:
+    """Every grid point's config, checked and resolved against its data before anything runs."""
+    from .train import prepare, resolve
+
+    checked = []
+    cache: dict[str, object] = {}
+    for point in sweep.points():
+        raw = sweep.config_of(point)
+        cfg = load_config(raw=raw, plugins=extra_plugins)
+        data_key = json.dumps(cfg.to_dict()["data"], sort_keys=True)
+        if data_key not in cache:
+            cache[data_key] = prepare(cfg)[1]
+        resolve(cfg, cache[data_key])  # layer sizes against the data, the loss against the task
+        checked.append({**point, "config": cfg.to_dict()})
+    return checked
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+def execute(point: dict) -> dict:
+    """Train one grid point in a private temporary folder; return its files and figures.
+
+    Runs in a worker (a process of the pool, or a Dask worker): it writes nothing
+    the driver sees, so workers need no shared filesystem.
+    """
+    from .train import train
+
+    result = {"index": point["index"], "dir": point["dir"], "files": {}, "error": None}
+    with tempfile.TemporaryDirectory(prefix="nntrain-") as tmp:
+        try:
+            cfg = load_config(raw=point["config"])
+            run = train(cfg, out=Path(tmp) / "run")
+            result["summary"] = run.summary
+        except Exception as err:  # recorded as a failed run; the sweep goes on
+            result["error"] = f"{type(err).__name__}: {err}"
+            result["summary"] = {"status": "failed", "error": result["error"]}
+        run_dir = Path(tmp) / "run"
+        if run_dir.is_dir():
+            result["files"] = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    return result
+
+
+def store(folder: Path, result: dict) -> None:
+    """Write a finished run's files as <folder>/<dir>, appearing whole (renamed at the end)."""
+    final = folder / result["dir"]
+    tmp = folder / f".{result['dir']}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for name, data in result["files"].items():
+        (tmp / name).write_bytes(data)
+    summary = dict(result["summary"])
+    summary["path"] = str(final)
+    (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    shutil.rmtree(final, ignore_errors=True)  # a failed run's earlier attempt, on resume
+    os.replace(tmp, final)
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """Workers use one BLAS thread each: N workers on N cores, not N x N threads."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {n: os.environ.get(n) for n in names}
+    os.environ.update({n: "1" for n in names})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_local(points: list[dict], workers: int, on_result: Callable[[dict], None]) -> None:
+    """A process pool of fresh interpreters (spawn) that load NumPy with one BLAS thread."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with one_blas_thread():
+        # Workers ignore Ctrl-C (the driver stops them); a run in progress would otherwise
+        # print a KeyboardInterrupt traceback from each worker.
+        pool = ProcessPoolExecutor(max_workers=workers,
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+        try:
+            futures = [pool.submit(execute, p) for p in points]
+            for future in as_completed(futures):
+                on_result(future.result())
+        except BaseException:  # Ctrl-C: stop the runs in flight too; resume redoes them
+            for process in list(pool._processes.values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+
+
+def run_dask(points: list[dict], workers: int, address: str | None,
+             on_result: Callable[[dict], None]) -> None:
+    """Submit to the Dask cluster at ``address``, or to a local one started here (no dashboard)."""
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ConfigError("needs Dask: pip install 'nntrain[dask]'", "--executor dask") from None
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(one_blas_thread())
+        if address:
+            try:
+                client = stack.enter_context(Client(address, timeout="10s"))
+            except OSError as err:
+                raise ConfigError(f"cannot reach the scheduler ({err})", f"--address {address}") from None
+        else:
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=workers > 1,
+                dashboard_address=None))
+            client = stack.enter_context(Client(cluster))
+        futures = [client.submit(execute, p, pure=False) for p in points]
+        try:
+            for future in as_completed(futures):
+                on_result(future.result())
+        except BaseException:
+            client.cancel(futures)
+            raise
+
+
+# -- results ------------------------------------------------------------------------------
+
+
+def result_row(point: dict, summary: dict, history: list[dict] | None, target: float | None) -> dict:
+    row = {**point["setting"], "seed": point["seed"], "status": summary.get("status")}
+    final, best = summary.get("final") or {}, summary.get("best") or {}
+    monitor = summary.get("monitor", "loss")
+    row.update(epochs=summary.get("epochs"), final_loss=final.get("loss"))
+    if "val_loss" in final:
+        row["final_val_loss"] = final["val_loss"]
+    row.update(best_loss=best.get(monitor), best_epoch=best.get("epoch"))
+    for metric in ("accuracy", "val_accuracy", "mae", "val_mae"):
+        if metric in final:
+            row[f"final_{metric}"] = final[metric]
+    if target is not None:
+        reached = [int(r["epoch"]) for r in history or [] if r["loss"] is not None
+                   and float(r["loss"]) <= target]
+        row["epochs_to_target"] = reached[0] if reached else None
+    row["wall_time_s"] = summary.get("wall_time_s")
+    row["run"] = point["dir"]
+    return row
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    import csv
+
+    try:
+        with open(run_dir / "metrics.csv", newline="") as f:
+            return [{k: (float(v) if v not in ("", None) else None) for k, v in r.items()}
+                    for r in csv.DictReader(f)]
+    except OSError:
+        return []
+
+
+def write_results(folder: Path, sweep: Sweep, points: list[dict]):
+    """results.csv, summary.csv and loss.png from the run folders present; returns the summary."""
+    import pandas as pd
+
+    rows = []
+    for point in points:
+        summary = read_summary(folder / point["dir"])
+        if summary is None:
+            continue
+        rows.append(result_row(point, summary, read_history(folder / point["dir"]),
+                               sweep.target_loss))
+    results = pd.DataFrame(rows)
+    for column in ("seed", "epochs", "best_epoch", "epochs_to_target"):
+        if column in results:  # whole numbers, blank where missing (not 97.0 and NaN)
+            results[column] = results[column].astype("Int64")
+    results.to_csv(folder / "results.csv", index=False)
+    keys = list(sweep.axes)
+    figures = [c for c in results.columns if c.startswith(("final_", "best_loss", "epochs_to"))
+               and pd.api.types.is_numeric_dtype(results[c])]
+    grouped = results.assign(_v=results[keys].astype(str).agg("|".join, axis=1) if keys else "all")
+    table = []
+    for _, group in grouped.groupby("_v", sort=False):
+        entry = {k: group[k].iloc[0] for k in keys}
+        entry["runs"] = len(group)
+        entry["diverged"] = int((group["status"] == "diverged").sum())
+        entry["failed"] = int((group["status"] == "failed").sum())
+        for column in figures:
+            entry[f"{column}_mean"] = group[column].mean()
+            entry[f"{column}_std"] = group[column].std(ddof=0)
+        table.append(entry)
+    summary = pd.DataFrame(table)
+    summary.to_csv(folder / "summary.csv", index=False)
+    ran = [folder / p["dir"] for p in points if (folder / p["dir"] / "metrics.csv").is_file()]
+    if ran:
+        from .plots import plot_runs
+
+        plot_runs(ran, folder / "loss.png", "loss")
+    return summary
+
+
+# -- the command ----------------------------------------------------------------------------
+
+
+def compare(config: str | Path, overrides: list[str], initializers: list | None = None,
+            seeds: str | None = None, workers: int | None = None, executor: str = "local",
+            address: str | None = None, out: str | Path | None = None,
+            resume: str | Path | None = None, target_loss: float | None = None,
+            plugins: list[str] = (), progress=None):
+    """Run the grid; returns (folder, summary DataFrame, number of failed runs)."""
+    if executor not in ("local", "dask"):
+        raise ConfigError(f"must be local or dask, got {executor!r}", "--executor")
+    sweep = make_sweep(config, overrides, initializers, seeds, target_loss)
+    extra = [str(Path(p).resolve()) for p in plugins]
+    points = validate(sweep, extra)
+    workers = workers or os.cpu_count() or 1
+    if resume is not None:
+        folder = Path(resume)
+        saved = folder / "sweep.yaml"
+        if not saved.is_file():
+            raise ConfigError("has no sweep.yaml: not a compare folder", f"--resume {folder}")
+        if read_yaml(saved) != json.loads(json.dumps(sweep.to_dict())):
+            raise ConfigError("this config and these settings are not the sweep saved there",
+                              f"--resume {folder}")
+    elif out is not None:
+        folder = claim_out_dir(check_out_dir(out))
+    else:
+        folder = new_run_dir("runs", sweep.base["name"], prefix="compare-")
+    write_yaml(folder / "sweep.yaml", sweep.to_dict())
+    todo = [p for p in points
+            if (read_summary(folder / p["dir"]) or {}).get("status") not in FINISHED]
+    failed = 0
+
+    def on_result(result: dict) -> None:
+        nonlocal failed
+        store(folder, result)
+        failed += result["summary"].get("status") == "failed"
+        if progress:
+            progress.advance(result)
+
+    if progress:
+        progress.start(len(points), len(points) - len(todo))
+    try:
+        if todo and executor == "local":
+            run_local(todo, min(workers, len(todo)), on_result)
+        elif todo:
+            run_dask(todo, workers, address, on_result)
+    finally:
+        if progress:
+            progress.stop()
+        summary = write_results(folder, sweep, points)  # also after Ctrl-C: what finished
+    return folder, summary, failed
