@@ -35,3 +35,19 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_registries():
+    """Components a test's plugin registers are gone after the test."""
+    from nntrain import config
+    from nntrain.cli import registries_by_kind
+
+    registries = registries_by_kind().values()
+    saved = [dict(r._items) for r in registries]
+    plugins = set(config._LOADED_PLUGINS)
+    yield
+    for registry, items in zip(registries, saved):
+        registry._items = items
+    config._LOADED_PLUGINS.clear()
+    config._LOADED_PLUGINS.update(plugins)
