@@ -39,6 +39,15 @@ class Loss:
     def grad(self, o: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def value_and_grad(self, z: np.ndarray, o: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """E and its gradient in one call, given the logits z and the output o = f(z).
+
+        dE/dz for a fused loss, dE/do otherwise. Fused losses override it to reuse o
+        (sigmoid(z) or softmax(z), already computed by the forward pass).
+        """
+        x = z if self.fused_with else o
+        return self.value(x, y), self.grad(x, y)
+
     def __repr__(self) -> str:
         return self.registry_name
 
@@ -133,9 +142,15 @@ class BCE(Loss):
         return float((np.maximum(z, 0) - y * z + np.log1p(np.exp(-np.abs(z)))).sum()) / z.size
 
     def grad(self, z, y):
-        o = sigmoid(z, np.empty_like(z))
+        return self._grad(sigmoid(z, np.empty_like(z)), y)
+
+    def value_and_grad(self, z, o, y):
+        return self.value(z, y), self._grad(o.copy(), y)
+
+    @staticmethod
+    def _grad(o, y):
         o -= y
-        o /= z.size
+        o /= o.size
         return o
 
 
@@ -154,27 +169,28 @@ class CrossEntropy(Loss):
         return float(-np.vdot(y, log_softmax(z))) / len(z)
 
     def grad(self, z, y):
-        o = softmax(z, np.empty_like(z))
+        return self._grad(softmax(z, np.empty_like(z)), y)
+
+    def value_and_grad(self, z, o, y):
+        return self.value(z, y), self._grad(o.copy(), y)
+
+    @staticmethod
+    def _grad(o, y):
         o *= y.sum(axis=1, keepdims=True)
         o -= y
-        o /= len(z)
+        o /= len(o)
         return o
 
 
 @LOSSES.register("kl")
-class KL(Loss):
+class KL(CrossEntropy):
     """E = (1/N) sum_n sum_k y_k log(y_k/o_k), 0 log 0 = 0, o = softmax(z);  dE/dz = (o sum_k y_k - y)/N.
 
     KL(y || o) = cross-entropy minus the entropy of y: the same gradient, and 0 at o = y.
     """
 
-    fused_with = "softmax"
-    needs = ("softmax",)
-
     def value(self, z, y):
         positive = y > 0
         y_log_y = np.zeros_like(y)
         y_log_y[positive] = y[positive] * np.log(y[positive])
-        return float(y_log_y.sum() - np.vdot(y, log_softmax(z))) / len(z)
-
-    grad = CrossEntropy.grad
+        return float(y_log_y.sum()) / len(z) + super().value(z, y)

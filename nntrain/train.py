@@ -185,6 +185,8 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
         labels_val = targets_for_metric(Y_val, data.task)
     n = len(X)
     batch = n if opt.batch_size is None else min(opt.batch_size, n)
+    buffers = {size: [np.empty((size, *a.shape[1:]), a.dtype) for a in (X, Y, labels)]
+               for size in {batch, n % batch or batch}}
     batch_rng = np.random.default_rng([1, cfg.seed])  # batch order; init uses default_rng(seed)
     params, grads, is_weight = net.parameters(), net.gradients(), net.is_weight()
     metric = metric_name(data.task)
@@ -247,9 +249,10 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
                 for begin in range(0, n, batch):
                     if order is None:
                         xb, yb, lb = X, Y, labels
-                    else:
+                    else:  # gather the batch into buffers made once per batch size
                         idx = order[begin:begin + batch]
-                        xb, yb, lb = X[idx], Y[idx], labels[idx]
+                        xb, yb, lb = (np.take(a, idx, axis=0, out=buffers[len(idx)][k])
+                                      for k, a in enumerate((X, Y, labels)))
                     E = net._loss_and_backward(xb, yb, loss)
                     loss_sum += E * len(xb)
                     metric_total += metric_sum(net.output, lb, data.task)

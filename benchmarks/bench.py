@@ -1,0 +1,234 @@
+"""nntrain against PyTorch CPU on the same MLP training workloads, in one run.
+
+    pip install torch            # optional: without it only nntrain's side is measured
+    python benchmarks/bench.py [--repeats 3] [--only mnistlike]
+
+Each measurement runs in its own process (so neither library's thread pools
+disturb the other's) with 2 threads: nntrain's real training path
+(``nntrain.train`` on a config, default diagnostics, writing its run folder)
+and a plain PyTorch loop (nn.Sequential of Linear+Tanh, CrossEntropyLoss on
+the logits, torch.optim.SGD, shuffled mini-batches, the epoch's loss summed
+from the batches). Both train on the same synthetic blobs with gd, lr 0.05.
+The epoch time is the median over the epochs after a warm-up; the table gives
+the median of ``--repeats`` such runs, the ratio nntrain / PyTorch (below 1:
+nntrain is faster) and nntrain's share of the machine's GEMM peak measured in
+the same run (2 x n^3 flops of a 2048^3 matmul, best of 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+THREADS = 2
+# name: (layers, samples, batch (None = full), dtype, epochs measured)
+WORKLOADS = {
+    "xor": ([2, 4, 2], 4, None, "float64", 3000),
+    "moons": ([2, 16, 16, 2], 1000, None, "float64", 1500),
+    "digits": ([64, 128, 10], 1797, None, "float64", 400),
+    "mnistlike-f32": ([784, 256, 256, 10], 10000, 128, "float32", 8),
+    "mnistlike-f64": ([784, 256, 256, 10], 10000, 128, "float64", 6),
+    "wide": ([784, 1024, 1024, 10], 10000, 1000, "float32", 6),
+    "deep30": ([64] * 31 + [10], 2000, None, "float64", 150),
+}
+WARMUP = 2  # epochs left out of the median (first-touch of buffers, lazy imports)
+
+
+def config_for(name: str, diagnostics_every: int = 10) -> dict:
+    layers, samples, batch, dtype, epochs = WORKLOADS[name]
+    return {
+        "name": f"bench-{name}", "seed": 0,
+        "data": {"name": "blobs", "n_samples": samples, "n_features": layers[0],
+                 "n_classes": layers[-1], "task": "multiclass", "seed": 0},
+        "model": {"layers": layers, "activation": "tanh", "output_activation": "softmax",
+                  "initializer": "xavier_uniform"},
+        "loss": "cross_entropy",
+        "optimizer": {"name": "gd", "lr": 0.05, "batch_size": batch},
+        "train": {"epochs": epochs + WARMUP, "dtype": dtype, "diagnostics_every": diagnostics_every},
+    }
+
+
+def flops_per_epoch(name: str) -> float:
+    """Forward 2 N sum(fan_in fan_out); backward twice that, less the input layer's dX."""
+    layers, samples, *_ = WORKLOADS[name]
+    pairs = list(zip(layers[:-1], layers[1:]))
+    weights = sum(a * b for a, b in pairs)
+    return 2 * samples * (3 * weights - layers[0] * layers[1])
+
+
+# -- one measurement, in a child process ----------------------------------------------------
+
+
+def measure_nntrain(name: str, diagnostics_every: int = 10) -> list[float]:
+    from nntrain import load_config, train
+
+    cfg = load_config(raw=config_for(name, diagnostics_every))
+    with tempfile.TemporaryDirectory() as tmp:
+        run = train(cfg, out=Path(tmp) / "run")
+    times = [row["time_s"] for row in run.history]  # seconds since training began, per epoch
+    return [b - a for a, b in zip(times[1:], times[2:])][WARMUP - 1:]
+
+
+def measure_torch(name: str) -> list[float]:
+    import numpy as np
+    import torch
+
+    from nntrain.datasets import load_data
+
+    torch.set_num_threads(THREADS)
+    layers, samples, batch, dtype, epochs = WORKLOADS[name]
+    torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
+    data = load_data({"name": "blobs", "n_samples": samples, "n_features": layers[0],
+                      "n_classes": layers[-1]}, task="multiclass")
+    X = torch.tensor(data.X_train, dtype=torch_dtype)
+    y = torch.tensor(data.Y_train.argmax(axis=1))
+    modules = []
+    for i, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
+        modules.append(torch.nn.Linear(a, b, dtype=torch_dtype))
+        if i < len(layers) - 2:
+            modules.append(torch.nn.Tanh())
+    model = torch.nn.Sequential(*modules)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    n = len(X)
+    size = batch or n
+    torch.manual_seed(0)
+    times = []
+    for _ in range(epochs + WARMUP):
+        start = time.perf_counter()
+        order = torch.randperm(n) if size < n else None
+        total, correct = 0.0, 0
+        for begin in range(0, n, size):
+            xb, yb = (X, y) if order is None else (X[order[begin:begin + size]], y[order[begin:begin + size]])
+            optimizer.zero_grad()
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(xb)
+            correct += (logits.argmax(1) == yb).sum().item()
+        times.append(time.perf_counter() - start)
+    return times[WARMUP:]
+
+
+def gemm_peak(dtype: str) -> float:
+    import numpy as np
+
+    n = 2048
+    a = np.random.default_rng(0).random((n, n)).astype(dtype)
+    b = a.copy()
+    c = np.empty_like(a)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        np.matmul(a, b, out=c)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def child(kind: str, name: str) -> None:
+    if kind == "nntrain":
+        result = statistics.median(measure_nntrain(name))
+    elif kind == "nodiag":
+        result = statistics.median(measure_nntrain(name, diagnostics_every=0))
+    elif kind == "torch":
+        result = statistics.median(measure_torch(name))
+    elif kind == "peak":
+        result = gemm_peak(name)
+    print(json.dumps({"value": result, "maxrss_mb": resource.getrusage(
+        resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+# -- the driver -----------------------------------------------------------------------------
+
+
+def run_child(kind: str, name: str) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "OPENBLAS_NUM_THREADS": str(THREADS),
+           "MKL_NUM_THREADS": str(THREADS)}
+    out = subprocess.run([sys.executable, __file__, "--child", kind, name], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def have_torch() -> bool:
+    try:
+        import importlib.util
+
+        return importlib.util.find_spec("torch") is not None
+    except ImportError:
+        return False
+
+
+def command_time(args: list[str], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(args, check=True, capture_output=True, cwd=tempfile.gettempdir())
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", nargs="*", default=list(WORKLOADS))
+    parser.add_argument("--child", nargs=2)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    torch = have_torch()
+    peak = {d: statistics.median(run_child("peak", d)["value"] for _ in range(args.repeats))
+            for d in ("float32", "float64")}
+    rows = []
+    for name in args.only:
+        dtype = WORKLOADS[name][3]
+        ours, theirs, nodiag = [], [], []
+        for _ in range(args.repeats):  # interleaved: machine drift hits both alike
+            ours.append(run_child("nntrain", name)["value"])
+            nodiag.append(run_child("nodiag", name)["value"])
+            if torch:
+                theirs.append(run_child("torch", name)["value"])
+        ours_s = statistics.median(ours)
+        row = {"workload": name, "nntrain_ms": ours_s * 1e3,
+               "no_diag_ms": statistics.median(nodiag) * 1e3,
+               "gemm_share": flops_per_epoch(name) / ours_s / peak[dtype]}
+        if torch:
+            row["torch_ms"] = statistics.median(theirs) * 1e3
+            row["ratio"] = ours_s / statistics.median(theirs)
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
+
+    print(f"GEMM peak (2048^3 matmul, {THREADS} threads): float32 {peak['float32'] / 1e9:.1f} "
+          f"GFLOP/s, float64 {peak['float64'] / 1e9:.1f} GFLOP/s\n")
+    print("| workload | nntrain epoch | PyTorch epoch | nntrain / PyTorch | diagnostics cost "
+          "| share of GEMM peak |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        torch_ms = f"{r['torch_ms']:.3f} ms" if "torch_ms" in r else "-"
+        ratio = f"{r['ratio']:.2f}" if "ratio" in r else "-"
+        print(f"| {r['workload']} | {r['nntrain_ms']:.3f} ms | {torch_ms} | {ratio} | "
+              f"{r['nntrain_ms'] / r['no_diag_ms'] - 1:+.1%} | {r['gemm_share']:.0%} |")
+
+    nntrain = [sys.executable, "-m", "nntrain"]
+    xor = command_time(nntrain + ["train", str(Path(__file__).parent.parent / "configs/xor.yaml"),
+                                  "--quiet", "--out", tempfile.mkdtemp() + "/r"], 1)
+    xor = statistics.median([xor] + [command_time(
+        nntrain + ["train", str(Path(__file__).parent.parent / "configs/xor.yaml"), "--quiet",
+                   "--out", tempfile.mkdtemp() + "/r"], 1) for _ in range(args.repeats - 1)])
+    help_time = command_time(nntrain + ["--help"], max(args.repeats, 3))
+    rss = run_child("nntrain", "mnistlike-f32")["maxrss_mb"]
+    print(f"\n`nntrain train configs/xor.yaml` whole process: {xor:.2f} s; `nntrain --help`: "
+          f"{help_time:.2f} s; peak memory of the mnistlike float32 run: {rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
