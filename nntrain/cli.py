@@ -94,18 +94,27 @@ def interactive() -> bool:
     return sys.stderr.isatty()
 
 
-class EpochProgress:
-    """A rich progress bar with the current loss, on stderr; only on a terminal."""
+class Bar:
+    """A rich progress bar on stderr that disappears when done; only used on a terminal."""
+
+    def __init__(self, *columns):
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self.progress = Progress(*columns, console=Console(stderr=True), transient=True)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+class EpochProgress(Bar):
+    """Epochs of one run, with the current loss."""
 
     def __init__(self, label: str):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
-            console=Console(stderr=True), transient=True,
-        )
+        super().__init__(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                         TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())
         self.label = label
 
     def start(self, total: int) -> None:
@@ -114,9 +123,6 @@ class EpochProgress:
 
     def update(self, epoch: int, loss: float) -> None:
         self.progress.update(self.task, completed=epoch, loss=f"{loss:.4g}")
-
-    def stop(self) -> None:
-        self.progress.stop()
 
 
 @app.command()
@@ -227,16 +233,14 @@ def write_csv(stream, rows: list[dict], columns: list[str]) -> None:
         stream.write(",".join(format_value(row.get(c)) for c in columns) + "\n")
 
 
-class RunsProgress:
-    """A rich progress bar over the runs of a sweep, on stderr."""
+class RunsProgress(Bar):
+    """The runs of a sweep, with the last one finished."""
 
     def __init__(self):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-        self.progress = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
-                                 console=Console(stderr=True), transient=True)
+        super().__init__(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+                         TextColumn("{task.fields[last]}"), TimeElapsedColumn())
 
     def start(self, total: int, done: int) -> None:
         self.task = self.progress.add_task("runs", total=total, completed=done, last="")
@@ -245,9 +249,6 @@ class RunsProgress:
     def advance(self, result: dict) -> None:
         self.progress.update(self.task, advance=1,
                              last=f"{result['dir']}: {result['summary'].get('status')}")
-
-    def stop(self) -> None:
-        self.progress.stop()
 
 
 @app.command()
@@ -284,11 +285,29 @@ def compare(
             config, overrides or [], split_names(initializers), seeds, workers, executor, address,
             out, resume, target_loss, [str(p) for p in plugin or []], progress)
     if sys.stdout.isatty():
-        print_table(summary.to_dict("records"), list(summary.columns))
+        print_table(*compact_summary(summary))
     typer.echo(str(folder))
     if failed:
         typer.echo(f"{failed} run(s) failed; see results.csv", err=True)
         raise typer.Exit(1)
+
+
+def compact_summary(summary) -> tuple[list[dict], list[str]]:
+    """summary.csv for a terminal: 'mean ± std' in one column per figure."""
+    figures = [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean")]
+    plain = [c for c in summary.columns if not c.endswith(("_mean", "_std"))]
+    if "failed" in plain and not summary["failed"].any():
+        plain.remove("failed")
+    import pandas as pd
+
+    rows = []
+    for record in summary.to_dict("records"):
+        row = {c: record[c] for c in plain}
+        for fig in figures:
+            mean, std = record[f"{fig}_mean"], record[f"{fig}_std"]
+            row[fig] = "-" if pd.isna(mean) else f"{mean:.4g} ± {0 if pd.isna(std) else std:.2g}"
+        rows.append(row)
+    return rows, plain + figures
 
 
 @app.command()
