@@ -119,6 +119,46 @@ def measure_torch(name: str) -> list[float]:
     return times[WARMUP:]
 
 
+def gemm_epoch(name: str, library: str) -> float:
+    """Seconds for just the matrix products of one epoch (forward a @ W, backward a.T @ delta and
+    delta @ W.T), with the workload's shapes: what the epoch costs before anything else."""
+    import numpy as np
+
+    layers, samples, batch, dtype, _ = WORKLOADS[name]
+    size = batch or samples
+    rng = np.random.default_rng(0)
+    shapes = list(zip(layers[:-1], layers[1:]))
+    W = [rng.random((a, b)).astype(dtype) for a, b in shapes]
+    acts = [rng.random((size, n)).astype(dtype) for n in layers]
+    if library == "torch":
+        import torch
+
+        torch.set_num_threads(THREADS)
+        W = [torch.from_numpy(w) for w in W]
+        acts = [torch.from_numpy(a) for a in acts]
+        mm = torch.mm
+    else:
+        mm = np.matmul
+    batches = -(-samples // size)
+
+    def epoch():
+        for _ in range(batches):
+            for a, w in zip(acts, W):
+                mm(a, w)
+            for i in range(len(W) - 1, -1, -1):
+                mm(acts[i].T, acts[i + 1])
+                if i > 0:
+                    mm(acts[i + 1], W[i].T)
+
+    epoch()
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        epoch()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def gemm_peak(dtype: str) -> float:
     import numpy as np
 
@@ -143,6 +183,8 @@ def child(kind: str, name: str) -> None:
         result = statistics.median(measure_torch(name))
     elif kind == "peak":
         result = gemm_peak(name)
+    elif kind in ("gemm-numpy", "gemm-torch"):
+        result = gemm_epoch(name, kind.split("-")[1])
     print(json.dumps({"value": result, "maxrss_mb": resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
@@ -159,12 +201,9 @@ def run_child(kind: str, name: str) -> dict:
 
 
 def have_torch() -> bool:
-    try:
-        import importlib.util
+    import importlib.util
 
-        return importlib.util.find_spec("torch") is not None
-    except ImportError:
-        return False
+    return importlib.util.find_spec("torch") is not None
 
 
 def command_time(args: list[str], repeats: int) -> float:
@@ -191,32 +230,43 @@ def main() -> None:
     rows = []
     for name in args.only:
         dtype = WORKLOADS[name][3]
-        ours, theirs, nodiag = [], [], []
+        ours, theirs, nodiag, gemm_np, gemm_torch = [], [], [], [], []
         for _ in range(args.repeats):  # interleaved: machine drift hits both alike
             ours.append(run_child("nntrain", name)["value"])
             nodiag.append(run_child("nodiag", name)["value"])
+            gemm_np.append(run_child("gemm-numpy", name)["value"])
             if torch:
                 theirs.append(run_child("torch", name)["value"])
+                gemm_torch.append(run_child("gemm-torch", name)["value"])
         ours_s = statistics.median(ours)
         row = {"workload": name, "nntrain_ms": ours_s * 1e3,
                "no_diag_ms": statistics.median(nodiag) * 1e3,
                "gemm_share": flops_per_epoch(name) / ours_s / peak[dtype]}
+        row["gemm_numpy_ms"] = statistics.median(gemm_np) * 1e3
         if torch:
             row["torch_ms"] = statistics.median(theirs) * 1e3
             row["ratio"] = ours_s / statistics.median(theirs)
+            row["gemm_torch_ms"] = statistics.median(gemm_torch) * 1e3
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
 
     print(f"GEMM peak (2048^3 matmul, {THREADS} threads): float32 {peak['float32'] / 1e9:.1f} "
           f"GFLOP/s, float64 {peak['float64'] / 1e9:.1f} GFLOP/s\n")
     print("| workload | nntrain epoch | PyTorch epoch | nntrain / PyTorch | diagnostics cost "
-          "| share of GEMM peak |")
-    print("|---|---|---|---|---|---|")
+          "| share of GEMM peak | matmuls alone: NumPy / torch | rest of the epoch: nntrain / torch |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         torch_ms = f"{r['torch_ms']:.3f} ms" if "torch_ms" in r else "-"
         ratio = f"{r['ratio']:.2f}" if "ratio" in r else "-"
+        gemm = rest = "-"
+        if "gemm_torch_ms" in r:
+            gemm = (f"{r['gemm_numpy_ms']:.3f} / {r['gemm_torch_ms']:.3f} ms = "
+                    f"{r['gemm_numpy_ms'] / r['gemm_torch_ms']:.2f}")
+            ours_rest = r["nntrain_ms"] - r["gemm_numpy_ms"]
+            theirs_rest = r["torch_ms"] - r["gemm_torch_ms"]
+            rest = f"{ours_rest:.3f} / {theirs_rest:.3f} ms"
         print(f"| {r['workload']} | {r['nntrain_ms']:.3f} ms | {torch_ms} | {ratio} | "
-              f"{r['nntrain_ms'] / r['no_diag_ms'] - 1:+.1%} | {r['gemm_share']:.0%} |")
+              f"{r['nntrain_ms'] / r['no_diag_ms'] - 1:+.1%} | {r['gemm_share']:.0%} | {gemm} | {rest} |")
 
     nntrain = [sys.executable, "-m", "nntrain"]
     xor = command_time(nntrain + ["train", str(Path(__file__).parent.parent / "configs/xor.yaml"),

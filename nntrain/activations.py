@@ -4,7 +4,9 @@ Each activation is a small class; the network makes a fresh instance per
 layer. ``forward(z)`` keeps what ``backward`` needs (z or the output a), and
 ``backward(da)`` returns dE/dz = da * f'(z). Both may work in place on buffers
 the network owns: ``forward(z, out)`` writes into ``out`` and ``backward(da)``
-may overwrite ``da``. Derivatives reuse the forward output where the formula
+may overwrite ``da``. An activation whose backward needs only its output
+(``inplace = True``) may be given ``out=z``: the network then keeps one buffer
+per layer instead of two. Derivatives reuse the forward output where the formula
 allows it (sigmoid' = a(1-a), tanh' = 1-a^2), as scikit-learn does.
 """
 
@@ -31,6 +33,7 @@ class Activation:
     family = None
     max_slope = 1.0  # max of f'(z), the reference for saturated_fraction
     warning = None  # printed once by the network that uses it
+    inplace = False  # backward needs only the output a, so forward may overwrite z
 
     def setup(self, units: int, dtype) -> None:
         """Called once by the network with the layer's width (learned params are made here)."""
@@ -55,6 +58,8 @@ def _out(z, out):
 class Identity(Activation):
     """a = z;  a' = 1."""
 
+    inplace = True
+
     def forward(self, z, out=None):
         self.z = z
         if out is None:
@@ -69,6 +74,8 @@ class Identity(Activation):
 @ACTIVATIONS.register("step")
 class Step(Activation):
     """a = 1 if z >= 0 else 0;  a' = 0 (undefined at 0): nothing before it can learn."""
+
+    inplace = True
 
     warning = "activation 'step' has zero gradient: the layers before it cannot learn"
 
@@ -89,6 +96,7 @@ class Sigmoid(Activation):
 
     family = "sigmoid"
     max_slope = 0.25
+    inplace = True
 
     def forward(self, z, out=None):
         self.z = z
@@ -107,6 +115,7 @@ class Tanh(Activation):
     """tanh(z) = (e^z - e^-z)/(e^z + e^-z);  tanh' = 1 - tanh^2."""
 
     family = "tanh"
+    inplace = True
 
     def setup(self, units, dtype):
         super().setup(units, dtype)
@@ -133,14 +142,16 @@ class ReLU(Activation):
     """relu(z) = max(0, z);  relu' = 1 if z > 0 else 0 (0 at z = 0, as PyTorch)."""
 
     family = "relu"
+    inplace = True
 
     def forward(self, z, out=None):
-        self.z = z
-        return np.maximum(z, 0, out=_out(z, out))
+        self.a = np.maximum(z, 0, out=_out(z, out))
+        return self.a
 
     def backward(self, da):
-        # Trap: masking with a >= 0 would pass gradient through z = 0 units.
-        da *= self.z > 0
+        # a > 0 exactly where z > 0. Trap: masking with a >= 0 (or z >= 0) would pass
+        # gradient through units sitting at z = 0.
+        da *= self.a > 0
         return da
 
 
@@ -332,8 +343,8 @@ class Softmax(Activation):
 def sigmoid(z: np.ndarray, out: np.ndarray) -> np.ndarray:
     """1/(1+e^-z) without overflow: e^-|z| is at most 1 (the naive form overflows for z << 0)."""
     e = np.exp(-np.abs(z))
+    negative = z < 0  # before out is written: out may be z itself
     np.divide(1, 1 + e, out=out)
-    negative = z < 0
     out[negative] = e[negative] * out[negative]  # e^z/(1+e^z) for z < 0
     return out
 

@@ -161,16 +161,23 @@ class Network:
     # -- passes -------------------------------------------------------------------
 
     def _buffers_for(self, n: int) -> dict[str, list[np.ndarray]]:
-        """z, a and da buffers for a batch of n rows, made once and reused."""
+        """z, a and da buffers for a batch of n rows, made once and reused.
+
+        A hidden activation that is ``inplace`` writes a over z (one buffer, not two).
+        dE/da of layer i is consumed before layer i-1's is made, so the da buffers
+        alternate between two per width instead of one per layer.
+        """
         buf = self._buffers.get(n)
         if buf is None:
-            shapes = [(n, units) for units in self.sizes[1:]]
-            buf = self._buffers[n] = {
-                "z": [np.empty(s, self.dtype) for s in shapes],
-                "a": [np.empty(s, self.dtype) for s in shapes],
-                "da": [np.empty(s, self.dtype) for s in shapes],
-                "ones": np.ones(n, self.dtype),  # db = ones @ delta
-            }
+            last = len(self.activations) - 1
+            z = [np.empty((n, units), self.dtype) for units in self.sizes[1:]]
+            a = [z[i] if act.inplace and i < last else np.empty_like(z[i])
+                 for i, act in enumerate(self.activations)]
+            alternating: dict[tuple[int, int], np.ndarray] = {}
+            da = [alternating.setdefault((units, i % 2), np.empty((n, units), self.dtype))
+                  for i, units in enumerate(self.sizes[1:])]
+            buf = self._buffers[n] = {"z": z, "a": a, "da": da,
+                                      "ones": np.ones(n, self.dtype)}  # db = ones @ delta
         return buf
 
     def forward(self, X: np.ndarray) -> np.ndarray:
