@@ -243,6 +243,9 @@ def convert(value: Any, hint: Any, key: str) -> Any:
 def check(cfg: Config) -> None:
     """Ranges and component names, before anything is read or written."""
     data, model, opt, train = cfg.data, cfg.model, cfg.optimizer, cfg.train
+    if cfg.name is not None and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", cfg.name):
+        raise ConfigError(f"must be a folder name of letters, digits, '_', '-' and '.', got "
+                          f"{cfg.name!r}", "name")
     if not 0 <= data.val_fraction < 1:
         raise ConfigError(f"must be in [0, 1), got {data.val_fraction}", "data.val_fraction")
     DATASETS.prepare({"name": data.name, **data.params}, "data", rng=None)

@@ -100,6 +100,7 @@ CONFIG_CASES = {
     "initializer param range": (BASE.replace("activation: tanh", "initializer: {name: uniform, limit: -1}"),
                                 "model.initializer: initializer 'uniform': limit must be > 0"),
     "missing layers": ("data: {name: xor}\n", "model.layers: is required"),
+    "name with a path": (BASE + "name: ../../elsewhere\n", "name: must be a folder name"),
 }
 
 
