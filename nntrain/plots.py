@@ -6,12 +6,13 @@ in nntrain imports this module at start-up.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .runs import SEED_KEYS, differing_keys, read_config, variant_label
+from .runs import SEED_KEYS, differing_keys, read_config, read_summary, variant_label
 
 
 def _pyplot():
@@ -35,17 +36,26 @@ def _log_scale_helps(values: np.ndarray) -> bool:
     return finite.size > 1 and finite.max() / finite.min() > 100
 
 
+def _natural(label: str) -> list:
+    """Sort key reading numbers as numbers: lr=0.001 < lr=0.1 < lr=2 < lr=50."""
+    parts = re.split(r"(-?\d+(?:\.\d*)?(?:e-?\d+)?)", label)
+    return [(0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts)]
+
+
+@np.errstate(over="ignore", invalid="ignore")  # matplotlib's log scale meets diverged runs' 1e300s
 def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
     """``metric`` against epoch for each run; runs differing only in seed are drawn as their mean
     with a min-max band. A single run also gets a heat map of per-layer gradient norms."""
     plt = _pyplot()
     configs = [read_config(d) for d in run_dirs]
     keys = [k for k in differing_keys(configs) if k not in SEED_KEYS + ("name",)]
-    groups: dict[str, list] = {}
+    groups: dict[str, dict] = {}
     for run_dir, config in zip(run_dirs, configs):
         label = variant_label(config, keys) if keys else config.get("name") or run_dir.name
-        groups.setdefault(label, []).append(_read_csv(run_dir / "metrics.csv"))
-    available = set().union(*(set(f.columns) for fs in groups.values() for f in fs))
+        group = groups.setdefault(label, {"frames": [], "diverged": 0})
+        group["frames"].append(_read_csv(run_dir / "metrics.csv"))
+        group["diverged"] += (read_summary(run_dir) or {}).get("status") == "diverged"
+    available = set().union(*(set(f.columns) for g in groups.values() for f in g["frames"]))
     if metric not in available:
         from .registry import ConfigError
 
@@ -55,9 +65,11 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
     heat = single and (run_dirs[0] / "layers.csv").is_file()
     fig, axes = plt.subplots(1, 2 if heat else 1, figsize=(12 if heat else 7.5, 4.5), squeeze=False)
     ax = axes[0, 0]
-    values = []
-    for label, frames in groups.items():
-        for column in [metric] + ([f"val_{metric}"] if single and f"val_{metric}" in frames[0] else []):
+    values, starts = [], []
+    for label in sorted(groups, key=_natural):
+        frames, diverged = groups[label]["frames"], groups[label]["diverged"]
+        columns = [metric] + ([f"val_{metric}"] if single and f"val_{metric}" in frames[0] else [])
+        for column in columns:
             curves = [f.set_index("epoch")[column] for f in frames if column in f]
             epochs = np.unique(np.concatenate([c.index.to_numpy() for c in curves]))
             # runs that stopped early (or diverged) leave gaps: statistics over the runs still going
@@ -67,13 +79,16 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
                 mean = np.nanmean(table, axis=0)
                 low, high = np.nanmin(table, axis=0), np.nanmax(table, axis=0)
             name = column if single else label
-            name += f" (mean of {len(frames)}, min-max band)" if len(frames) > 1 else ""
+            if len(frames) > 1:
+                name += f" (mean of {len(frames)}, min-max band)"
+            if diverged:
+                name += " (diverged)" if diverged == len(frames) else f" ({diverged} diverged)"
             (line,) = ax.plot(epochs, mean, label=name, lw=1.6)
             if len(frames) > 1:
                 ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, lw=0)
             values.append(table.ravel())
-    if metric.endswith("loss") and _log_scale_helps(np.concatenate(values)):
-        ax.set_yscale("log")
+            starts.append(table[:, 0])
+    _limits(ax, metric, np.concatenate(values), np.concatenate(starts))
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     name = configs[0].get("name") or run_dirs[0].name
@@ -86,6 +101,25 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+def _limits(ax, metric: str, values: np.ndarray, starts: np.ndarray) -> None:
+    """Log scale for a loss spanning decades; a diverging curve leaves through the top (10x the
+    highest starting loss) instead of squashing every other curve against the bottom."""
+    if not metric.endswith("loss"):
+        return
+    finite = values[np.isfinite(values)]
+    start = starts[np.isfinite(starts)]
+    if finite.size == 0 or start.size == 0:
+        return
+    log = _log_scale_helps(values)
+    if log:
+        ax.set_yscale("log")
+    top = start.max() * (10 if log else 1.5)
+    if finite.max() > top > 0:
+        positive = finite[finite > 0]
+        bottom = positive.min() / 2 if log and positive.size else None
+        ax.set_ylim(bottom=bottom, top=top)
 
 
 def _gradient_heatmap(fig, ax, layers_csv: Path) -> None:
