@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .activations import log_softmax, sigmoid, softmax
+from .activations import log_softmax, row_sum, sigmoid, softmax
 from .registry import Registry
 
 LOSSES = Registry("loss")
@@ -176,7 +176,7 @@ class CrossEntropy(Loss):
 
     @staticmethod
     def _grad(o, y):
-        o *= y.sum(axis=1, keepdims=True)
+        o *= row_sum(y)
         o -= y
         o /= len(o)
         return o
