@@ -17,6 +17,7 @@ compare folder:
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import json
 import os
@@ -55,7 +56,7 @@ class Sweep:
         return points
 
     def config_of(self, point: dict) -> dict:
-        raw = json.loads(json.dumps(self.base))  # a deep copy of plain data
+        raw = copy.deepcopy(self.base)
         for key, value in point["setting"].items():
             apply_override(raw, f"{key}=_", value=value)
         raw["seed"] = point["seed"]
@@ -98,6 +99,8 @@ def make_sweep(config: str | Path, overrides: list[str], initializers: list | No
     axes = {}
     for text in overrides:
         prefix, key, values = parse_override(text)
+        if key == "seed":
+            raise ConfigError("use --seeds to run several seeds", "seed")
         if len(values) > 1:
             apply_override(raw, text, value=values[0])  # adds the key (+) or checks it exists
             axes[key] = values

@@ -206,7 +206,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
     }
     write_json(path / "summary.json", summary)
     metrics = CsvLog(path / "metrics.csv", columns_for(data.task, has_val))
-    layers = LayerLog(path / "layers.csv", net) if tc.diagnostics_every else None
+    layers = LayerLog(path / "layers.csv") if tc.diagnostics_every else None
     run = Run(path, summary)
     stop = tc.early_stopping
     best_value, best_row, best_params, wait = math.inf, None, None, 0
