@@ -8,7 +8,6 @@ commands that need them, so ``nntrain --help`` starts fast.
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 from contextlib import contextmanager
@@ -148,7 +147,9 @@ def train(
         progress = EpochProgress(cfg.name) if interactive() and not (quiet or as_json) else None
         run = train_run(cfg, out=out, progress=progress)
     if as_json:
-        typer.echo(json.dumps(run.summary, indent=2))
+        from .runs import to_json
+
+        typer.echo(to_json(run.summary))
     elif quiet or not sys.stdout.isatty():
         typer.echo(str(run.path))
     else:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .config import apply_override, load_config, parse_override, read_yaml
 from .registry import ConfigError
-from .runs import check_out_dir, claim_out_dir, new_run_dir, read_summary, write_yaml
+from .runs import check_out_dir, claim_out_dir, new_run_dir, read_summary, to_json, write_yaml
 
 FINISHED = ("completed", "early_stopped", "diverged")  # a result; resume keeps these
 
@@ -170,7 +170,7 @@ def store(folder: Path, result: dict) -> None:
         (tmp / name).write_bytes(data)
     summary = dict(result["summary"])
     summary["path"] = str(final)
-    (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (tmp / "summary.json").write_text(to_json(summary) + "\n")
     shutil.rmtree(final, ignore_errors=True)  # a failed run's earlier attempt, on resume
     os.replace(tmp, final)
 

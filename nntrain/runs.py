@@ -11,6 +11,7 @@ runs/<name>/<YYYYmmdd-HHMMSS>-<6 hex>/
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import socket
@@ -59,14 +60,25 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_json(path: Path, data: dict) -> None:
-    write_atomic(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+def to_json(data: dict) -> str:
+    """Strict JSON (what jq and browsers read): inf and NaN of a diverged run become null."""
+    return json.dumps(_strict(data), indent=2, allow_nan=False)
 
 
-def _json_default(value):
+def _strict(value):
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
     if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: Path, data: dict) -> None:
+    write_atomic(path, to_json(data) + "\n")
 
 
 def write_yaml(path: Path, data: dict) -> None:

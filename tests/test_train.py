@@ -104,6 +104,9 @@ def test_divergence_is_a_result(cli, tmp_path):
     assert summary["status"] == "diverged"
     assert summary["diverged"]["epoch"] < 200 and summary["diverged"]["layer"] >= 1
     assert summary["diverged"]["where"] in ("weights", "activations", "gradients", "loss")
+    assert None in summary["final"].values()  # strict JSON: inf becomes null
+    rows = read_rows(tmp_path / summary["path"] / "metrics.csv")
+    assert {"inf", "nan"} & set(rows[-1].values())  # the CSV keeps what happened
 
 
 def test_early_stopping_restores_best(tmp_path):
