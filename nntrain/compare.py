@@ -214,11 +214,14 @@ def run_local(points: list[dict], workers: int, on_result: Callable[[dict], None
         pool.shutdown()
 
 
-def run_dask(points: list[dict], workers: int, address: str | None,
-             on_result: Callable[[dict], None]) -> None:
-    """Submit to the Dask cluster at ``address``, or to a local one started here (no dashboard)."""
+@contextlib.contextmanager
+def dask_client(workers: int, address: str | None):
+    """A client of the Dask cluster at ``address``, or of a local one started here (no dashboard).
+
+    Connected before the compare folder is made: an unreachable scheduler leaves nothing behind.
+    """
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import Client, LocalCluster
     except ImportError:
         raise ConfigError("needs Dask: pip install 'nntrain[dask]'", "--executor dask") from None
     with contextlib.ExitStack() as stack:
@@ -233,13 +236,20 @@ def run_dask(points: list[dict], workers: int, address: str | None,
                 n_workers=workers, threads_per_worker=1, processes=workers > 1,
                 dashboard_address=None))
             client = stack.enter_context(Client(cluster))
-        futures = [client.submit(execute, p, pure=False) for p in points]
-        try:
-            for future in as_completed(futures):
-                on_result(future.result())
-        except BaseException:
-            client.cancel(futures)
-            raise
+        yield client
+
+
+def run_dask(points: list[dict], client, on_result: Callable[[dict], None]) -> None:
+    """Submit every point to the cluster; results come back as they finish."""
+    from dask.distributed import as_completed
+
+    futures = [client.submit(execute, p, pure=False) for p in points]
+    try:
+        for future in as_completed(futures):
+            on_result(future.result())
+    except BaseException:
+        client.cancel(futures)
+        raise
 
 
 # -- results ------------------------------------------------------------------------------
@@ -331,6 +341,13 @@ def compare(config: str | Path, overrides: list[str], initializers: list | None 
     extra = [str(Path(p).resolve()) for p in plugins]
     points = validate(sweep, extra)
     workers = workers or os.cpu_count() or 1
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(dask_client(workers, address)) if executor == "dask" else None
+        return _run(sweep, points, workers, client, out, resume, progress)
+
+
+def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, progress):
+    """Make (or reopen) the compare folder, run what is not finished, write the results."""
     if resume is not None:
         folder = Path(resume)
         saved = folder / "sweep.yaml"
@@ -358,10 +375,10 @@ def compare(config: str | Path, overrides: list[str], initializers: list | None 
     if progress:
         progress.start(len(points), len(points) - len(todo))
     try:
-        if todo and executor == "local":
+        if todo and client is None:
             run_local(todo, min(workers, len(todo)), on_result)
         elif todo:
-            run_dask(todo, workers, address, on_result)
+            run_dask(todo, client, on_result)
     finally:
         if progress:
             progress.stop()

@@ -165,3 +165,38 @@ def test_report_marks_killed_runs_incomplete(tmp_path):
 
 def read_rows_text(text):
     return list(csv.DictReader(text.splitlines()))
+
+
+def test_dask_scheduler_at_an_address(cli, tmp_path):
+    """A real scheduler and worker on loopback, as on a cluster; only the driver writes files."""
+    scheduler_file = tmp_path / "scheduler.json"
+    common = dict(cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
+                                  "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                  "--scheduler-file", str(scheduler_file)], **common)
+    worker = None
+    try:
+        deadline = time.time() + 60
+        while not scheduler_file.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        address = json.loads(scheduler_file.read_text())["address"]
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                                   "--nthreads", "1", "--no-dashboard"], **common)
+        result = cli("compare", CONFIGS / "xor.yaml", "--initializers", "zeros,he_normal",
+                     "--seeds", "2", "--executor", "dask", "--address", address,
+                     "--out", tmp_path / "c")
+        assert result.exit_code == 0, result.stderr
+        rows = read(tmp_path / "c" / "results.csv")
+        assert [r["status"] for r in rows] == ["completed"] * 4
+    finally:
+        for proc in (worker, scheduler):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
+
+
+def test_unreachable_scheduler_leaves_nothing(cli, tmp_path):
+    result = cli("compare", CONFIGS / "xor.yaml", "--executor", "dask",
+                 "--address", "tcp://127.0.0.1:9", "--out", tmp_path / "c")
+    assert result.exit_code == 2 and "cannot reach the scheduler" in result.stderr
+    assert not (tmp_path / "c").exists()
