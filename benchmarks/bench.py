@@ -78,7 +78,6 @@ def measure_nntrain(name: str, diagnostics_every: int = 10) -> list[float]:
 
 
 def measure_torch(name: str) -> list[float]:
-    import numpy as np
     import torch
 
     from nntrain.datasets import load_data

@@ -188,7 +188,7 @@ def list_components(
             raise ConfigError(f"unknown kind {kind!r}{did_you_mean(kind, KINDS)} known: "
                               f"{', '.join(KINDS)}", "list")
         chosen = [kind] if kind else list(KINDS)
-        rows = [(k, name, registries[k].describe(name)) for k in chosen for name in registries[k]]
+        rows = [(k, name, registries[k].formula(name)) for k in chosen for name in registries[k]]
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table

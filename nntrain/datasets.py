@@ -239,19 +239,14 @@ def read_csv(path: Path, target: str | int):
 
 # -- from raw arrays to training data -----------------------------------------------------
 
-TASKS = ("auto", "binary", "multiclass", "regression")
-
-
 def infer_task(y: np.ndarray, hint: str | None) -> str:
     """binary / multiclass / regression from the targets (strings and small integers are classes)."""
     if hint == "regression" or (y.ndim == 2 and y.shape[1] > 1):
         return "regression"
     y = y.reshape(len(y))
-    if hint == "classes" or not np.issubdtype(y.dtype, np.number):
-        n = len(np.unique(y))
-    elif np.all(y == np.round(y)) and len(np.unique(y)) <= MAX_CLASSES:
-        n = len(np.unique(y))
-    else:
+    n = len(np.unique(y))
+    numeric = np.issubdtype(y.dtype, np.number)
+    if hint != "classes" and numeric and not (np.all(y == np.round(y)) and n <= MAX_CLASSES):
         return "regression"
     return "binary" if n <= 2 else "multiclass"
 

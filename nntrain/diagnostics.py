@@ -57,8 +57,7 @@ def layer_stats(net, X: np.ndarray, optimizer=None, Y=None, loss=None) -> list[d
     weight_index = [i for i, w in enumerate(net.is_weight()) if w]
     updates = optimizer.updates if optimizer is not None and optimizer.updates else None
     rows = []
-    for layer, (act, z, a, W, dW) in enumerate(
-            zip(net.activations, buf["z"], buf["a"], net.W, net.dW), start=1):
+    for layer, (act, a, W, dW) in enumerate(zip(net.activations, buf["a"], net.W, net.dW), start=1):
         weight_norm = float(np.linalg.norm(W))
         ratio = None
         if updates is not None:

@@ -134,7 +134,7 @@ class Registry:
         except ValueError as err:  # a component's own range check, e.g. limit <= 0
             raise ConfigError(f"{self.kind} '{name}': {err}", key) from None
 
-    def describe(self, name: str) -> str:
+    def formula(self, name: str) -> str:
         """The first line of the component's docstring: its formula, for ``nntrain list``."""
         doc = self.get(name).__doc__ or ""
         return doc.strip().splitlines()[0] if doc.strip() else ""
