@@ -69,6 +69,7 @@ class TrainConfig:
     early_stopping: EarlyStopping | None = None
     diagnostics_every: int = 10  # epochs between layers.csv rows; 0 turns them off
     dtype: Literal["float64", "float32"] = "float64"
+    shards: int | str = "auto"  # each batch's rows split between this many processes
 
 
 @dataclass(frozen=True)
@@ -271,6 +272,10 @@ def check(cfg: Config) -> None:
     if train.diagnostics_every < 0:
         raise ConfigError(f"must be >= 0 (0 turns diagnostics off), got {train.diagnostics_every}",
                           "train.diagnostics_every")
+    if train.shards != "auto" and (isinstance(train.shards, bool)
+                                   or not isinstance(train.shards, int) or train.shards < 1):
+        raise ConfigError(f"must be auto or an integer >= 1, got {describe(train.shards)}",
+                          "train.shards")
     stop = train.early_stopping
     if stop is not None and (stop.patience < 1 or stop.min_delta < 0):
         raise ConfigError(f"needs patience >= 1 and min_delta >= 0, got {stop}",

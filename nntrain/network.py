@@ -7,6 +7,7 @@ reused every epoch; there is no Python loop over samples or units.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -158,6 +159,28 @@ class Network:
         for p, a in zip(self.parameters(), arrays, strict=True):
             p[...] = a
 
+    def share_memory(self) -> None:
+        """Move W and b into anonymous shared memory, where a forked process sees them change
+        (as ``torch.nn.Module.share_memory``). Call before taking ``parameters()``."""
+        from .parallel import shared_copy
+
+        self.W = [shared_copy(W) for W in self.W]
+        self.b = [shared_copy(b) for b in self.b]
+
+    def replica(self, shared: bool = False) -> Network:
+        """A network on the same W and b with its own activations, buffers and gradients
+        (in shared memory if ``shared``): one shard of a data-parallel step. Learned
+        activation parameters (PReLU's alpha) are copies: the caller keeps them in step."""
+        from .parallel import shared_empty
+
+        alloc = (lambda a: shared_empty(a.shape, a.dtype)) if shared else np.empty_like
+        twin = copy.copy(self)
+        twin.activations = [copy.deepcopy(act) for act in self.activations]
+        twin.dW = [alloc(W) for W in self.W]
+        twin.db = [alloc(b) for b in self.b]
+        twin._buffers = {}
+        return twin
+
     # -- passes -------------------------------------------------------------------
 
     def _buffers_for(self, n: int) -> dict[str, list[np.ndarray]]:
@@ -209,11 +232,20 @@ class Network:
                 da = np.matmul(delta, self.W[i].T, out=buf["da"][i - 1])  # (batch, fan_in)
                 delta = self.activations[i - 1].backward(da)
 
-    def _loss_and_backward(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> float:
-        """Forward, loss, backward; leaves gradients in ``gradients()``. The training step."""
+    def _loss_and_backward(self, X: np.ndarray, Y: np.ndarray, loss: Loss,
+                           scale: float = 1.0) -> float:
+        """Forward, loss, backward; leaves gradients in ``gradients()``. The training step.
+
+        ``scale`` multiplies the gradients (not E): a shard of a batch passes its share of
+        the rows, so that the shards' gradients sum to the batch's.
+        """
         o = self._forward(X)
         E, grad = loss.value_and_grad(self.z_out, o, Y)
-        self._backward(grad if loss.fused_with else self.activations[-1].backward(grad))
+        if not loss.fused_with:
+            grad = self.activations[-1].backward(grad)
+        if scale != 1.0:
+            grad *= scale
+        self._backward(grad)
         return E
 
     def loss(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> float:

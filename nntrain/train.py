@@ -28,6 +28,7 @@ from .diagnostics import LayerLog, first_nonfinite
 from .losses import LOSSES
 from .network import Network
 from .optimizers import OPTIMIZERS, SCHEDULES
+from .parallel import Step, shard_count
 from .registry import ConfigError
 from .runs import CsvLog, claim_out_dir, check_out_dir, new_run_dir, save_model, write_json, write_yaml
 
@@ -185,9 +186,12 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
         labels_val = targets_for_metric(Y_val, data.task)
     n = len(X)
     batch = n if opt.batch_size is None else min(opt.batch_size, n)
-    buffers = {size: [np.empty((size, *a.shape[1:]), a.dtype) for a in (X, Y, labels)]
-               for size in {batch, n % batch or batch}}
+    label_buffers = {size: np.empty((size, *labels.shape[1:]), labels.dtype)
+                     for size in {batch, n % batch or batch}}
     batch_rng = np.random.default_rng([1, cfg.seed])  # batch order; init uses default_rng(seed)
+    n_parameters = int(sum(p.size for p in net.parameters()))
+    shards = shard_count(tc.shards, batch, n_parameters, loss)
+    step = Step(net, loss, X, Y, batch, shards)  # may move W and b into shared memory
     params, grads, is_weight = net.parameters(), net.gradients(), net.is_weight()
     metric = metric_name(data.task)
     monitor = "val_loss" if has_val else "loss"
@@ -200,7 +204,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
         "epochs_planned": tc.epochs, "monitor": monitor, "final": None, "best": None,
         "diverged": None, "wall_time_s": 0.0, "seed": cfg.seed, "data_seed": cfg.data.seed,
         "n_train": n, "n_val": len(data.X_val) if has_val else 0,
-        "n_parameters": int(sum(p.size for p in params)), "config_hash": cfg.hash(),
+        "n_parameters": n_parameters, "shards": shards, "config_hash": cfg.hash(),
         "versions": versions(), "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "pid": os.getpid(), "host": socket.gethostname(),
     }
@@ -237,6 +241,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
             if layers:
                 layers.write(0, net, X, Y=Y, loss=loss)  # with a backward pass: gradients at init
             record(row)
+            step.start()  # fork the shard workers, if any
             if progress:
                 progress.start(tc.epochs)
 
@@ -247,15 +252,13 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
                 loss_sum = metric_total = grad_norm_sum = 0.0
                 n_batches = 0
                 for begin in range(0, n, batch):
-                    if order is None:
-                        xb, yb, lb = X, Y, labels
-                    else:  # gather the batch into buffers made once per batch size
-                        idx = order[begin:begin + batch]
-                        xb, yb, lb = (np.take(a, idx, axis=0, out=buffers[len(idx)][k])
-                                      for k, a in enumerate((X, Y, labels)))
-                    E = net._loss_and_backward(xb, yb, loss)
-                    loss_sum += E * len(xb)
-                    metric_total += metric_sum(net.output, lb, data.task)
+                    # gathered into buffers made once per batch size; split into shards if any
+                    idx = None if order is None else order[begin:begin + batch]
+                    E, output = step(idx)
+                    lb = labels if idx is None else np.take(labels, idx, axis=0,
+                                                            out=label_buffers[len(idx)])
+                    loss_sum += E * len(output)
+                    metric_total += metric_sum(output, lb, data.task)
                     grad_norm_sum += math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
                     n_batches += 1
                     optimizer.step(params, grads, lr, is_weight)
@@ -295,6 +298,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
             raise
         finally:
             # 8. save the parameters and the summary, whatever happened
+            step.close()
             if progress:
                 progress.stop()
             if stop and stop.restore_best and best_params is not None and status == "early_stopped":
