@@ -5,7 +5,8 @@
 
 Each measurement runs in its own process (so neither library's thread pools
 disturb the other's) with 2 threads: nntrain's real training path
-(``nntrain.train`` on a config, default diagnostics, writing its run folder)
+(``nntrain.train`` on a config, default diagnostics and ``train.shards: auto``,
+writing its run folder; "shards" says how auto split each batch)
 and a plain PyTorch loop (nn.Sequential of Linear+Tanh, CrossEntropyLoss on
 the logits, torch.optim.SGD, shuffled mini-batches, the epoch's loss summed
 from the batches). Both train on the same synthetic blobs with gd, lr 0.05.
@@ -67,12 +68,16 @@ def flops_per_epoch(name: str) -> float:
 # -- one measurement, in a child process ----------------------------------------------------
 
 
+SHARDS = {}  # workload -> how train.shards auto split its batches (from summary.json)
+
+
 def measure_nntrain(name: str, diagnostics_every: int = 10) -> list[float]:
     from nntrain import load_config, train
 
     cfg = load_config(raw=config_for(name, diagnostics_every))
     with tempfile.TemporaryDirectory() as tmp:
         run = train(cfg, out=Path(tmp) / "run")
+    SHARDS[name] = run.summary["shards"]
     times = [row["time_s"] for row in run.history]  # seconds since training began, per epoch
     return [b - a for a, b in zip(times[1:], times[2:])][WARMUP - 1:]
 
@@ -184,7 +189,7 @@ def child(kind: str, name: str) -> None:
         result = gemm_peak(name)
     elif kind in ("gemm-numpy", "gemm-torch"):
         result = gemm_epoch(name, kind.split("-")[1])
-    print(json.dumps({"value": result, "maxrss_mb": resource.getrusage(
+    print(json.dumps({"value": result, "shards": SHARDS.get(name, 1), "maxrss_mb": resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -231,14 +236,15 @@ def main() -> None:
         dtype = WORKLOADS[name][3]
         ours, theirs, nodiag, gemm_np, gemm_torch = [], [], [], [], []
         for _ in range(args.repeats):  # interleaved: machine drift hits both alike
-            ours.append(run_child("nntrain", name)["value"])
+            measured = run_child("nntrain", name)
+            ours.append(measured["value"])
             nodiag.append(run_child("nodiag", name)["value"])
             gemm_np.append(run_child("gemm-numpy", name)["value"])
             if torch:
                 theirs.append(run_child("torch", name)["value"])
                 gemm_torch.append(run_child("gemm-torch", name)["value"])
         ours_s = statistics.median(ours)
-        row = {"workload": name, "nntrain_ms": ours_s * 1e3,
+        row = {"workload": name, "shards": measured["shards"], "nntrain_ms": ours_s * 1e3,
                "no_diag_ms": statistics.median(nodiag) * 1e3,
                "gemm_share": flops_per_epoch(name) / ours_s / peak[dtype]}
         row["gemm_numpy_ms"] = statistics.median(gemm_np) * 1e3
@@ -251,9 +257,9 @@ def main() -> None:
 
     print(f"GEMM peak (2048^3 matmul, {THREADS} threads): float32 {peak['float32'] / 1e9:.1f} "
           f"GFLOP/s, float64 {peak['float64'] / 1e9:.1f} GFLOP/s\n")
-    print("| workload | nntrain epoch | PyTorch epoch | nntrain / PyTorch | diagnostics cost "
+    print("| workload | shards | nntrain epoch | PyTorch epoch | nntrain / PyTorch | diagnostics cost "
           "| share of GEMM peak | matmuls alone: NumPy / torch | rest of the epoch: nntrain / torch |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         torch_ms = f"{r['torch_ms']:.3f} ms" if "torch_ms" in r else "-"
         ratio = f"{r['ratio']:.2f}" if "ratio" in r else "-"
@@ -264,7 +270,7 @@ def main() -> None:
             ours_rest = r["nntrain_ms"] - r["gemm_numpy_ms"]
             theirs_rest = r["torch_ms"] - r["gemm_torch_ms"]
             rest = f"{ours_rest:.3f} / {theirs_rest:.3f} ms"
-        print(f"| {r['workload']} | {r['nntrain_ms']:.3f} ms | {torch_ms} | {ratio} | "
+        print(f"| {r['workload']} | {r['shards']} | {r['nntrain_ms']:.3f} ms | {torch_ms} | {ratio} | "
               f"{r['nntrain_ms'] / r['no_diag_ms'] - 1:+.1%} | {r['gemm_share']:.0%} | {gemm} | {rest} |")
 
     nntrain = [sys.executable, "-m", "nntrain"]

@@ -51,8 +51,7 @@ def layer_stats(net, X: np.ndarray, optimizer=None, Y=None, loss=None) -> list[d
     """
     if loss is not None:
         net._loss_and_backward(X, Y, loss)
-    else:
-        net._forward(X)
+    net._forward(X)  # the activations (a backward pass may have used them as scratch space)
     buf = net._buffers_for(len(X))
     weight_index = [i for i, w in enumerate(net.is_weight()) if w]
     updates = optimizer.updates if optimizer is not None and optimizer.updates else None
@@ -131,6 +130,7 @@ def inspect_init(cfg, initializers=None) -> list[dict]:
     for spec in initializers or [cfg.model.initializer]:
         net = build_network(cfg, initializer=spec, dtype="float64")
         net._loss_and_backward(data.X_train, data.Y_train, loss)
+        net._forward(data.X_train)  # the activations, which the backward pass may have used up
         buf = net._buffers_for(len(data.X_train))
         for layer, (init, act, W, a, dW) in enumerate(
                 zip(net.initializers, net.activations, net.W, buf["a"], net.dW), start=1):

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .activations import log_softmax, row_sum, sigmoid, softmax
+from .activations import log_softmax, row_max, row_sum, sigmoid, softmax
 from .registry import Registry
 
 LOSSES = Registry("loss")
@@ -190,11 +190,17 @@ class CrossEntropy(Loss):
         return self._grad(softmax(z, np.empty_like(z)), y)
 
     def value_and_grad(self, z, o, y):
-        return self.value(z, y), self._grad(o.copy(), y)
+        # -sum_k y_k log o_k = sum_k y_k lse - y.z, with lse = log sum_k e^z_k = max z - log max o:
+        # the largest output is e^0 / sum e^(z - max z), at least 1/K, so its log is safe and
+        # the softmax the forward pass made gives the loss without a second pass of exp
+        lse = row_max(z)[:, 0] - np.log(row_max(o)[:, 0])
+        y_sums = row_sum(y)
+        E = (float(lse @ y_sums[:, 0]) - float(np.vdot(y, z))) / len(z)
+        return E, self._grad(o.copy(), y, y_sums)
 
     @staticmethod
-    def _grad(o, y):
-        o *= row_sum(y)
+    def _grad(o, y, y_sums=None):
+        o *= row_sum(y) if y_sums is None else y_sums
         o -= y
         o /= len(o)
         return o
@@ -208,7 +214,16 @@ class KL(CrossEntropy):
     """
 
     def value(self, z, y):
+        return self._target_entropy(y) + super().value(z, y)
+
+    def value_and_grad(self, z, o, y):
+        E, grad = super().value_and_grad(z, o, y)
+        return self._target_entropy(y) + E, grad
+
+    @staticmethod
+    def _target_entropy(y):
+        """(1/N) sum y log y (0 log 0 = 0): minus the targets' entropy, KL's constant."""
         positive = y > 0
         y_log_y = np.zeros_like(y)
         y_log_y[positive] = y[positive] * np.log(y[positive])
-        return float(y_log_y.sum()) / len(z) + super().value(z, y)
+        return float(y_log_y.sum()) / len(y)

@@ -115,6 +115,8 @@ class Network:
             self.sizes, activation, output_activation, initializer, bias_initializer)
         for act, units in zip(self.activations, self.sizes[1:]):
             act.setup(units, self.dtype)
+        for act in self.activations[:-1]:  # the output layer's output is kept for the metrics
+            act.may_overwrite = True
         for message in dict.fromkeys(a.warning for a in self.activations if a.warning):
             warnings.warn(message, stacklevel=2)
         rng = np.random.default_rng(seed)
@@ -220,7 +222,11 @@ class Network:
         return a
 
     def _backward(self, delta: np.ndarray) -> None:
-        """Given dE/dz of the output layer, fill dW, db (and PReLU's dalpha) for every layer."""
+        """Given dE/dz of the output layer, fill dW, db (and PReLU's dalpha) for every layer.
+
+        Hidden activations may use their saved outputs as scratch space: after a backward
+        pass only the output layer's output is what the forward pass left.
+        """
         buf = self._buffers_for(len(delta))
         for i in range(len(self.W) - 1, -1, -1):
             a_prev = self.inputs if i == 0 else buf["a"][i - 1]

@@ -100,3 +100,28 @@ def test_gaussian_nll_is_sse_plus_constant():
     nll, sse = LOSSES.build("gaussian_nll"), LOSSES.build("sse")
     assert nll.value(o, y) - sse.value(o, y) == pytest.approx(2 * 0.5 * math.log(2 * math.pi))
     np.testing.assert_allclose(nll.grad(o, y), sse.grad(o, y))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", ["bce", "cross_entropy", "kl"])
+@pytest.mark.parametrize("scale", [1.0, 1000.0])
+def test_the_training_steps_fused_value_is_the_value_from_logits(name, scale, dtype):
+    """value_and_grad(z, o, y) reuses the forward pass's o; it must give value(z, y) and grad(z, y),
+    soft targets and logits of +-1000 included."""
+    from nntrain.activations import sigmoid, softmax
+
+    rng = np.random.default_rng(3)
+    z = (rng.normal(size=(50, 4)) * scale).astype(dtype)
+    if name == "bce":
+        y = (rng.random((50, 4)) > 0.5).astype(dtype)
+        o = sigmoid(z, np.empty_like(z))
+    else:
+        y = rng.dirichlet(np.ones(4), size=50).astype(dtype)  # soft targets; rows sum to 1
+        y[:10] = np.eye(4, dtype=dtype)[rng.integers(0, 4, 10)]
+        o = softmax(z, np.empty_like(z))
+    loss = LOSSES.build(name)
+    E, grad = loss.value_and_grad(z, o, y)
+    assert math.isfinite(E)
+    tolerance = 1e-12 if dtype == "float64" else 1e-5
+    assert E == pytest.approx(loss.value(z, y), rel=tolerance)
+    np.testing.assert_allclose(grad, loss.grad(z, y), rtol=tolerance, atol=tolerance * 1e-3)

@@ -114,3 +114,20 @@ def test_optimizer_update_rules_on_one_parameter():
 def test_schedules(spec, expected):
     schedule = SCHEDULES.build(spec)
     assert [schedule(1.0, t) for t in range(3)] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "tanh"])
+def test_backward_leaves_the_output_and_uses_hidden_outputs_as_scratch(output):
+    """Hidden tanh/sigmoid outputs may be overwritten by backward (they are used up); the
+    output layer's must survive it, because the metrics read it after the step."""
+    from nntrain.losses import LOSSES
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(20, 3)), rng.random((20, 2))
+    net = Network([3, 5, 5, 2], ["tanh", "sigmoid"], output)
+    expected = net.forward(X)
+    net._loss_and_backward(X, Y, LOSSES.build("mse"))
+    np.testing.assert_array_equal(net.output, expected)
+    E, grads = net.loss_and_gradients(X, Y, "mse")  # and the gradients stay right twice over
+    E2, grads2 = net.loss_and_gradients(X, Y, "mse")
+    assert E == E2 and all(np.array_equal(g, h) for g, h in zip(grads, grads2))
