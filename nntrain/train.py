@@ -204,7 +204,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
         "epochs_planned": tc.epochs, "monitor": monitor, "final": None, "best": None,
         "diverged": None, "wall_time_s": 0.0, "seed": cfg.seed, "data_seed": cfg.data.seed,
         "n_train": n, "n_val": len(data.X_val) if has_val else 0,
-        "n_parameters": n_parameters, "shards": shards, "config_hash": cfg.hash(),
+        "n_parameters": n_parameters, "shards": step.shards, "config_hash": cfg.hash(),
         "versions": versions(), "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "pid": os.getpid(), "host": socket.gethostname(),
     }
@@ -255,7 +255,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
                     # gathered into buffers made once per batch size; split into shards if any
                     idx = None if order is None else order[begin:begin + batch]
                     E, output = step(idx)
-                    lb = labels if idx is None else np.take(labels, idx, axis=0,
+                    lb = labels if idx is None else np.take(labels, idx, axis=0, mode="clip",
                                                             out=label_buffers[len(idx)])
                     loss_sum += E * len(output)
                     metric_total += metric_sum(output, lb, data.task)
