@@ -24,9 +24,9 @@ from __future__ import annotations
 import contextlib
 import math
 import mmap
-import select
 import multiprocessing
 import os
+import select
 import signal
 import struct
 import sys
@@ -114,6 +114,7 @@ class Step:
         self.replicas = [net.replica(shared=self.processes) for _ in range(1, self.shards)]
         # what the trainer reads of each replica: its gradients (and, across processes, the
         # mirrors its PReLU-style activation gradients are copied into), in gradients() order
+        self.grads = net.gradients()
         self.act_params = [p for act in net.activations for p in act.params]
         if self.processes:
             self.param_mirrors = [shared_copy(p) for p in self.act_params]
@@ -262,7 +263,7 @@ class Step:
             for shard, replica in enumerate(self.replicas, start=1):
                 self._run_shard(replica, shard, rows, whole)
         for source in self.sources:
-            for g, other in zip(net.gradients(), source):
+            for g, other in zip(self.grads, source):
                 g += other
         bounds = cuts(rows, self.shards)
         E = sum(float(self.losses[s]) * (bounds[s + 1] - bounds[s]) for s in range(self.shards))
