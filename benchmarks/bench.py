@@ -13,7 +13,9 @@ from the batches). Both train on the same synthetic blobs with gd, lr 0.05.
 The epoch time is the median over the epochs after a warm-up; the table gives
 the median of ``--repeats`` such runs, the ratio nntrain / PyTorch (below 1:
 nntrain is faster) and nntrain's share of the machine's GEMM peak measured in
-the same run (2 x n^3 flops of a 2048^3 matmul, best of 5).
+the same run (2 x n^3 flops of a 2048^3 matmul, best of 5). Two more columns
+say where the time goes: the matrix products of an epoch alone in NumPy and in
+PyTorch, and a plain textbook NumPy loop on the same workload against PyTorch.
 """
 
 from __future__ import annotations
@@ -123,6 +125,49 @@ def measure_torch(name: str) -> list[float]:
     return times[WARMUP:]
 
 
+def measure_plain_numpy(name: str) -> list[float]:
+    """The textbook NumPy loop (what the issue's "a plain NumPy loop" means): fancy-indexed
+    batches, z = a W + b, tanh, softmax, (o - y)/N, the backward products, W -= lr dW."""
+    import numpy as np
+
+    from nntrain.datasets import load_data
+
+    layers, samples, batch, dtype, epochs = WORKLOADS[name]
+    data = load_data({"name": "blobs", "n_samples": samples, "n_features": layers[0],
+                      "n_classes": layers[-1]}, task="multiclass")
+    X, Y = data.X_train.astype(dtype), data.Y_train.astype(dtype)
+    rng = np.random.default_rng(0)
+    Ws = [(rng.uniform(-1, 1, (a, b)) * np.sqrt(6 / (a + b))).astype(dtype)
+          for a, b in zip(layers[:-1], layers[1:])]
+    bs = [np.zeros(b, dtype) for b in layers[1:]]
+    n, size = len(X), batch or len(X)
+    times = []
+    for _ in range(epochs + WARMUP):
+        start = time.perf_counter()
+        order = rng.permutation(n)
+        total = 0.0
+        for begin in range(0, n, size):
+            idx = order[begin:begin + size]
+            xb, yb = X[idx], Y[idx]
+            acts = [xb]
+            for i, (W, b) in enumerate(zip(Ws, bs)):
+                z = acts[-1] @ W + b
+                acts.append(np.tanh(z) if i < len(Ws) - 1 else z)
+            z = acts[-1]
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            o = e / e.sum(axis=1, keepdims=True)
+            total += -np.sum(yb * np.log(o + 1e-12))
+            delta = (o - yb) / len(xb)
+            for i in range(len(Ws) - 1, -1, -1):
+                dW, db = acts[i].T @ delta, delta.sum(axis=0)
+                if i > 0:
+                    delta = (delta @ Ws[i].T) * (1 - acts[i] ** 2)
+                Ws[i] -= 0.05 * dW
+                bs[i] -= 0.05 * db
+        times.append(time.perf_counter() - start)
+    return times[WARMUP:]
+
+
 def gemm_epoch(name: str, library: str) -> float:
     """Seconds for just the matrix products of one epoch (forward a @ W, backward a.T @ delta and
     delta @ W.T), with the workload's shapes: what the epoch costs before anything else."""
@@ -185,6 +230,8 @@ def child(kind: str, name: str) -> None:
         result = statistics.median(measure_nntrain(name, diagnostics_every=0))
     elif kind == "torch":
         result = statistics.median(measure_torch(name))
+    elif kind == "plain":
+        result = statistics.median(measure_plain_numpy(name))
     elif kind == "peak":
         result = gemm_peak(name)
     elif kind in ("gemm-numpy", "gemm-torch"):
@@ -234,11 +281,12 @@ def main() -> None:
     rows = []
     for name in args.only:
         dtype = WORKLOADS[name][3]
-        ours, theirs, nodiag, gemm_np, gemm_torch = [], [], [], [], []
+        ours, theirs, nodiag, gemm_np, gemm_torch, plain = [], [], [], [], [], []
         for _ in range(args.repeats):  # interleaved: machine drift hits both alike
             measured = run_child("nntrain", name)
             ours.append(measured["value"])
             nodiag.append(run_child("nodiag", name)["value"])
+            plain.append(run_child("plain", name)["value"])
             gemm_np.append(run_child("gemm-numpy", name)["value"])
             if torch:
                 theirs.append(run_child("torch", name)["value"])
@@ -248,6 +296,7 @@ def main() -> None:
                "no_diag_ms": statistics.median(nodiag) * 1e3,
                "gemm_share": flops_per_epoch(name) / ours_s / peak[dtype]}
         row["gemm_numpy_ms"] = statistics.median(gemm_np) * 1e3
+        row["plain_ms"] = statistics.median(plain) * 1e3
         if torch:
             row["torch_ms"] = statistics.median(theirs) * 1e3
             row["ratio"] = ours_s / statistics.median(theirs)
@@ -258,8 +307,9 @@ def main() -> None:
     print(f"GEMM peak (2048^3 matmul, {THREADS} threads): float32 {peak['float32'] / 1e9:.1f} "
           f"GFLOP/s, float64 {peak['float64'] / 1e9:.1f} GFLOP/s\n")
     print("| workload | shards | nntrain epoch | PyTorch epoch | nntrain / PyTorch | diagnostics cost "
-          "| share of GEMM peak | matmuls alone: NumPy / torch | rest of the epoch: nntrain / torch |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| share of GEMM peak | matmuls alone: NumPy / torch | rest of the epoch: nntrain / torch "
+          "| plain NumPy loop / PyTorch |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         torch_ms = f"{r['torch_ms']:.3f} ms" if "torch_ms" in r else "-"
         ratio = f"{r['ratio']:.2f}" if "ratio" in r else "-"
@@ -270,8 +320,11 @@ def main() -> None:
             ours_rest = r["nntrain_ms"] - r["gemm_numpy_ms"]
             theirs_rest = r["torch_ms"] - r["gemm_torch_ms"]
             rest = f"{ours_rest:.3f} / {theirs_rest:.3f} ms"
+        plain_col = (f"{r['plain_ms']:.3f} ms = {r['plain_ms'] / r['torch_ms']:.2f}" if "torch_ms" in r
+                     else f"{r['plain_ms']:.3f} ms")
         print(f"| {r['workload']} | {r['shards']} | {r['nntrain_ms']:.3f} ms | {torch_ms} | {ratio} | "
-              f"{r['nntrain_ms'] / r['no_diag_ms'] - 1:+.1%} | {r['gemm_share']:.0%} | {gemm} | {rest} |")
+              f"{r['nntrain_ms'] / r['no_diag_ms'] - 1:+.1%} | {r['gemm_share']:.0%} | {gemm} | {rest} | "
+              f"{plain_col} |")
 
     nntrain = [sys.executable, "-m", "nntrain"]
     xor = command_time(nntrain + ["train", str(Path(__file__).parent.parent / "configs/xor.yaml"),
