@@ -21,7 +21,6 @@ means over samples); a plugin loss keeps one shard unless it says ``mean_over_ro
 
 from __future__ import annotations
 
-import contextlib
 import math
 import mmap
 import multiprocessing
@@ -130,12 +129,11 @@ class Step:
     def start(self) -> Step:
         if self.shards == 1 or self._limits is not None:
             return self
-        from threadpoolctl import ThreadpoolController
+        from threadpoolctl import threadpool_limits
 
         # One BLAS thread in each process: the shards are the parallelism (workers inherit
         # it). Shards run in this process get one too, so they give the workers' numbers.
-        self._blas = ThreadpoolController().select(user_api="blas")
-        self._limits = self._blas.limit(limits=1)
+        self._limits = threadpool_limits(limits=1, user_api="blas")
         if not self.processes:
             return self
         for shard in range(1, self.shards):
@@ -196,19 +194,6 @@ class Step:
         if self._limits is not None:
             self._limits.restore_original_limits()
             self._limits = None
-
-    @contextlib.contextmanager
-    def all_threads(self):
-        """The BLAS threads the process had before ``start()``, for work outside the steps
-        (validation, diagnostics): between batches the workers wait, their cores are free."""
-        if self._limits is None:
-            yield
-            return
-        self._limits.restore_original_limits()
-        try:
-            yield
-        finally:
-            self._limits = self._blas.limit(limits=1)
 
     def __enter__(self) -> Step:
         return self.start()

@@ -263,17 +263,15 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
                     n_batches += 1
                     optimizer.step(params, grads, lr, is_weight)
 
-                # 6. the epoch's row; validation after the updates (with every BLAS thread:
-                # shard workers, if any, wait for the next batch)
+                # 6. the epoch's row; validation after the updates
                 row = {"epoch": epoch, "loss": loss_sum / n, metric: metric_total / n, "lr": lr,
                        "grad_norm": grad_norm_sum / n_batches}
-                with step.all_threads():
-                    if has_val:
-                        row["val_loss"], row[f"val_{metric}"] = evaluate(
-                            net, X_val, Y_val, labels_val, loss, data.task)
-                    row["time_s"] = time.perf_counter() - start
-                    if layers and epoch % tc.diagnostics_every == 0:
-                        layers.write(epoch, net, X, optimizer)
+                if has_val:
+                    row["val_loss"], row[f"val_{metric}"] = evaluate(net, X_val, Y_val, labels_val,
+                                                                     loss, data.task)
+                row["time_s"] = time.perf_counter() - start
+                if layers and epoch % tc.diagnostics_every == 0:
+                    layers.write(epoch, net, X, optimizer)
 
                 # 7. divergence: a non-finite loss, gradient or parameter ends the run (a result, not an error)
                 if not all(math.isfinite(row[k]) for k in ("loss", "grad_norm")) or (

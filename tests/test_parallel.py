@@ -177,18 +177,15 @@ def test_workers_end_with_the_trainer(tmp_path, how):
 def test_steps_use_one_blas_thread_and_give_the_others_back():
     from threadpoolctl import threadpool_info
 
+    from nntrain import Network
+
     def blas_threads():
         return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
-
-    from nntrain import Network
 
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(600, 8)), np.eye(3)[rng.integers(0, 3, 600)]
     before = blas_threads()
     with parallel.Step(Network([8, 16, 3], "tanh", "softmax"), LOSSES.build("cross_entropy"),
-                       X, Y, batch=600, shards=2) as step:
-        assert blas_threads() == {1}
-        with step.all_threads():  # validation and diagnostics between batches
-            assert blas_threads() == before
+                       X, Y, batch=600, shards=2):
         assert blas_threads() == {1}
     assert blas_threads() == before
