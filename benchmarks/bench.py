@@ -4,23 +4,26 @@
     python benchmarks/bench.py [--repeats 3] [--only mnistlike]
 
 Each measurement runs in its own process (so neither library's thread pools
-disturb the other's) with 2 threads: nntrain's real training path
-(``nntrain.train`` on a config, default diagnostics and ``train.shards: auto``,
-writing its run folder; "shards" says how auto split each batch)
-and a plain PyTorch loop (nn.Sequential of Linear+Tanh, CrossEntropyLoss on
+disturb the other's), each library with its default threads: nntrain's real
+training path (``nntrain.train`` on a config, default diagnostics and
+``train.threads: auto``, writing its run folder; "threads" says how many BLAS
+threads auto gave the run) and a plain PyTorch loop (nn.Sequential of Linear+Tanh, CrossEntropyLoss on
 the logits, torch.optim.SGD, shuffled mini-batches, the epoch's loss summed
 from the batches). Both train on the same synthetic blobs with gd, lr 0.05.
 The epoch time is the median over the epochs after a warm-up; the table gives
 the median of ``--repeats`` such runs, the ratio nntrain / PyTorch (below 1:
 nntrain is faster) and nntrain's share of the machine's GEMM peak measured in
-the same run (2 x n^3 flops of a 2048^3 matmul, best of 5). Two more columns
-say where the time goes: the matrix products of an epoch alone in NumPy and in
-PyTorch, and a plain textbook NumPy loop on the same workload against PyTorch.
+the same run (2 x n^3 flops of a 2048^3 matmul, best of 5, all cores). More
+columns say where the time goes: the matrix products of an epoch alone in NumPy
+(with nntrain's thread count: the limit a NumPy program reaches with those
+threads) and in PyTorch, nntrain's epoch against NumPy's products alone, and a
+plain textbook NumPy loop on the same workload against PyTorch.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -31,7 +34,6 @@ import tempfile
 import time
 from pathlib import Path
 
-THREADS = 2
 # name: (layers, samples, batch (None = full), dtype, epochs measured)
 WORKLOADS = {
     "xor": ([2, 4, 2], 4, None, "float64", 3000),
@@ -70,7 +72,7 @@ def flops_per_epoch(name: str) -> float:
 # -- one measurement, in a child process ----------------------------------------------------
 
 
-SHARDS = {}  # workload -> how train.shards auto split its batches (from summary.json)
+THREADS = {}  # workload -> BLAS threads train.threads auto gave the run (from summary.json)
 
 
 def measure_nntrain(name: str, diagnostics_every: int = 10) -> list[float]:
@@ -79,7 +81,7 @@ def measure_nntrain(name: str, diagnostics_every: int = 10) -> list[float]:
     cfg = load_config(raw=config_for(name, diagnostics_every))
     with tempfile.TemporaryDirectory() as tmp:
         run = train(cfg, out=Path(tmp) / "run")
-    SHARDS[name] = run.summary["shards"]
+    THREADS[name] = run.summary["threads"]
     times = [row["time_s"] for row in run.history]  # seconds since training began, per epoch
     return [b - a for a, b in zip(times[1:], times[2:])][WARMUP - 1:]
 
@@ -89,7 +91,6 @@ def measure_torch(name: str) -> list[float]:
 
     from nntrain.datasets import load_data
 
-    torch.set_num_threads(THREADS)
     layers, samples, batch, dtype, epochs = WORKLOADS[name]
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
     data = load_data({"name": "blobs", "n_samples": samples, "n_features": layers[0],
@@ -170,10 +171,14 @@ def measure_plain_numpy(name: str) -> list[float]:
 
 def gemm_epoch(name: str, library: str) -> float:
     """Seconds for just the matrix products of one epoch (forward a @ W, backward a.T @ delta and
-    delta @ W.T), with the workload's shapes: what the epoch costs before anything else."""
+    delta @ W.T), with the workload's shapes: what the epoch costs before anything else.
+    NumPy's use the thread count nntrain's auto gives the workload; PyTorch's its default."""
     import numpy as np
 
+    from nntrain.threads import blas_threads, limit_threads
+
     layers, samples, batch, dtype, _ = WORKLOADS[name]
+    THREADS[name] = blas_threads("auto", layers, batch or samples)
     size = batch or samples
     rng = np.random.default_rng(0)
     shapes = list(zip(layers[:-1], layers[1:]))
@@ -182,7 +187,6 @@ def gemm_epoch(name: str, library: str) -> float:
     if library == "torch":
         import torch
 
-        torch.set_num_threads(THREADS)
         W = [torch.from_numpy(w) for w in W]
         acts = [torch.from_numpy(a) for a in acts]
         mm = torch.mm
@@ -199,12 +203,14 @@ def gemm_epoch(name: str, library: str) -> float:
                 if i > 0:
                     mm(acts[i + 1], W[i].T)
 
-    epoch()
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
+    threads = limit_threads(THREADS[name]) if library == "numpy" else contextlib.nullcontext()
+    with threads:
         epoch()
-        times.append(time.perf_counter() - start)
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            epoch()
+            times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
@@ -236,7 +242,7 @@ def child(kind: str, name: str) -> None:
         result = gemm_peak(name)
     elif kind in ("gemm-numpy", "gemm-torch"):
         result = gemm_epoch(name, kind.split("-")[1])
-    print(json.dumps({"value": result, "shards": SHARDS.get(name, 1), "maxrss_mb": resource.getrusage(
+    print(json.dumps({"value": result, "threads": THREADS.get(name), "maxrss_mb": resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -244,8 +250,8 @@ def child(kind: str, name: str) -> None:
 
 
 def run_child(kind: str, name: str) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "OPENBLAS_NUM_THREADS": str(THREADS),
-           "MKL_NUM_THREADS": str(THREADS)}
+    env = {k: v for k, v in os.environ.items()  # each library chooses its own threads
+           if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     out = subprocess.run([sys.executable, __file__, "--child", kind, name], env=env,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -292,7 +298,7 @@ def main() -> None:
                 theirs.append(run_child("torch", name)["value"])
                 gemm_torch.append(run_child("gemm-torch", name)["value"])
         ours_s = statistics.median(ours)
-        row = {"workload": name, "shards": measured["shards"], "nntrain_ms": ours_s * 1e3,
+        row = {"workload": name, "threads": measured["threads"], "nntrain_ms": ours_s * 1e3,
                "no_diag_ms": statistics.median(nodiag) * 1e3,
                "gemm_share": flops_per_epoch(name) / ours_s / peak[dtype]}
         row["gemm_numpy_ms"] = statistics.median(gemm_np) * 1e3
@@ -304,12 +310,12 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
 
-    print(f"GEMM peak (2048^3 matmul, {THREADS} threads): float32 {peak['float32'] / 1e9:.1f} "
+    print(f"GEMM peak (2048^3 matmul, {os.cpu_count()} threads): float32 {peak['float32'] / 1e9:.1f} "
           f"GFLOP/s, float64 {peak['float64'] / 1e9:.1f} GFLOP/s\n")
-    print("| workload | shards | nntrain epoch | PyTorch epoch | nntrain / PyTorch | diagnostics cost "
-          "| share of GEMM peak | matmuls alone: NumPy / torch | rest of the epoch: nntrain / torch "
-          "| plain NumPy loop / PyTorch |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| workload | threads | nntrain epoch | PyTorch epoch | nntrain / PyTorch | diagnostics cost "
+          "| share of GEMM peak | matmuls alone: NumPy / torch | nntrain / NumPy matmuls "
+          "| rest of the epoch: nntrain / torch | plain NumPy loop / PyTorch |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         torch_ms = f"{r['torch_ms']:.3f} ms" if "torch_ms" in r else "-"
         ratio = f"{r['ratio']:.2f}" if "ratio" in r else "-"
@@ -322,9 +328,9 @@ def main() -> None:
             rest = f"{ours_rest:.3f} / {theirs_rest:.3f} ms"
         plain_col = (f"{r['plain_ms']:.3f} ms = {r['plain_ms'] / r['torch_ms']:.2f}" if "torch_ms" in r
                      else f"{r['plain_ms']:.3f} ms")
-        print(f"| {r['workload']} | {r['shards']} | {r['nntrain_ms']:.3f} ms | {torch_ms} | {ratio} | "
-              f"{r['nntrain_ms'] / r['no_diag_ms'] - 1:+.1%} | {r['gemm_share']:.0%} | {gemm} | {rest} | "
-              f"{plain_col} |")
+        print(f"| {r['workload']} | {r['threads']} | {r['nntrain_ms']:.3f} ms | {torch_ms} | {ratio} | "
+              f"{r['nntrain_ms'] / r['no_diag_ms'] - 1:+.1%} | {r['gemm_share']:.0%} | {gemm} | "
+              f"{r['nntrain_ms'] / r['gemm_numpy_ms']:.2f} | {rest} | {plain_col} |")
 
     nntrain = [sys.executable, "-m", "nntrain"]
     xor = command_time(nntrain + ["train", str(Path(__file__).parent.parent / "configs/xor.yaml"),

@@ -3,7 +3,7 @@
     from nntrain import load_config, train, Network
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .config import load_config  # noqa: E402  (the modules below read __version__)
 from .network import Network  # noqa: E402

@@ -26,7 +26,7 @@ import shutil
 import signal
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .config import apply_override, load_config, parse_override, read_yaml
@@ -149,6 +149,8 @@ def execute(point: dict) -> dict:
     with tempfile.TemporaryDirectory(prefix="nntrain-") as tmp:
         try:
             cfg = load_config(raw=point["config"])
+            if cfg.train.threads == "auto":  # the pool or cluster spreads runs over the cores
+                cfg = replace(cfg, train=replace(cfg.train, threads=1))
             run = train(cfg, out=Path(tmp) / "run")
             result["summary"] = run.summary
         except Exception as err:  # recorded as a failed run; the sweep goes on

@@ -69,7 +69,7 @@ class TrainConfig:
     early_stopping: EarlyStopping | None = None
     diagnostics_every: int = 10  # epochs between layers.csv rows; 0 turns them off
     dtype: Literal["float64", "float32"] = "float64"
-    shards: int | str = "auto"  # each batch's rows split between this many processes
+    threads: int | str = "auto"  # BLAS threads of this run; auto: from the problem size
 
 
 @dataclass(frozen=True)
@@ -201,10 +201,21 @@ def load_plugin(path: str) -> None:
     _LOADED_PLUGINS.add(path)
 
 
+# Keys an earlier version had: a config that still names one gets told why it no longer works.
+REMOVED = {
+    "train.shards": "was removed in 0.2: a run is one process, and runs, not batches, are spread "
+                    "over cores (nntrain compare, shell sweeps, Dask); delete the key",
+}
+
+
 def parse(cls: type, raw: Any, key: str) -> Any:
     """A dataclass from a mapping: unknown keys and wrong types are ConfigErrors."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"must be a mapping, got {describe(raw)}", key or None)
+    for name in raw:
+        dotted = f"{key}.{name}" if key else str(name)
+        if dotted in REMOVED:
+            raise ConfigError(REMOVED[dotted], dotted)
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls) if f.name != "params"]
     takes_params = "params" in hints
@@ -272,10 +283,10 @@ def check(cfg: Config) -> None:
     if train.diagnostics_every < 0:
         raise ConfigError(f"must be >= 0 (0 turns diagnostics off), got {train.diagnostics_every}",
                           "train.diagnostics_every")
-    if train.shards != "auto" and (isinstance(train.shards, bool)
-                                   or not isinstance(train.shards, int) or train.shards < 1):
-        raise ConfigError(f"must be auto or an integer >= 1, got {describe(train.shards)}",
-                          "train.shards")
+    if train.threads != "auto" and (isinstance(train.threads, bool)
+                                    or not isinstance(train.threads, int) or train.threads < 1):
+        raise ConfigError(f"must be auto or an integer >= 1, got {describe(train.threads)}",
+                          "train.threads")
     stop = train.early_stopping
     if stop is not None and (stop.patience < 1 or stop.min_delta < 0):
         raise ConfigError(f"needs patience >= 1 and min_delta >= 0, got {stop}",
@@ -364,6 +375,8 @@ def apply_override(raw: dict, text: str, sweep_hint: bool = False, value: Any = 
     value of a sweep axis.
     """
     prefix, key, values = parse_override(text)
+    if key in REMOVED and prefix != "~":
+        raise ConfigError(REMOVED[key], key)
     if value is ...:
         if len(values) > 1:
             hint = "; to run several values use 'nntrain compare'" if sweep_hint else ""

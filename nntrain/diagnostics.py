@@ -50,13 +50,12 @@ def layer_stats(net, X: np.ndarray, optimizer=None, Y=None, loss=None) -> list[d
     gradients yet); otherwise grad_norm is the epoch's last batch's.
     """
     if loss is not None:
-        net._loss_and_backward(X, Y, loss)
-    net._forward(X)  # the activations (a backward pass may have used them as scratch space)
-    buf = net._buffers_for(len(X))
+        net.loss_and_backward(X, Y, loss)
+    outputs = net.layer_outputs(X)
     weight_index = [i for i, w in enumerate(net.is_weight()) if w]
     updates = optimizer.updates if optimizer is not None and optimizer.updates else None
     rows = []
-    for layer, (act, a, W, dW) in enumerate(zip(net.activations, buf["a"], net.W, net.dW), start=1):
+    for layer, (act, a, W, dW) in enumerate(zip(net.activations, outputs, net.W, net.dW), start=1):
         weight_norm = float(np.linalg.norm(W))
         ratio = None
         if updates is not None:
@@ -92,11 +91,9 @@ def first_nonfinite(net, X: np.ndarray) -> dict:
     square, say): that is reported at the output layer as "loss".
     """
     with np.errstate(all="ignore"):
-        net._forward(X)
-    buf = net._buffers_for(len(X))
-    for layer, (W, b, z, a, dW, db) in enumerate(
-            zip(net.W, net.b, buf["z"], buf["a"], net.dW, net.db), start=1):
-        for where, arrays in (("weights", (W, b)), ("activations", (z, a)), ("gradients", (dW, db))):
+        outputs = net.layer_outputs(X)
+    for layer, (W, b, a, dW, db) in enumerate(zip(net.W, net.b, outputs, net.dW, net.db), start=1):
+        for where, arrays in (("weights", (W, b)), ("activations", (a,)), ("gradients", (dW, db))):
             if not all(np.isfinite(x).all() for x in arrays):
                 return {"layer": layer, "where": where}
     return {"layer": len(net.W), "where": "loss"}
@@ -129,11 +126,10 @@ def inspect_init(cfg, initializers=None) -> list[dict]:
     rows = []
     for spec in initializers or [cfg.model.initializer]:
         net = build_network(cfg, initializer=spec, dtype="float64")
-        net._loss_and_backward(data.X_train, data.Y_train, loss)
-        net._forward(data.X_train)  # the activations, which the backward pass may have used up
-        buf = net._buffers_for(len(data.X_train))
+        net.loss_and_backward(data.X_train, data.Y_train, loss)
+        outputs = net.layer_outputs(data.X_train)
         for layer, (init, act, W, a, dW) in enumerate(
-                zip(net.initializers, net.activations, net.W, buf["a"], net.dW), start=1):
+                zip(net.initializers, net.activations, net.W, outputs, net.dW), start=1):
             fan_in, fan_out = W.shape
             rows.append({
                 "initializer": spec_label(spec), "layer": layer, "fan_in": fan_in,

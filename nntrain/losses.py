@@ -32,10 +32,6 @@ class Loss:
     fused_with: str | None = None
     # Output activations the loss accepts (None: any). Probabilistic losses need probabilities.
     needs: tuple[str, ...] | None = None
-    # E and its gradient are means over the rows (samples): a batch may be split into shards
-    # whose losses, weighted by their rows, sum to the batch's (nntrain.parallel). True for
-    # every built-in loss; a plugin says so itself.
-    mean_over_rows = False
 
     def value(self, o: np.ndarray, y: np.ndarray) -> float:
         raise NotImplementedError
@@ -60,8 +56,6 @@ class Loss:
 class SSE(Loss):
     """E = (1/N) sum_n 1/2 sum_k (y-o)^2;  dE/do = (o-y)/N."""
 
-    mean_over_rows = True
-
     def value(self, o, y):
         d = o - y
         return float(np.vdot(d, d)) / (2 * len(o))
@@ -73,8 +67,6 @@ class SSE(Loss):
 @LOSSES.register("mse")
 class MSE(Loss):
     """E = (1/(NK)) sum (y-o)^2;  dE/do = 2(o-y)/(NK)."""
-
-    mean_over_rows = True
 
     def value(self, o, y):
         d = o - y
@@ -88,8 +80,6 @@ class MSE(Loss):
 class MAE(Loss):
     """E = (1/(NK)) sum |y-o|;  dE/do = sign(o-y)/(NK) (0 at o = y, as PyTorch)."""
 
-    mean_over_rows = True
-
     def value(self, o, y):
         return float(np.abs(o - y).sum()) / o.size
 
@@ -100,8 +90,6 @@ class MAE(Loss):
 @LOSSES.register("huber")
 class Huber(Loss):
     """E = mean of d^2/2 if |d| <= delta else delta(|d| - delta/2), d = o-y;  dE/do = clip(d, +-delta)/(NK)."""
-
-    mean_over_rows = True
 
     def __init__(self, delta: float = 1.0):
         if delta <= 0:
@@ -126,8 +114,6 @@ class GaussianNLL(Loss):
     it minimises SSE (the notes' maximum-likelihood derivation).
     """
 
-    mean_over_rows = True
-
     def __init__(self, sigma: float = 1.0):
         if sigma <= 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
@@ -148,8 +134,6 @@ class BCE(Loss):
 
     From logits: -y log s(z) - (1-y) log(1-s(z)) = max(z,0) - y z + log(1 + e^-|z|).
     """
-
-    mean_over_rows = True
 
     fused_with = "sigmoid"
     needs = ("sigmoid",)
@@ -177,8 +161,6 @@ class CrossEntropy(Loss):
     The notes drop the minus sign; this is the negative log-likelihood. Soft
     targets (rows of y summing to 1) are allowed, as in PyTorch.
     """
-
-    mean_over_rows = True
 
     fused_with = "softmax"
     needs = ("softmax",)

@@ -7,7 +7,6 @@ reused every epoch; there is no Python loop over samples or units.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -115,8 +114,6 @@ class Network:
             self.sizes, activation, output_activation, initializer, bias_initializer)
         for act, units in zip(self.activations, self.sizes[1:]):
             act.setup(units, self.dtype)
-        for act in self.activations[:-1]:  # the output layer's output is kept for the metrics
-            act.may_overwrite = True
         for message in dict.fromkeys(a.warning for a in self.activations if a.warning):
             warnings.warn(message, stacklevel=2)
         rng = np.random.default_rng(seed)
@@ -161,28 +158,6 @@ class Network:
         for p, a in zip(self.parameters(), arrays, strict=True):
             p[...] = a
 
-    def share_memory(self) -> None:
-        """Move W and b into anonymous shared memory, where a forked process sees them change
-        (as ``torch.nn.Module.share_memory``). Call before taking ``parameters()``."""
-        from .parallel import shared_copy
-
-        self.W = [shared_copy(W) for W in self.W]
-        self.b = [shared_copy(b) for b in self.b]
-
-    def replica(self, shared: bool = False) -> Network:
-        """A network on the same W and b with its own activations, buffers and gradients
-        (in shared memory if ``shared``): one shard of a data-parallel step. Learned
-        activation parameters (PReLU's alpha) are copies: the caller keeps them in step."""
-        from .parallel import shared_empty
-
-        alloc = (lambda a: shared_empty(a.shape, a.dtype)) if shared else np.empty_like
-        twin = copy.copy(self)
-        twin.activations = [copy.deepcopy(act) for act in self.activations]
-        twin.dW = [alloc(W) for W in self.W]
-        twin.db = [alloc(b) for b in self.b]
-        twin._buffers = {}
-        return twin
-
     # -- passes -------------------------------------------------------------------
 
     def _buffers_for(self, n: int) -> dict[str, list[np.ndarray]]:
@@ -209,10 +184,18 @@ class Network:
         """The output after the output activation, as a new array."""
         return self._forward(np.asarray(X, dtype=self.dtype)).copy()
 
+    def layer_outputs(self, X: np.ndarray) -> list[np.ndarray]:
+        """a of every layer (the last is the output) after a forward pass over X.
+
+        Views into the network's buffers: valid until the next pass with as many rows.
+        """
+        self._forward(np.asarray(X, dtype=self.dtype))
+        return list(self._buffers_for(len(X))["a"])
+
     def _forward(self, X: np.ndarray) -> np.ndarray:
-        """Forward pass into the batch buffers; keeps z and a for ``backward``."""
+        """Forward pass into the batch buffers; keeps z and a for ``_backward``."""
         buf = self._buffers_for(len(X))
-        self.inputs = X
+        self._inputs = X
         a = X
         for W, b, act, z, out in zip(self.W, self.b, self.activations, buf["z"], buf["a"]):
             np.matmul(a, W, out=z)  # (batch, fan_out)
@@ -222,14 +205,10 @@ class Network:
         return a
 
     def _backward(self, delta: np.ndarray) -> None:
-        """Given dE/dz of the output layer, fill dW, db (and PReLU's dalpha) for every layer.
-
-        Hidden activations may use their saved outputs as scratch space: after a backward
-        pass only the output layer's output is what the forward pass left.
-        """
+        """Given dE/dz of the output layer, fill dW, db (and PReLU's dalpha) for every layer."""
         buf = self._buffers_for(len(delta))
         for i in range(len(self.W) - 1, -1, -1):
-            a_prev = self.inputs if i == 0 else buf["a"][i - 1]
+            a_prev = self._inputs if i == 0 else buf["a"][i - 1]
             np.matmul(a_prev.T, delta, out=self.dW[i])  # (fan_in, fan_out)
             # db = sum of delta over the batch, as a BLAS matrix-vector product: 3-4x faster
             # than np.sum(delta, axis=0) on (2000, 64)
@@ -238,19 +217,16 @@ class Network:
                 da = np.matmul(delta, self.W[i].T, out=buf["da"][i - 1])  # (batch, fan_in)
                 delta = self.activations[i - 1].backward(da)
 
-    def _loss_and_backward(self, X: np.ndarray, Y: np.ndarray, loss: Loss,
-                           scale: float = 1.0) -> float:
-        """Forward, loss, backward; leaves gradients in ``gradients()``. The training step.
+    def loss_and_backward(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> float:
+        """The training step before the update: forward, E(W), backward.
 
-        ``scale`` multiplies the gradients (not E): a shard of a batch passes its share of
-        the rows, so that the shards' gradients sum to the batch's.
+        X and Y are already in the network's dtype. Returns E; leaves dE/dp in
+        ``gradients()`` and the batch's output in ``output``.
         """
         o = self._forward(X)
         E, grad = loss.value_and_grad(self.z_out, o, Y)
         if not loss.fused_with:
             grad = self.activations[-1].backward(grad)
-        if scale != 1.0:
-            grad *= scale
         self._backward(grad)
         return E
 
@@ -267,7 +243,7 @@ class Network:
         Y = np.asarray(Y, dtype=self.dtype)
         if Y.ndim == 1:
             Y = Y[:, None]
-        E = self._loss_and_backward(X, Y, loss)
+        E = self.loss_and_backward(X, Y, loss)
         return E, [g.copy() for g in self.gradients()]
 
     def __repr__(self) -> str:

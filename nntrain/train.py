@@ -28,8 +28,8 @@ from .diagnostics import LayerLog, first_nonfinite
 from .losses import LOSSES
 from .network import Network
 from .optimizers import OPTIMIZERS, SCHEDULES
-from .parallel import Step, shard_count
 from .registry import ConfigError
+from .threads import blas_threads, limit_threads
 from .runs import CsvLog, claim_out_dir, check_out_dir, new_run_dir, save_model, write_json, write_yaml
 
 # Task -> (output activation, loss) when the config leaves them out.
@@ -156,6 +156,30 @@ def evaluate(net: Network, X, Y, labels, loss, task) -> tuple[float, float]:
     return E, metric_sum(net.output, labels, task) / len(X)
 
 
+class Batches:
+    """An epoch's batches of (X, Y, labels): the whole set, or shuffled mini-batches gathered
+    into buffers made once per batch size."""
+
+    def __init__(self, X, Y, labels, size: int, rng: np.random.Generator):
+        self.arrays, self.size, self.rng = (X, Y, labels), size, rng
+        n = len(X)
+        self.buffers = {rows: [np.empty((rows, *a.shape[1:]), a.dtype) for a in self.arrays]
+                        for rows in {size, n % size or size}}
+
+    def __iter__(self):
+        n = len(self.arrays[0])
+        if self.size >= n:
+            yield self.arrays
+            return
+        order = self.rng.permutation(n)
+        for begin in range(0, n, self.size):
+            idx = order[begin:begin + self.size]
+            # mode="clip" writes straight into the buffer (the default, "raise", gathers into
+            # a temporary first); idx comes from a permutation, so nothing is clipped
+            yield [np.take(a, idx, axis=0, out=buf, mode="clip")
+                   for a, buf in zip(self.arrays, self.buffers[len(idx)])]
+
+
 def versions() -> dict:
     return {"nntrain": __version__, "numpy": np.__version__, "python": platform.python_version()}
 
@@ -186,12 +210,10 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
         labels_val = targets_for_metric(Y_val, data.task)
     n = len(X)
     batch = n if opt.batch_size is None else min(opt.batch_size, n)
-    label_buffers = {size: np.empty((size, *labels.shape[1:]), labels.dtype)
-                     for size in {batch, n % batch or batch}}
-    batch_rng = np.random.default_rng([1, cfg.seed])  # batch order; init uses default_rng(seed)
+    # batch order from its own generator; init uses default_rng(seed)
+    batches = Batches(X, Y, labels, batch, np.random.default_rng([1, cfg.seed]))
+    threads = blas_threads(tc.threads, net.sizes, batch)
     n_parameters = int(sum(p.size for p in net.parameters()))
-    shards = shard_count(tc.shards, batch, n_parameters, loss)
-    step = Step(net, loss, X, Y, batch, shards)  # may move W and b into shared memory
     params, grads, is_weight = net.parameters(), net.gradients(), net.is_weight()
     metric = metric_name(data.task)
     monitor = "val_loss" if has_val else "loss"
@@ -204,7 +226,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
         "epochs_planned": tc.epochs, "monitor": monitor, "final": None, "best": None,
         "diverged": None, "wall_time_s": 0.0, "seed": cfg.seed, "data_seed": cfg.data.seed,
         "n_train": n, "n_val": len(data.X_val) if has_val else 0,
-        "n_parameters": n_parameters, "shards": step.shards, "config_hash": cfg.hash(),
+        "n_parameters": n_parameters, "threads": threads, "config_hash": cfg.hash(),
         "versions": versions(), "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "pid": os.getpid(), "host": socket.gethostname(),
     }
@@ -230,7 +252,8 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
             wait += 1
 
     # Overflow in a diverging run is expected and detected below: numpy need not warn.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), CtrlC() as ctrl_c:
+    with (np.errstate(over="ignore", invalid="ignore", divide="ignore"), limit_threads(threads),
+          CtrlC() as ctrl_c):
         try:
             # 4. epoch 0: the untrained network
             row = {"epoch": 0, "lr": schedule(opt.lr, 0), "grad_norm": None, "time_s": 0.0}
@@ -241,24 +264,18 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
             if layers:
                 layers.write(0, net, X, Y=Y, loss=loss)  # with a backward pass: gradients at init
             record(row)
-            step.start()  # fork the shard workers, if any
             if progress:
                 progress.start(tc.epochs)
 
             for epoch in range(1, tc.epochs + 1):
                 # 5. one pass over the data: forward, loss, backward, update per batch
                 lr = schedule(opt.lr, epoch - 1)
-                order = batch_rng.permutation(n) if batch < n else None
                 loss_sum = metric_total = grad_norm_sum = 0.0
                 n_batches = 0
-                for begin in range(0, n, batch):
-                    # gathered into buffers made once per batch size; split into shards if any
-                    idx = None if order is None else order[begin:begin + batch]
-                    E, output = step(idx)
-                    lb = labels if idx is None else np.take(labels, idx, axis=0, mode="clip",
-                                                            out=label_buffers[len(idx)])
-                    loss_sum += E * len(output)
-                    metric_total += metric_sum(output, lb, data.task)
+                for xb, yb, lb in batches:
+                    E = net.loss_and_backward(xb, yb, loss)
+                    loss_sum += E * len(xb)
+                    metric_total += metric_sum(net.output, lb, data.task)
                     grad_norm_sum += math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
                     n_batches += 1
                     optimizer.step(params, grads, lr, is_weight)
@@ -298,7 +315,6 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
             raise
         finally:
             # 8. save the parameters and the summary, whatever happened
-            step.close()
             if progress:
                 progress.stop()
             if stop and stop.restore_best and best_params is not None and status == "early_stopped":

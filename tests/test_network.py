@@ -22,7 +22,7 @@ def gradient_descent(net, X, Y, loss="bce", optimizer="gd", lr=0.5, epochs=5000,
         order = np.arange(len(X)) if batch_size is None else rng.permutation(len(X))
         for start in range(0, len(X), batch_size or len(X)):
             idx = order[start:start + (batch_size or len(X))]
-            net._loss_and_backward(X[idx], Y[idx], loss)
+            net.loss_and_backward(X[idx], Y[idx], loss)
             opt.step(net.parameters(), net.gradients(), lr, net.is_weight())
     return net
 
@@ -126,7 +126,7 @@ def test_backward_leaves_the_output_and_uses_hidden_outputs_as_scratch(output):
     X, Y = rng.normal(size=(20, 3)), rng.random((20, 2))
     net = Network([3, 5, 5, 2], ["tanh", "sigmoid"], output)
     expected = net.forward(X)
-    net._loss_and_backward(X, Y, LOSSES.build("mse"))
+    net.loss_and_backward(X, Y, LOSSES.build("mse"))
     np.testing.assert_array_equal(net.output, expected)
     E, grads = net.loss_and_gradients(X, Y, "mse")  # and the gradients stay right twice over
     E2, grads2 = net.loss_and_gradients(X, Y, "mse")
