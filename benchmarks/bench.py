@@ -127,13 +127,15 @@ def measure_torch(name: str) -> list[float]:
 
 
 def measure_plain_numpy(name: str) -> list[float]:
-    """The textbook NumPy loop (what the issue's "a plain NumPy loop" means): fancy-indexed
-    batches, z = a W + b, tanh, softmax, (o - y)/N, the backward products, W -= lr dW."""
+    """The textbook NumPy loop: fancy-indexed batches, z = a W + b, tanh, softmax, (o - y)/N,
+    the backward products, W -= lr dW; with the BLAS threads nntrain gives the workload."""
     import numpy as np
 
     from nntrain.datasets import load_data
+    from nntrain.threads import blas_threads, limit_threads
 
     layers, samples, batch, dtype, epochs = WORKLOADS[name]
+    limit_threads(blas_threads("auto", layers, batch or samples))  # nntrain's count, for the run
     data = load_data({"name": "blobs", "n_samples": samples, "n_features": layers[0],
                       "n_classes": layers[-1]}, task="multiclass")
     X, Y = data.X_train.astype(dtype), data.Y_train.astype(dtype)

@@ -20,15 +20,13 @@ from .registry import Registry
 
 ACTIVATIONS = Registry("activation")
 
-# Output activations are the ones that map logits to what a loss compares
-# against the targets; the hidden-only ones (relu, ...) are not offered there.
-OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax", "tanh", "softplus")
-
 
 class Activation:
-    """Base: a(z) elementwise. Subclasses set ``formula`` for ``nntrain list``."""
+    """Base: a(z) elementwise. The docstring's first line is the formula ``nntrain list`` shows."""
 
     hidden = True  # usable in hidden layers (softmax is output-only)
+    # usable as the output activation: it maps logits to what a loss compares with the targets
+    output = False
     # For diagnostics: "relu" family units can be dead; "sigmoid"/"tanh" saturate.
     family = None
     max_slope = 1.0  # max of f'(z), the reference for saturated_fraction
@@ -57,6 +55,8 @@ def _out(z, out):
 @ACTIVATIONS.register("identity")
 class Identity(Activation):
     """a = z;  a' = 1."""
+
+    output = True
 
     inplace = True
 
@@ -94,6 +94,8 @@ class Step(Activation):
 class Sigmoid(Activation):
     """sigma(z) = 1/(1+e^-z);  sigma' = sigma(1-sigma)."""
 
+    output = True
+
     family = "sigmoid"
     max_slope = 0.25
     inplace = True
@@ -112,6 +114,8 @@ class Sigmoid(Activation):
 @ACTIVATIONS.register("tanh")
 class Tanh(Activation):
     """tanh(z) = (e^z - e^-z)/(e^z + e^-z);  tanh' = 1 - tanh^2."""
+
+    output = True
 
     family = "tanh"
     inplace = True
@@ -236,6 +240,8 @@ class ELU(Activation):
 class Softplus(Activation):
     """a = ln(1 + e^(beta z))/beta, = z where beta z > threshold;  a' = sigma(beta z) (1 there)."""
 
+    output = True
+
     def __init__(self, beta: float = 1.0, threshold: float = 20.0):
         if beta <= 0:
             raise ValueError(f"beta must be > 0, got {beta}")
@@ -323,6 +329,8 @@ class SiLU(Activation):
 @ACTIVATIONS.register("softmax")
 class Softmax(Activation):
     """o_i = e^(z_i) / sum_j e^(z_j);  do_i/dz_j = o_i (delta_ij - o_j). Output layer only."""
+
+    output = True
 
     hidden = False
 

@@ -30,8 +30,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .config import apply_override, load_config, parse_override, read_yaml
+from .experiment import prepare, resolve
 from .registry import ConfigError
-from .runs import check_out_dir, claim_out_dir, new_run_dir, read_summary, to_json, write_yaml
+from .runs import (check_out_dir, claim_out_dir, new_run_dir, read_metrics, read_summary, to_json,
+                   write_yaml)
+from .train import train
 
 FINISHED = ("completed", "early_stopped", "diverged")  # a result; resume keeps these
 
@@ -119,8 +122,6 @@ def make_sweep(config: str | Path, overrides: list[str], initializers: list | No
 
 def validate(sweep: Sweep, extra_plugins: list[str]) -> list[dict]:
     """Every grid point's config, checked and resolved against its data before anything runs."""
-    from .train import prepare, resolve
-
     checked = []
     cache: dict[str, object] = {}
     for point in sweep.points():
@@ -143,8 +144,6 @@ def execute(point: dict) -> dict:
     Runs in a worker (a process of the pool, or a Dask worker): it writes nothing
     the driver sees, so workers need no shared filesystem.
     """
-    from .train import train
-
     result = {"index": point["index"], "dir": point["dir"], "files": {}, "error": None}
     with tempfile.TemporaryDirectory(prefix="nntrain-") as tmp:
         try:
@@ -194,30 +193,28 @@ def one_blas_thread():
 
 
 def run_local(points: list[dict], workers: int, on_result: Callable[[dict], None]) -> None:
-    """A process pool of fresh interpreters (spawn) that load NumPy with one BLAS thread."""
+    """A pool of fresh interpreters (spawn) that load NumPy with one BLAS thread."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with one_blas_thread():
+    with one_blas_thread():  # the workers start here and inherit it
         # Workers ignore Ctrl-C (the driver stops them); a run in progress would otherwise
         # print a KeyboardInterrupt traceback from each worker.
-        pool = ProcessPoolExecutor(max_workers=workers,
-                                   mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
-        try:
-            futures = [pool.submit(execute, p) for p in points]
-            for future in as_completed(futures):
-                on_result(future.result())
-        except BaseException:  # Ctrl-C: stop the runs in flight too; resume redoes them
-            for process in list(pool._processes.values()):
-                process.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
+        pool = multiprocessing.get_context("spawn").Pool(
+            workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+    try:
+        for result in pool.imap_unordered(execute, points):
+            on_result(result)
+    except BaseException:
+        pool.terminate()  # Ctrl-C: the runs in flight stop too; resume redoes them
+        raise
+    else:
+        pool.close()
+    finally:
+        pool.join()
 
 
 @contextlib.contextmanager
-def dask_client(workers: int, address: str | None):
+def dask_client(workers: int, address: str | None, timeout: float = 10.0):
     """A client of the Dask cluster at ``address``, or of a local one started here (no dashboard).
 
     Connected before the compare folder is made: an unreachable scheduler leaves nothing behind.
@@ -230,7 +227,7 @@ def dask_client(workers: int, address: str | None):
         stack.enter_context(one_blas_thread())
         if address:
             try:
-                client = stack.enter_context(Client(address, timeout="10s"))
+                client = stack.enter_context(Client(address, timeout=f"{timeout}s"))
             except OSError as err:
                 raise ConfigError(f"cannot reach the scheduler ({err})", f"--address {address}") from None
         else:
@@ -257,7 +254,7 @@ def run_dask(points: list[dict], client, on_result: Callable[[dict], None]) -> N
 # -- results ------------------------------------------------------------------------------
 
 
-def result_row(point: dict, summary: dict, history: list[dict] | None, target: float | None) -> dict:
+def result_row(point: dict, summary: dict, history: list[dict], target: float | None) -> dict:
     row = {**point["setting"], "seed": point["seed"], "status": summary.get("status")}
     final, best = summary.get("final") or {}, summary.get("best") or {}
     monitor = summary.get("monitor", "loss")
@@ -269,23 +266,12 @@ def result_row(point: dict, summary: dict, history: list[dict] | None, target: f
         if metric in final:
             row[f"final_{metric}"] = final[metric]
     if target is not None:
-        reached = [int(r["epoch"]) for r in history or [] if r["loss"] is not None
-                   and float(r["loss"]) <= target]
+        reached = [int(r["epoch"]) for r in history if r.get("loss") is not None
+                   and r["loss"] <= target]
         row["epochs_to_target"] = reached[0] if reached else None
     row["wall_time_s"] = summary.get("wall_time_s")
     row["run"] = point["dir"]
     return row
-
-
-def read_history(run_dir: Path) -> list[dict]:
-    import csv
-
-    try:
-        with open(run_dir / "metrics.csv", newline="") as f:
-            return [{k: (float(v) if v not in ("", None) else None) for k, v in r.items()}
-                    for r in csv.DictReader(f)]
-    except OSError:
-        return []
 
 
 def write_results(folder: Path, sweep: Sweep, points: list[dict]):
@@ -297,7 +283,7 @@ def write_results(folder: Path, sweep: Sweep, points: list[dict]):
         summary = read_summary(folder / point["dir"])
         if summary is None:
             continue
-        rows.append(result_row(point, summary, read_history(folder / point["dir"]),
+        rows.append(result_row(point, summary, read_metrics(folder / point["dir"]),
                                sweep.target_loss))
     results = pd.DataFrame(rows)
     for column in ("seed", "epochs", "best_epoch", "epochs_to_target"):
@@ -331,20 +317,21 @@ def write_results(folder: Path, sweep: Sweep, points: list[dict]):
 # -- the command ----------------------------------------------------------------------------
 
 
-def compare(config: str | Path, overrides: list[str], initializers: list | None = None,
+def compare(config: str | Path, overrides: list[str] = (), *, initializers: list | None = None,
             seeds: str | None = None, workers: int | None = None, executor: str = "local",
             address: str | None = None, out: str | Path | None = None,
             resume: str | Path | None = None, target_loss: float | None = None,
-            plugins: list[str] = (), progress=None):
+            plugins: list[str] = (), progress=None, connect_timeout: float = 10.0):
     """Run the grid; returns (folder, summary DataFrame, number of failed runs)."""
     if executor not in ("local", "dask"):
         raise ConfigError(f"must be local or dask, got {executor!r}", "--executor")
-    sweep = make_sweep(config, overrides, initializers, seeds, target_loss)
+    sweep = make_sweep(config, list(overrides), initializers, seeds, target_loss)
     extra = [str(Path(p).resolve()) for p in plugins]
     points = validate(sweep, extra)
     workers = workers or os.cpu_count() or 1
     with contextlib.ExitStack() as stack:
-        client = stack.enter_context(dask_client(workers, address)) if executor == "dask" else None
+        client = (stack.enter_context(dask_client(workers, address, connect_timeout))
+                  if executor == "dask" else None)
         return _run(sweep, points, workers, client, out, resume, progress)
 
 
@@ -386,3 +373,21 @@ def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, pr
             progress.stop()
         summary = write_results(folder, sweep, points)  # also after Ctrl-C: what finished
     return folder, summary, failed
+
+
+def compact_summary(summary) -> tuple[list[dict], list[str]]:
+    """summary.csv for a terminal: 'mean ± std' in one column per figure."""
+    import pandas as pd
+
+    figures = [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean")]
+    plain = [c for c in summary.columns if not c.endswith(("_mean", "_std"))]
+    if "failed" in plain and not summary["failed"].any():
+        plain.remove("failed")
+    rows = []
+    for record in summary.to_dict("records"):
+        row = {c: record[c] for c in plain}
+        for fig in figures:
+            mean, std = record[f"{fig}_mean"], record[f"{fig}_std"]
+            row[fig] = "-" if pd.isna(mean) else f"{mean:.4g} ± {0 if pd.isna(std) else std:.2g}"
+        rows.append(row)
+    return rows, plain + figures

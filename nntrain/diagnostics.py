@@ -43,19 +43,24 @@ def saturated_fraction(act, a: np.ndarray) -> float | None:
     return float(np.mean(slope < SATURATION * act.max_slope))
 
 
-def layer_stats(net, X: np.ndarray, optimizer=None, Y=None, loss=None) -> list[dict]:
-    """One dict per layer: statistics of a forward pass over X and of the last gradients/updates.
+def layer_pass(net, X: np.ndarray, Y=None, loss=None):
+    """Per layer: (activation, its outputs a over X, W, dE/dW), after a forward pass over X.
 
-    With Y and loss, a backward pass over (X, Y) first (the untrained network has no
-    gradients yet); otherwise grad_norm is the epoch's last batch's.
+    With Y and loss, a backward pass over (X, Y) first, so that dE/dW is X's; otherwise
+    dE/dW is whatever the last backward pass left (the epoch's last batch).
     """
     if loss is not None:
         net.loss_and_backward(X, Y, loss)
-    outputs = net.layer_outputs(X)
+    return zip(net.activations, net.layer_outputs(X), net.W, net.dW)
+
+
+def layer_stats(net, X: np.ndarray, optimizer=None, Y=None, loss=None) -> list[dict]:
+    """One dict per layer: statistics of a forward pass over X and of the last gradients/updates
+    (see ``layer_pass``)."""
     weight_index = [i for i, w in enumerate(net.is_weight()) if w]
     updates = optimizer.updates if optimizer is not None and optimizer.updates else None
     rows = []
-    for layer, (act, a, W, dW) in enumerate(zip(net.activations, outputs, net.W, net.dW), start=1):
+    for layer, (act, a, W, dW) in enumerate(layer_pass(net, X, Y, loss), start=1):
         weight_norm = float(np.linalg.norm(W))
         ratio = None
         if updates is not None:
@@ -97,44 +102,3 @@ def first_nonfinite(net, X: np.ndarray) -> dict:
             if not all(np.isfinite(x).all() for x in arrays):
                 return {"layer": layer, "where": where}
     return {"layer": len(net.W), "where": "loss"}
-
-
-# -- the init check (nntrain inspect) ------------------------------------------------------
-
-INSPECT_COLUMNS = ["initializer", "layer", "fan_in", "fan_out", "activation", "weight_std",
-                   "target_weight_std", "act_mean", "act_std", "grad_std"]
-
-
-def spec_label(spec) -> str:
-    """he_normal, or xavier_normal(gain=2) for a mapping."""
-    if isinstance(spec, dict):
-        args = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name")
-        return f"{spec['name']}({args})" if args else spec["name"]
-    return str(spec)
-
-
-def inspect_init(cfg, initializers=None) -> list[dict]:
-    """One forward and backward pass at initialization per initializer, per layer, beside theory.
-
-    ``initializers``: specs to compare (default: the config's own). float64 throughout.
-    """
-    from .losses import LOSSES
-    from .train import build_network, prepare
-
-    cfg, data = prepare(cfg)
-    loss = LOSSES.build(cfg.loss, "loss")
-    rows = []
-    for spec in initializers or [cfg.model.initializer]:
-        net = build_network(cfg, initializer=spec, dtype="float64")
-        net.loss_and_backward(data.X_train, data.Y_train, loss)
-        outputs = net.layer_outputs(data.X_train)
-        for layer, (init, act, W, a, dW) in enumerate(
-                zip(net.initializers, net.activations, net.W, outputs, net.dW), start=1):
-            fan_in, fan_out = W.shape
-            rows.append({
-                "initializer": spec_label(spec), "layer": layer, "fan_in": fan_in,
-                "fan_out": fan_out, "activation": act.registry_name,
-                "weight_std": float(W.std()), "target_weight_std": init.target_std(fan_in, fan_out),
-                "act_mean": float(a.mean()), "act_std": float(a.std()), "grad_std": float(dW.std()),
-            })
-    return rows

@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 
+from .experiment import build_network, prepare
+from .losses import LOSSES
 from .network import Network, check_pair, resolve_loss
 
 TOLERANCE = 1e-5  # float64 central differences agree to ~1e-9 on a correct backward pass
@@ -87,9 +89,6 @@ def check_config(cfg, n_samples: int = 8, entries: int | None = 50,
     gradient is below the rounding noise of central differences (a vanishing
     gradient) is reported as unresolvable rather than passed or failed.
     """
-    from .losses import LOSSES
-    from .train import build_network, prepare
-
     cfg, data = prepare(cfg)
     net = build_network(cfg, dtype="float64")
     rng = np.random.default_rng(cfg.seed)

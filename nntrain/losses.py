@@ -27,11 +27,10 @@ LOSSES = Registry("loss")
 
 
 class Loss:
-    """Base. ``fused_with`` names the output activation whose logits a fused loss takes."""
+    """Base. ``fused_with`` names the output activation a fused loss must follow: it takes that
+    activation's logits z (and returns dE/dz), not its output. None: any output, dE/do."""
 
     fused_with: str | None = None
-    # Output activations the loss accepts (None: any). Probabilistic losses need probabilities.
-    needs: tuple[str, ...] | None = None
 
     def value(self, o: np.ndarray, y: np.ndarray) -> float:
         raise NotImplementedError
@@ -136,7 +135,6 @@ class BCE(Loss):
     """
 
     fused_with = "sigmoid"
-    needs = ("sigmoid",)
 
     def value(self, z, y):
         return float((np.maximum(z, 0) - y * z + np.log1p(np.exp(-np.abs(z)))).sum()) / z.size
@@ -163,7 +161,6 @@ class CrossEntropy(Loss):
     """
 
     fused_with = "softmax"
-    needs = ("softmax",)
 
     def value(self, z, y):
         return float(-np.vdot(y, log_softmax(z))) / len(z)

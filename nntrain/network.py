@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
+from .activations import ACTIVATIONS
 from .initializers import INITIALIZERS
 from .losses import LOSSES, Loss
 from .registry import ConfigError, describe
@@ -31,10 +31,10 @@ def per_layer(spec: Any, count: int, what: str, key: str) -> list:
 
 
 def check_pair(output_activation: str, loss: Loss, key: str = "loss") -> None:
-    """A loss that needs probabilities must follow an output that gives them."""
-    if loss.needs and output_activation not in loss.needs:
+    """A loss fused with an output activation (computed from its logits) must follow it."""
+    if loss.fused_with and output_activation != loss.fused_with:
         raise ConfigError(
-            f"{loss.registry_name} needs output_activation {' or '.join(loss.needs)} "
+            f"{loss.registry_name} needs output_activation {loss.fused_with} "
             f"(got {output_activation}): it compares probabilities",
             key,
         )
@@ -66,10 +66,11 @@ def build_components(sizes, activation, output_activation, initializer, bias_ini
         activations.append(act)
     if output_activation is not None:
         out = ACTIVATIONS.build(output_activation, "model.output_activation")
-        if out.registry_name not in OUTPUT_ACTIVATIONS:
+        if not out.output:
+            known = [name for name in ACTIVATIONS if ACTIVATIONS.get(name).output]
             raise ConfigError(
-                f"{out.registry_name} is not an output activation; "
-                f"known: {', '.join(OUTPUT_ACTIVATIONS)}",
+                f"{out.registry_name} is not an output activation; known: {', '.join(known)} "
+                "(a plugin activation says output = True)",
                 "model.output_activation",
             )
         activations.append(out)

@@ -136,7 +136,7 @@ class Schedule:
 
 
 @SCHEDULES.register("constant")
-class Constant(Schedule):
+class ConstantRate(Schedule):
     """lr_t = lr."""
 
     def __call__(self, lr, t):

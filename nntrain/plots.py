@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .runs import SEED_KEYS, differing_keys, read_config, read_summary, variant_label
+from .runs import (SEED_KEYS, differing_keys, metrics_frame, read_config, read_summary,
+                   variant_label)
 
 
 def _pyplot():
@@ -53,7 +54,7 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
     for run_dir, config in zip(run_dirs, configs):
         label = variant_label(config, keys) if keys else config.get("name") or run_dir.name
         group = groups.setdefault(label, {"frames": [], "diverged": 0})
-        group["frames"].append(_read_csv(run_dir / "metrics.csv"))
+        group["frames"].append(metrics_frame(run_dir))
         group["diverged"] += (read_summary(run_dir) or {}).get("status") == "diverged"
     available = set().union(*(set(f.columns) for g in groups.values() for f in g["frames"]))
     if metric not in available:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .registry import ConfigError
+from .registry import ConfigError, did_you_mean
 
 
 def new_run_dir(root: str | Path, name: str, prefix: str = "") -> Path:
@@ -198,19 +198,33 @@ def effective_status(summary: dict | None) -> str:
     return status
 
 
-def last_row(metrics: Path) -> dict:
-    """The last complete row of a metrics.csv (a running or killed run has no final figures)."""
+def read_metrics(run_dir: Path) -> list[dict]:
+    """metrics.csv as one dict per epoch (floats; None where blank). A row torn by a killed
+    process (too few cells, or a cell that is not a number) ends the history."""
     try:
-        lines = metrics.read_text().splitlines()
-    except OSError:
-        return {}
-    if len(lines) < 2:
-        return {}
+        lines = (run_dir / "metrics.csv").read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    if not lines:
+        return []
     header = lines[0].split(",")
-    values = lines[-1].split(",")
-    if len(values) != len(header):
-        return {}
-    return {k: float(v) if v else None for k, v in zip(header, values)}
+    rows = []
+    for line in lines[1:]:
+        cells = line.split(",")
+        if len(cells) != len(header):
+            break
+        try:
+            rows.append({k: float(v) if v else None for k, v in zip(header, cells)})
+        except ValueError:
+            break
+    return rows
+
+
+def metrics_frame(run_dir: Path):
+    """metrics.csv as a pandas DataFrame (pandas imported only here)."""
+    import pandas as pd
+
+    return pd.DataFrame(read_metrics(run_dir))
 
 
 REPORT_FIGURES = ["loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_mae"]
@@ -223,7 +237,7 @@ def report_rows(run_dirs: list[Path]) -> tuple[list[dict], list[str]]:
     rows = []
     for run_dir, config in zip(run_dirs, configs):
         summary = read_summary(run_dir)
-        final = (summary or {}).get("final") or last_row(run_dir / "metrics.csv")
+        final = (summary or {}).get("final") or (read_metrics(run_dir) or [{}])[-1]
         best = (summary or {}).get("best") or {}
         row = {"run": str(run_dir), **{k: config.get(k) for k in keys},
                "status": effective_status(summary), "epochs": (summary or {}).get("epochs")}
@@ -236,3 +250,13 @@ def report_rows(run_dirs: list[Path]) -> tuple[list[dict], list[str]]:
     columns += [k for k in REPORT_FIGURES if any(r[k] is not None for r in rows)]
     columns += ["best_loss", "best_epoch", "wall_time_s"]
     return rows, columns
+
+
+def sort_rows(rows: list[dict], columns: list[str], column: str | None) -> list[dict]:
+    """Rows sorted by ``column`` (blanks last); None keeps their order."""
+    if column is None:
+        return rows
+    if column not in columns:
+        raise ConfigError(f"no column {column!r}{did_you_mean(column, columns)} columns: "
+                          f"{', '.join(columns)}", "--sort")
+    return sorted(rows, key=lambda r: (r[column] is None, r[column] if r[column] is not None else 0))

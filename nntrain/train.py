@@ -15,29 +15,19 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
-from .config import Config
-from .datasets import Data, load_data
+from .config import Config, EarlyStopping
 from .diagnostics import LayerLog, first_nonfinite
-from .losses import LOSSES
+from .experiment import Experiment, Split, columns_for, metric_sum, setup
 from .network import Network
-from .optimizers import OPTIMIZERS, SCHEDULES
-from .registry import ConfigError
+from .runs import CsvLog, check_out_dir, claim_out_dir, new_run_dir, save_model, write_json, write_yaml
 from .threads import blas_threads, limit_threads
-from .runs import CsvLog, claim_out_dir, check_out_dir, new_run_dir, save_model, write_json, write_yaml
-
-# Task -> (output activation, loss) when the config leaves them out.
-TASK_DEFAULTS = {
-    "binary": ("sigmoid", "bce"),
-    "multiclass": ("softmax", "cross_entropy"),
-    "regression": ("identity", "mse"),
-}
 
 
 @dataclass
@@ -78,91 +68,13 @@ class CtrlC:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def resolve(cfg: Config, data: Data) -> Config:
-    """Fill what depends on the data (output activation, loss, lr) and check the layer sizes."""
-    model, opt = cfg.model, cfg.optimizer
-    out_default, loss_default = TASK_DEFAULTS[data.task]
-    loss = cfg.loss if cfg.loss is not None else loss_default
-    needs = LOSSES.build(loss, "loss").needs
-    output = model.output_activation
-    if output is None:
-        output = needs[0] if needs else out_default
-    sizes = list(model.layers)
-    what = {"binary": "a binary task needs 1 output",
-            "multiclass": f"the data has {data.n_outputs} classes",
-            "regression": f"the data has {data.n_outputs} target(s)"}[data.task]
-    if sizes[0] != data.n_features:
-        raise ConfigError(f"the input size is {sizes[0]} but the data has {data.n_features} "
-                          f"features: use [{data.n_features}, ...]", "model.layers")
-    if sizes[-1] != data.n_outputs:
-        raise ConfigError(f"the output size is {sizes[-1]} but {what}: use [..., {data.n_outputs}]",
-                          "model.layers")
-    lr = opt.lr if opt.lr is not None else OPTIMIZERS.get(opt.name).default_lr
-    return replace(
-        cfg,
-        loss=loss,
-        model=replace(model, output_activation=output),
-        optimizer=replace(opt, lr=lr),
-        data=replace(cfg.data, task=data.task),
-    )
-
-
-def prepare(cfg: Config) -> tuple[Config, Data]:
-    """Load the config's data and resolve what depends on it."""
-    data = load_data({"name": cfg.data.name, **cfg.data.params}, seed=cfg.data.seed,
-                     val_fraction=cfg.data.val_fraction, standardize=cfg.data.standardize,
-                     task=cfg.data.task)
-    return resolve(cfg, data), data
-
-
-def build_network(cfg: Config, initializer=None, dtype: str | None = None) -> Network:
-    """The resolved config's network; ``initializer``/``dtype`` replace the config's."""
-    model = cfg.model
-    return Network(list(model.layers), model.activation, model.output_activation,
-                   model.initializer if initializer is None else initializer,
-                   model.bias_initializer, seed=cfg.seed, dtype=dtype or cfg.train.dtype)
-
-
-def metric_name(task: str) -> str:
-    return "mae" if task == "regression" else "accuracy"
-
-
-def columns_for(task: str, has_val: bool) -> list[str]:
-    """metrics.csv header: Keras-style names, columns that do not apply left out."""
-    metric = metric_name(task)
-    cols = ["epoch", "loss"] + (["val_loss"] if has_val else []) + [metric]
-    return cols + ([f"val_{metric}"] if has_val else []) + ["lr", "grad_norm", "time_s"]
-
-
-def metric_sum(output: np.ndarray, labels: np.ndarray, task: str) -> float:
-    """Correct predictions (classes) or summed mean-absolute error per sample (regression)."""
-    if task == "binary":
-        return float(np.count_nonzero((output[:, 0] > 0.5) == labels))
-    if task == "multiclass":
-        return float(np.count_nonzero(output.argmax(axis=1) == labels))
-    return float(np.abs(output - labels).sum()) / output.shape[1]
-
-
-def targets_for_metric(Y: np.ndarray, task: str) -> np.ndarray:
-    """What ``metric_sum`` compares against: 0/1 flags, class indices or the targets."""
-    if task == "binary":
-        return Y[:, 0] > 0.5
-    return Y.argmax(axis=1) if task == "multiclass" else Y
-
-
-def evaluate(net: Network, X, Y, labels, loss, task) -> tuple[float, float]:
-    """Loss and accuracy (or mae) of the whole set in one forward pass."""
-    E = net.loss(X, Y, loss)
-    return E, metric_sum(net.output, labels, task) / len(X)
-
-
 class Batches:
     """An epoch's batches of (X, Y, labels): the whole set, or shuffled mini-batches gathered
     into buffers made once per batch size."""
 
-    def __init__(self, X, Y, labels, size: int, rng: np.random.Generator):
-        self.arrays, self.size, self.rng = (X, Y, labels), size, rng
-        n = len(X)
+    def __init__(self, split: Split, size: int, rng: np.random.Generator):
+        self.arrays, self.size, self.rng = (split.X, split.Y, split.labels), size, rng
+        n = len(split.X)
         self.buffers = {rows: [np.empty((rows, *a.shape[1:]), a.dtype) for a in self.arrays]
                         for rows in {size, n % size or size}}
 
@@ -180,8 +92,108 @@ class Batches:
                    for a, buf in zip(self.arrays, self.buffers[len(idx)])]
 
 
+class EarlyStopper:
+    """The best epoch of the monitored figure; with early stopping, when to stop and the
+    parameters to restore. Without it, the best row is still kept for the summary."""
+
+    def __init__(self, monitor: str, setting: EarlyStopping | None, params: list[np.ndarray]):
+        self.monitor, self.setting, self.params = monitor, setting, params
+        self.best, self.row, self.saved, self.wait = math.inf, None, None, 0
+
+    def update(self, row: dict) -> None:
+        min_delta = self.setting.min_delta if self.setting else 0.0
+        if row[self.monitor] < self.best - min_delta:
+            self.best, self.row, self.wait = row[self.monitor], row, 0
+            if self.setting and self.setting.restore_best:
+                self.saved = [p.copy() for p in self.params]
+        else:
+            self.wait += 1
+
+    def should_stop(self) -> bool:
+        return self.setting is not None and self.wait >= self.setting.patience
+
+    def restore(self, net: Network) -> int | None:
+        """Load the best epoch's parameters (if kept); returns that epoch."""
+        if self.saved is None:
+            return None
+        net.load_parameters(self.saved)
+        return self.row["epoch"]
+
+
+class RunSummary:
+    """summary.json: written as "running" when the run starts, replaced atomically when it ends."""
+
+    def __init__(self, path: Path, exp: Experiment, threads: int):
+        cfg = exp.cfg
+        self.path = path / "summary.json"
+        self.data = {
+            "status": "running", "name": cfg.name, "path": str(path), "task": exp.data.task,
+            "epochs": 0, "epochs_planned": cfg.train.epochs, "monitor": exp.monitor,
+            "final": None, "best": None, "restored_epoch": None, "diverged": None,
+            "wall_time_s": 0.0, "seed": cfg.seed, "data_seed": cfg.data.seed,
+            "n_train": len(exp.train.X), "n_val": len(exp.val.X) if exp.val else 0,
+            "n_parameters": int(sum(p.size for p in exp.net.parameters())), "threads": threads,
+            "config_hash": cfg.hash(), "versions": versions(),
+            "started": now(), "pid": os.getpid(), "host": socket.gethostname(),
+        }
+        write_json(self.path, self.data)
+
+    def finish(self, status: str, history: list[dict], best: dict | None,
+               restored_epoch: int | None, wall_time: float) -> None:
+        last = history[-1] if history else None
+        self.data.update(
+            status=status,
+            epochs=last["epoch"] if last else 0,
+            final={k: v for k, v in last.items() if k not in ("epoch", "lr", "time_s")}
+            if last else None,
+            best={k: v for k, v in best.items() if k not in ("lr", "time_s")} if best else None,
+            restored_epoch=restored_epoch,
+            wall_time_s=round(wall_time, 6),
+            finished=now(),
+        )
+        write_json(self.path, self.data)
+
+
 def versions() -> dict:
     return {"nntrain": __version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def train_epoch(exp: Experiment, batches: Batches, lr: float) -> dict:
+    """One pass over the training data: forward, loss, backward and update, batch by batch.
+
+    The epoch's loss and metric are sample-weighted means of the batches' (each measured
+    before its batch's update); grad_norm is the mean over batches of ||dE/dp||.
+    """
+    net, task = exp.net, exp.data.task
+    params, grads, is_weight = net.parameters(), net.gradients(), net.is_weight()
+    loss_sum = metric_total = grad_norm_sum = 0.0
+    n_batches = 0
+    for X, Y, labels in batches:
+        E = net.loss_and_backward(X, Y, exp.loss)
+        loss_sum += E * len(X)
+        metric_total += metric_sum(net.output, labels, task)
+        grad_norm_sum += math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+        n_batches += 1
+        exp.optimizer.step(params, grads, lr, is_weight)
+    n = len(exp.train.X)
+    return {"loss": loss_sum / n, exp.metric: metric_total / n, "lr": lr,
+            "grad_norm": grad_norm_sum / n_batches}
+
+
+def add_validation(exp: Experiment, row: dict) -> dict:
+    if exp.val is not None:
+        row["val_loss"], row[f"val_{exp.metric}"] = exp.evaluate(exp.val)
+    return row
+
+
+def diverged(row: dict, params: list[np.ndarray]) -> bool:
+    """A non-finite loss, validation loss, gradient norm or parameter."""
+    figures = (row["loss"], row["grad_norm"], row.get("val_loss", 0.0))
+    return not all(map(math.isfinite, figures)) or not all(np.isfinite(p).all() for p in params)
 
 
 def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "runs",
@@ -192,117 +204,62 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
     object with ``start(total)``, ``update(epoch, loss)`` and ``stop()``.
     Raises ConfigError before anything is written if the config or data is wrong.
     """
-    # 1. data, then what the config left to the data (output activation, loss, lr)
+    # 1. data, network, loss, optimizer: a mistake in any fails before anything is written
     out_path = check_out_dir(out) if out is not None else None
-    cfg, data = prepare(cfg)
-    opt, tc = cfg.optimizer, cfg.train
+    exp = setup(cfg)
+    cfg, net, settings = exp.cfg, exp.net, exp.cfg.train
+    n = len(exp.train.X)
+    batch = n if cfg.optimizer.batch_size is None else min(cfg.optimizer.batch_size, n)
+    batches = Batches(exp.train, batch, np.random.default_rng([1, cfg.seed]))  # init: rng(seed)
+    threads = blas_threads(settings.threads, net.sizes, batch)
 
-    # 2. network, loss, optimizer; data in the network's dtype once, not per epoch
-    net = build_network(cfg)
-    loss = LOSSES.build(cfg.loss, "loss")
-    optimizer = OPTIMIZERS.build({"name": opt.name, **opt.params}, "optimizer")
-    schedule = SCHEDULES.build(opt.schedule, "optimizer.schedule")
-    X, Y = data.X_train.astype(net.dtype), data.Y_train.astype(net.dtype)
-    labels = targets_for_metric(Y, data.task)
-    has_val = data.X_val is not None
-    if has_val:
-        X_val, Y_val = data.X_val.astype(net.dtype), data.Y_val.astype(net.dtype)
-        labels_val = targets_for_metric(Y_val, data.task)
-    n = len(X)
-    batch = n if opt.batch_size is None else min(opt.batch_size, n)
-    # batch order from its own generator; init uses default_rng(seed)
-    batches = Batches(X, Y, labels, batch, np.random.default_rng([1, cfg.seed]))
-    threads = blas_threads(tc.threads, net.sizes, batch)
-    n_parameters = int(sum(p.size for p in net.parameters()))
-    params, grads, is_weight = net.parameters(), net.gradients(), net.is_weight()
-    metric = metric_name(data.task)
-    monitor = "val_loss" if has_val else "loss"
-
-    # 3. the run folder: everything above could fail without leaving anything behind
+    # 2. the run folder: config.yaml, summary.json ("running"), metrics.csv, layers.csv
     path = claim_out_dir(out_path) if out_path is not None else new_run_dir(runs_root, cfg.name)
     write_yaml(path / "config.yaml", cfg.to_dict())
-    summary = {
-        "status": "running", "name": cfg.name, "path": str(path), "task": data.task, "epochs": 0,
-        "epochs_planned": tc.epochs, "monitor": monitor, "final": None, "best": None,
-        "diverged": None, "wall_time_s": 0.0, "seed": cfg.seed, "data_seed": cfg.data.seed,
-        "n_train": n, "n_val": len(data.X_val) if has_val else 0,
-        "n_parameters": n_parameters, "threads": threads, "config_hash": cfg.hash(),
-        "versions": versions(), "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "pid": os.getpid(), "host": socket.gethostname(),
-    }
-    write_json(path / "summary.json", summary)
-    metrics = CsvLog(path / "metrics.csv", columns_for(data.task, has_val))
-    layers = LayerLog(path / "layers.csv") if tc.diagnostics_every else None
-    run = Run(path, summary)
-    stop = tc.early_stopping
-    best_value, best_row, best_params, wait = math.inf, None, None, 0
-    start = time.perf_counter()
-    status = "completed"
-
-    def record(row: dict) -> None:
-        nonlocal best_value, best_row, best_params, wait
-        metrics.write(row)
-        run.history.append(row)
-        value = row[monitor]
-        if value < best_value - (stop.min_delta if stop else 0.0):
-            best_value, best_row, wait = value, row, 0
-            if stop and stop.restore_best:
-                best_params = [p.copy() for p in params]
-        else:
-            wait += 1
+    summary = RunSummary(path, exp, threads)
+    metrics = CsvLog(path / "metrics.csv", columns_for(exp.data.task, exp.val is not None))
+    layers = LayerLog(path / "layers.csv") if settings.diagnostics_every else None
+    stopper = EarlyStopper(exp.monitor, settings.early_stopping, net.parameters())
+    run = Run(path, summary.data)
+    status, restored, start = "completed", None, time.perf_counter()
 
     # Overflow in a diverging run is expected and detected below: numpy need not warn.
     with (np.errstate(over="ignore", invalid="ignore", divide="ignore"), limit_threads(threads),
           CtrlC() as ctrl_c):
         try:
-            # 4. epoch 0: the untrained network
-            row = {"epoch": 0, "lr": schedule(opt.lr, 0), "grad_norm": None, "time_s": 0.0}
-            row["loss"], row[metric] = evaluate(net, X, Y, labels, loss, data.task)
-            if has_val:
-                row["val_loss"], row[f"val_{metric}"] = evaluate(net, X_val, Y_val, labels_val, loss,
-                                                                 data.task)
+            # 3. epoch 0: the untrained network (diagnostics with a backward pass: gradients at init)
+            row = {"epoch": 0, "lr": exp.schedule(cfg.optimizer.lr, 0), "grad_norm": None}
+            row["loss"], row[exp.metric] = exp.evaluate(exp.train)
+            row = {**add_validation(exp, row), "time_s": 0.0}
             if layers:
-                layers.write(0, net, X, Y=Y, loss=loss)  # with a backward pass: gradients at init
-            record(row)
+                layers.write(0, net, exp.train.X, Y=exp.train.Y, loss=exp.loss)
+            metrics.write(row)
+            run.history.append(row)
+            stopper.update(row)
             if progress:
-                progress.start(tc.epochs)
+                progress.start(settings.epochs)
 
-            for epoch in range(1, tc.epochs + 1):
-                # 5. one pass over the data: forward, loss, backward, update per batch
-                lr = schedule(opt.lr, epoch - 1)
-                loss_sum = metric_total = grad_norm_sum = 0.0
-                n_batches = 0
-                for xb, yb, lb in batches:
-                    E = net.loss_and_backward(xb, yb, loss)
-                    loss_sum += E * len(xb)
-                    metric_total += metric_sum(net.output, lb, data.task)
-                    grad_norm_sum += math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
-                    n_batches += 1
-                    optimizer.step(params, grads, lr, is_weight)
-
-                # 6. the epoch's row; validation after the updates
-                row = {"epoch": epoch, "loss": loss_sum / n, metric: metric_total / n, "lr": lr,
-                       "grad_norm": grad_norm_sum / n_batches}
-                if has_val:
-                    row["val_loss"], row[f"val_{metric}"] = evaluate(net, X_val, Y_val, labels_val,
-                                                                     loss, data.task)
+            for epoch in range(1, settings.epochs + 1):
+                # 4. one pass over the data, then validation after the updates
+                lr = exp.schedule(cfg.optimizer.lr, epoch - 1)
+                row = add_validation(exp, {"epoch": epoch, **train_epoch(exp, batches, lr)})
                 row["time_s"] = time.perf_counter() - start
-                if layers and epoch % tc.diagnostics_every == 0:
-                    layers.write(epoch, net, X, optimizer)
+                if layers and epoch % settings.diagnostics_every == 0:
+                    layers.write(epoch, net, exp.train.X, exp.optimizer)
+                metrics.write(row)
+                run.history.append(row)
 
-                # 7. divergence: a non-finite loss, gradient or parameter ends the run (a result, not an error)
-                if not all(math.isfinite(row[k]) for k in ("loss", "grad_norm")) or (
-                        has_val and not math.isfinite(row["val_loss"])) or not all(
-                        np.isfinite(p).all() for p in params):
-                    summary["diverged"] = {"epoch": epoch, **first_nonfinite(net, X)}
-                    metrics.write(row)
-                    run.history.append(row)
+                # 5. divergence ends the run: a result, not an error
+                if diverged(row, net.parameters()):
+                    summary.data["diverged"] = {"epoch": epoch, **first_nonfinite(net, exp.train.X)}
                     status = "diverged"
                     break
-                record(row)
+                stopper.update(row)
                 if progress:
                     progress.update(epoch, row["loss"])
-                if stop and wait >= stop.patience:
+
+                # 6. early stopping, or Ctrl-C after the epoch
+                if stopper.should_stop():
                     status = "early_stopped"
                     break
                 if ctrl_c.requested:
@@ -314,26 +271,18 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
             status = "failed"
             raise
         finally:
-            # 8. save the parameters and the summary, whatever happened
+            # 7. save the parameters and the summary, whatever happened
             if progress:
                 progress.stop()
-            if stop and stop.restore_best and best_params is not None and status == "early_stopped":
-                net.load_parameters(best_params)
+            if status == "early_stopped":
+                restored = stopper.restore(net)
             metrics.close()
             if layers:
                 layers.close()
-            save_model(path / "model.npz", net.parameter_names(), params)
-            last = run.history[-1] if run.history else None
-            skip = ("epoch", "lr", "time_s")
-            summary.update(
-                status=status,
-                epochs=last["epoch"] if last else 0,
-                final={k: v for k, v in last.items() if k not in skip} if last else None,
-                best={k: v for k, v in best_row.items() if k not in ("lr", "time_s")} if best_row else None,
-                wall_time_s=round(time.perf_counter() - start, 6),
-                finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            )
-            write_json(path / "summary.json", summary)
+            save_model(path / "model.npz", net.parameter_names(), net.parameters())
+            summary.finish(status, run.history, stopper.row, restored, time.perf_counter() - start)
     if status == "interrupted":
         raise Interrupted(run)
     return run
+
+

@@ -8,8 +8,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 
 from conftest import CONFIGS, ROOT, run_nntrain, write
+from nntrain.compare import compare
+from nntrain.registry import ConfigError
+
+pytestmark = pytest.mark.slow  # process pools, Dask clusters, subprocesses
 
 
 def read(path):
@@ -194,8 +199,8 @@ def test_dask_scheduler_at_an_address(cli, tmp_path):
                 proc.wait(timeout=30)
 
 
-def test_unreachable_scheduler_leaves_nothing(cli, tmp_path):
-    result = cli("compare", CONFIGS / "xor.yaml", "--executor", "dask",
-                 "--address", "tcp://127.0.0.1:9", "--out", tmp_path / "c")
-    assert result.exit_code == 2 and "cannot reach the scheduler" in result.stderr
+def test_unreachable_scheduler_leaves_nothing(tmp_path):
+    with pytest.raises(ConfigError, match="cannot reach the scheduler"):
+        compare(CONFIGS / "xor.yaml", executor="dask", address="tcp://127.0.0.1:9",
+                out=tmp_path / "c", connect_timeout=1)
     assert not (tmp_path / "c").exists()

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from nntrain import Network
-from nntrain.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
+from nntrain.activations import ACTIVATIONS
 from nntrain.gradcheck import gradient_errors
 from nntrain.losses import LOSSES
 
 HIDDEN = [name for name in ACTIVATIONS if ACTIVATIONS.get(name).hidden]
+OUTPUT_ACTIVATIONS = [name for name in ACTIVATIONS if ACTIVATIONS.get(name).output]
 EXTRA_HIDDEN = [
     {"name": "prelu", "per_unit": True, "init": 0.1},
     {"name": "leaky_relu", "alpha": 0.2},
@@ -23,7 +24,7 @@ PAIRS = [
     (out, loss)
     for out in OUTPUT_ACTIVATIONS
     for loss in LOSSES
-    if LOSSES.get(loss).needs is None or out in LOSSES.get(loss).needs
+    if LOSSES.get(loss).fused_with in (None, out)
 ]
 
 

@@ -91,6 +91,7 @@ def test_removed_shards_key_is_named_in_the_error(cli, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_compare_runs_use_one_thread_each(cli, tmp_path, no_user_threads):
     result = cli("compare", CONFIGS / "xor.yaml", "train.epochs=3", "--seeds", "2",
                  "--workers", "1", "--out", tmp_path / "c")

@@ -155,6 +155,7 @@ def test_list_version_and_help(cli):
         assert cli(command, "--help").exit_code == 0
 
 
+@pytest.mark.slow
 def test_subprocess_train_and_no_pandas_import(tmp_path):
     result = run_nntrain("train", CONFIGS / "xor.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -197,6 +198,7 @@ def check_rows_complete(metrics):
     return rows
 
 
+@pytest.mark.slow
 def test_sigkill_keeps_every_finished_epoch(tmp_path):
     proc, out = start_long_run(tmp_path)
     proc.kill()
@@ -206,6 +208,7 @@ def test_sigkill_keeps_every_finished_epoch(tmp_path):
     assert json.loads((out / "summary.json").read_text())["status"] == "running"
 
 
+@pytest.mark.slow
 def test_sigint_saves_and_exits_130(tmp_path):
     proc, out = start_long_run(tmp_path)
     proc.send_signal(signal.SIGINT)
@@ -219,6 +222,7 @@ def test_sigint_saves_and_exits_130(tmp_path):
     assert set(load_model(out / "model.npz")) == {"W1", "b1", "W2", "b2"}
 
 
+@pytest.mark.slow
 def test_eight_runs_started_together_get_eight_folders(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-m", "nntrain", "train", str(CONFIGS / "xor.yaml"),
                                "train.epochs=50", "--quiet"], cwd=tmp_path,

@@ -1,0 +1,52 @@
+"""The init check (`nntrain inspect`): one forward and backward pass at initialization, per
+layer and per initializer, beside what theory predicts for the weights.
+
+CSV columns: initializer, layer, fan_in, fan_out, activation, weight_std,
+target_weight_std (the initializer's rule), act_mean, act_std, grad_std (std of dE/dW).
+"""
+
+from __future__ import annotations
+
+from .config import Config
+from .diagnostics import layer_pass
+from .experiment import build_network, prepare
+from .initializers import INITIALIZERS
+from .losses import LOSSES
+
+INSPECT_COLUMNS = ["initializer", "layer", "fan_in", "fan_out", "activation", "weight_std",
+                   "target_weight_std", "act_mean", "act_std", "grad_std"]
+
+
+def spec_label(spec) -> str:
+    """he_normal, or xavier_normal(gain=2) for a mapping."""
+    if isinstance(spec, dict):
+        args = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name")
+        return f"{spec['name']}({args})" if args else spec["name"]
+    return str(spec)
+
+
+def check_specs(specs: list | None) -> list | None:
+    """Initializer specs to compare, each checked by name before any data is read."""
+    for spec in specs or []:
+        INITIALIZERS.prepare(spec, "--initializers", activation=None)
+    return specs
+
+
+def inspect_init(cfg: Config, initializers=None) -> list[dict]:
+    """One row per initializer and layer (``initializers``: specs to compare; default the
+    config's own). float64 throughout."""
+    cfg, data = prepare(cfg)
+    loss = LOSSES.build(cfg.loss, "loss")
+    rows = []
+    for spec in initializers or [cfg.model.initializer]:
+        net = build_network(cfg, initializer=spec, dtype="float64")
+        passes = layer_pass(net, data.X_train, data.Y_train, loss)
+        for layer, (init, (act, a, W, dW)) in enumerate(zip(net.initializers, passes), start=1):
+            fan_in, fan_out = W.shape
+            rows.append({
+                "initializer": spec_label(spec), "layer": layer, "fan_in": fan_in,
+                "fan_out": fan_out, "activation": act.registry_name,
+                "weight_std": float(W.std()), "target_weight_std": init.target_std(fan_in, fan_out),
+                "act_mean": float(a.mean()), "act_std": float(a.std()), "grad_std": float(dW.std()),
+            })
+    return rows
