@@ -23,6 +23,9 @@ from typer.core import TyperGroup
 
 from . import __version__
 
+# Click's own errors (bad option values, usage): Click prints them with the usage line, exit 2.
+# Typer bundles its Click, so the base class is found from an exception Typer exports.
+CLICK_ERRORS = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 KINDS = ("activations", "initializers", "losses", "optimizers", "schedules", "datasets")
 DEBUG = False  # set by --debug on any command
 
@@ -58,7 +61,7 @@ def errors_handled():
     except (typer.Exit, typer.Abort):
         raise
     except Exception as err:
-        if DEBUG or type(err).__module__.startswith("click"):
+        if DEBUG or isinstance(err, CLICK_ERRORS):  # Click prints its own usage errors (exit 2)
             raise
         typer.echo(f"error: {type(err).__name__}: {err} (--debug shows the traceback)", err=True)
         raise typer.Exit(1) from None
