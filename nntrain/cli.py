@@ -38,6 +38,8 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 def errors_handled():
     """ConfigError -> exit 2, Ctrl-C -> 130, a closed pipe -> quiet, other failures -> 1."""
     from .registry import ConfigError
+    from .runs import WriteError
+    from .signals import EXIT_CODES, signal_name
     from .train import Interrupted
 
     warnings.showwarning = _warning_line
@@ -50,10 +52,13 @@ def errors_handled():
         raise typer.Exit(2) from None
     except Interrupted as err:
         typer.echo(f"interrupted: epochs finished so far are saved in {err.run.path}", err=True)
-        raise typer.Exit(130) from None
-    except KeyboardInterrupt:
+        raise typer.Exit(EXIT_CODES[err.signal]) from None
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM outside a run (compare's driver)
         typer.echo("interrupted", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_CODES[signal_name(err)]) from None
+    except WriteError as err:  # a full disk: the run is recorded as failed where possible
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
     except BrokenPipeError:
         # the reader (head, less) is gone: stop quietly, as Unix tools do on SIGPIPE
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -25,6 +25,9 @@ import re
 import shutil
 import signal
 import tempfile
+import threading
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,6 +37,7 @@ from .experiment import prepare, resolve
 from .registry import ConfigError
 from .runs import (check_out_dir, claim_out_dir, new_run_dir, read_metrics, read_summary, to_json,
                    write_yaml)
+from .signals import StopRequests
 from .train import train
 
 FINISHED = ("completed", "early_stopped", "diverged")  # a result; resume keeps these
@@ -120,8 +124,12 @@ def make_sweep(config: str | Path, overrides: list[str], initializers: list | No
     return Sweep(raw, axes, parse_seeds(seeds, base_seed), target_loss)
 
 
-def validate(sweep: Sweep, extra_plugins: list[str]) -> list[dict]:
-    """Every grid point's config, checked and resolved against its data before anything runs."""
+def validate(sweep: Sweep, extra_plugins: list[str], ship_data: bool = False) -> list[dict]:
+    """Every grid point's config, checked and resolved against its data before anything runs.
+
+    ``ship_data``: points whose data comes from a file carry the loaded arrays, so that
+    workers elsewhere (Dask) need neither the file nor a shared filesystem.
+    """
     checked = []
     cache: dict[str, object] = {}
     for point in sweep.points():
@@ -132,6 +140,8 @@ def validate(sweep: Sweep, extra_plugins: list[str]) -> list[dict]:
             cache[data_key] = prepare(cfg)[1]
         resolve(cfg, cache[data_key])  # layer sizes against the data, the loss against the task
         checked.append({**point, "config": cfg.to_dict()})
+        if ship_data and "path" in cfg.data.params:
+            checked[-1]["data"] = cache[data_key]
     return checked
 
 
@@ -150,7 +160,7 @@ def execute(point: dict) -> dict:
             cfg = load_config(raw=point["config"])
             if cfg.train.threads == "auto":  # the pool or cluster spreads runs over the cores
                 cfg = replace(cfg, train=replace(cfg.train, threads=1))
-            run = train(cfg, out=Path(tmp) / "run")
+            run = train(cfg, out=Path(tmp) / "run", data=point.get("data"))
             result["summary"] = run.summary
         except Exception as err:  # recorded as a failed run; the sweep goes on
             result["error"] = f"{type(err).__name__}: {err}"
@@ -192,25 +202,90 @@ def one_blas_thread():
                 os.environ[name] = value
 
 
-def run_local(points: list[dict], workers: int, on_result: Callable[[dict], None]) -> None:
-    """A pool of fresh interpreters (spawn) that load NumPy with one BLAS thread."""
+STARTED = None  # in a pool worker: the queue on which it says which point it started
+
+
+def pool_worker(started, parent: int) -> None:
+    """A pool worker's setup: Ctrl-C is the driver's; SIGTERM (pool.terminate) ends the run in
+    hand and removes its temporary folder; and the worker ends when its driver is gone,
+    however the driver died (SIGKILL included)."""
+    global STARTED
+    STARTED = started
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, exit_cleanly)
+    threading.Thread(target=watch_parent, args=(parent,), daemon=True).start()
+
+
+def exit_cleanly(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds: train saves, TemporaryDirectory cleans up
+
+
+def watch_parent(parent: int, every: float = 0.5, grace: float = 5.0) -> None:
+    """End this process soon after its parent: SIGTERM to itself (clean exit), then, if it is
+    stuck (a pipe nobody reads), at once."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(grace)
+    os._exit(1)
+
+
+def execute_in_pool(point: dict) -> dict:
+    STARTED.put(point["index"])
+    return execute(point)
+
+
+def run_local(points: list[dict], workers: int, on_result: Callable[[dict], None],
+              on_stopped: Callable[[dict], None]) -> None:
+    """A pool of fresh interpreters (spawn) that load NumPy with one BLAS thread. When the
+    driver is stopped (Ctrl-C, SIGTERM) the runs in flight are stopped and passed to
+    ``on_stopped``."""
     import multiprocessing
 
+    context = multiprocessing.get_context("spawn")
+    started = context.SimpleQueue()
     with one_blas_thread():  # the workers start here and inherit it
-        # Workers ignore Ctrl-C (the driver stops them); a run in progress would otherwise
-        # print a KeyboardInterrupt traceback from each worker.
-        pool = multiprocessing.get_context("spawn").Pool(
-            workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+        pool = context.Pool(workers, initializer=pool_worker, initargs=(started, os.getpid()))
+    finished = set()
     try:
-        for result in pool.imap_unordered(execute, points):
+        for result in pool.imap_unordered(execute_in_pool, points):
+            finished.add(result["index"])
             on_result(result)
     except BaseException:
-        pool.terminate()  # Ctrl-C: the runs in flight stop too; resume redoes them
-        raise
-    else:
-        pool.close()
-    finally:
+        pool.terminate()
         pool.join()
+        in_flight = set()
+        while not started.empty():
+            in_flight.add(started.get())
+        for point in points:
+            if point["index"] in in_flight - finished:
+                on_stopped(point)
+        raise
+    pool.close()
+    pool.join()
+
+
+def reach_scheduler(address: str, timeout: float) -> None:
+    """Connect to the scheduler and back within ``timeout`` seconds, handshake included: Dask's
+    own timeout covers only the TCP connect, and a port that answers but is not a scheduler
+    (a web server, say) would hang for ever."""
+    import asyncio
+
+    from dask.distributed import Client
+
+    async def probe():
+        client = await asyncio.wait_for(
+            Client(address, asynchronous=True, timeout=f"{timeout}s"), timeout)
+        await client.close()
+
+    # a client abandoned half-way warns about its unawaited coroutines when it is collected,
+    # which may be at exit
+    warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+    try:
+        asyncio.run(probe())
+    except (OSError, TimeoutError, asyncio.TimeoutError) as err:
+        reason = str(err) or f"no Dask scheduler answered within {timeout:g} s"
+        raise ConfigError(f"cannot reach the scheduler ({reason})", f"--address {address}") from None
 
 
 @contextlib.contextmanager
@@ -226,6 +301,7 @@ def dask_client(workers: int, address: str | None, timeout: float = 10.0):
     with contextlib.ExitStack() as stack:
         stack.enter_context(one_blas_thread())
         if address:
+            reach_scheduler(address, timeout)
             try:
                 client = stack.enter_context(Client(address, timeout=f"{timeout}s"))
             except OSError as err:
@@ -285,6 +361,8 @@ def write_results(folder: Path, sweep: Sweep, points: list[dict]):
             continue
         rows.append(result_row(point, summary, read_metrics(folder / point["dir"]),
                                sweep.target_loss))
+    if not rows:  # stopped before any run finished
+        return pd.DataFrame()
     results = pd.DataFrame(rows)
     for column in ("seed", "epochs", "best_epoch", "epochs_to_target"):
         if column in results:  # whole numbers, blank where missing (not 97.0 and NaN)
@@ -327,7 +405,7 @@ def compare(config: str | Path, overrides: list[str] = (), *, initializers: list
         raise ConfigError(f"must be local or dask, got {executor!r}", "--executor")
     sweep = make_sweep(config, list(overrides), initializers, seeds, target_loss)
     extra = [str(Path(p).resolve()) for p in plugins]
-    points = validate(sweep, extra)
+    points = validate(sweep, extra, ship_data=executor == "dask")
     workers = workers or os.cpu_count() or 1
     with contextlib.ExitStack() as stack:
         client = (stack.enter_context(dask_client(workers, address, connect_timeout))
@@ -361,13 +439,17 @@ def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, pr
         if progress:
             progress.advance(result)
 
+    def on_stopped(point: dict) -> None:  # recorded as interrupted: --resume runs it again
+        store(folder, {"dir": point["dir"], "files": {}, "summary": {"status": "interrupted"}})
+
     if progress:
         progress.start(len(points), len(points) - len(todo))
     try:
-        if todo and client is None:
-            run_local(todo, min(workers, len(todo)), on_result)
-        elif todo:
-            run_dask(todo, client, on_result)
+        with StopRequests(graceful=False):  # SIGTERM stops the sweep as Ctrl-C does
+            if todo and client is None:
+                run_local(todo, min(workers, len(todo)), on_result, on_stopped)
+            elif todo:
+                run_dask(todo, client, on_result)
     finally:
         if progress:
             progress.stop()

@@ -58,8 +58,11 @@ def resolve(cfg: Config, data: Data) -> Config:
     )
 
 
-def prepare(cfg: Config) -> tuple[Config, Data]:
-    """Load the config's data and resolve what depends on it."""
+def prepare(cfg: Config, data: Data | None = None) -> tuple[Config, Data]:
+    """Load the config's data (unless ``data``, already loaded from this config, is given) and
+    resolve what depends on it."""
+    if data is not None:
+        return resolve(cfg, data), data
     data = load_data({"name": cfg.data.name, **cfg.data.params}, seed=cfg.data.seed,
                      val_fraction=cfg.data.val_fraction, standardize=cfg.data.standardize,
                      task=cfg.data.task)
@@ -146,9 +149,10 @@ class Experiment:
         return E, metric_sum(self.net.output, split.labels, self.data.task) / len(split.X)
 
 
-def setup(cfg: Config) -> Experiment:
-    """Data, network, loss, optimizer and schedule of a config; the data in the net's dtype."""
-    cfg, data = prepare(cfg)
+def setup(cfg: Config, data: Data | None = None) -> Experiment:
+    """Data, network, loss, optimizer and schedule of a config; the data in the net's dtype.
+    ``data``: the config's data, already loaded (a sweep's driver ships it to its workers)."""
+    cfg, data = prepare(cfg, data)
     net = build_network(cfg)
     optimizer = cfg.optimizer
     has_val = data.X_val is not None

@@ -10,6 +10,7 @@ runs/<name>/<YYYYmmdd-HHMMSS>-<6 hex>/
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -46,18 +47,52 @@ def check_out_dir(out: str | Path) -> Path:
     return path
 
 
+CLAIM = ".nntrain-claim"  # created with O_EXCL in an --out folder: its owner's mark
+
+
 def claim_out_dir(path: Path) -> Path:
+    """Take ``--out DIR`` for this process alone, atomically: of several processes claiming the
+    same folder at the same moment exactly one succeeds.
+
+    Creating the marker file with O_EXCL is the atomic step, whether this process made the
+    folder (mkdir) or found it empty; a folder holding anything but the marker is refused.
+    """
     path.mkdir(parents=True, exist_ok=True)
-    if any(path.iterdir()):  # another process took it since the check
-        raise ConfigError("is not empty", f"--out {path}")
+    try:
+        os.close(os.open(path / CLAIM, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        raise ConfigError("is being used by another run; choose a new folder",
+                          f"--out {path}") from None
+    if any(p.name != CLAIM for p in path.iterdir()):
+        (path / CLAIM).unlink()
+        raise ConfigError("is not empty; choose a new folder", f"--out {path}")
     return path
+
+
+class WriteError(Exception):
+    """A run's file could not be written (a full disk, a folder that went away): one line."""
+
+
+@contextlib.contextmanager
+def writing(path: Path):
+    """OSError while writing ``path`` -> WriteError("no space left on device while writing
+    <path>"), and a half-written temporary file is removed."""
+    try:
+        yield
+    except OSError as err:
+        reason = (err.strerror or str(err)).lower()
+        raise WriteError(f"{reason} while writing {path}") from err
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temporary file beside ``path``, then rename over it: readers never see half."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with writing(path):
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def to_json(data: dict) -> str:
@@ -88,9 +123,13 @@ def write_yaml(path: Path, data: dict) -> None:
 def save_model(path: Path, names: list[str], arrays: list[np.ndarray]) -> None:
     """model.npz with one array per parameter name; plain arrays only (no pickle needed to load)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **dict(zip(names, arrays)))
-    os.replace(tmp, path)
+    with writing(path):
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, **dict(zip(names, arrays)))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def load_model(path: str | Path) -> dict[str, np.ndarray]:
@@ -111,17 +150,20 @@ class CsvLog:
     """A CSV file written one row at a time and flushed, so a killed process keeps every row."""
 
     def __init__(self, path: Path, columns: list[str]):
-        self.columns = columns
-        self.file = open(path, "w", newline="")
-        self.file.write(",".join(columns) + "\n")
-        self.file.flush()
+        self.path, self.columns = path, columns
+        with writing(path):
+            self.file = open(path, "w", newline="")
+            self.file.write(",".join(columns) + "\n")
+            self.file.flush()
 
     def write(self, row: dict) -> None:
-        self.file.write(",".join(format_value(row.get(c)) for c in self.columns) + "\n")
-        self.file.flush()
+        with writing(self.path):
+            self.file.write(",".join(format_value(row.get(c)) for c in self.columns) + "\n")
+            self.file.flush()
 
     def close(self) -> None:
-        self.file.close()
+        with writing(self.path):
+            self.file.close()
 
 
 def read_summary(run_dir: Path) -> dict | None:

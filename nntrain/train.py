@@ -11,9 +11,7 @@ from __future__ import annotations
 import math
 import os
 import platform
-import signal
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,10 +21,13 @@ import numpy as np
 
 from . import __version__
 from .config import Config, EarlyStopping
+from .datasets import Data
 from .diagnostics import LayerLog, first_nonfinite
 from .experiment import Experiment, Split, columns_for, metric_sum, setup
 from .network import Network
-from .runs import CsvLog, check_out_dir, claim_out_dir, new_run_dir, save_model, write_json, write_yaml
+from .runs import (CsvLog, WriteError, check_out_dir, claim_out_dir, new_run_dir, save_model,
+                   write_json, write_yaml)
+from .signals import StopRequests, signal_name
 from .threads import blas_threads, limit_threads
 
 
@@ -38,34 +39,12 @@ class Run:
 
 
 class Interrupted(Exception):
-    """Ctrl-C during training; the run folder holds everything finished (status interrupted)."""
+    """Ctrl-C or SIGTERM during training; the run folder holds everything finished (status
+    interrupted). ``signal`` is "SIGINT" or "SIGTERM"."""
 
-    def __init__(self, run: Run):
+    def __init__(self, run: Run, signal: str = "SIGINT"):
         super().__init__(f"interrupted; saved to {run.path}")
-        self.run = run
-
-
-class CtrlC:
-    """Ctrl-C asks the loop to stop after the current epoch (its row is written and the run
-    ends cleanly); a second Ctrl-C interrupts at once. Only the main thread can catch signals."""
-
-    def __init__(self):
-        self.requested = False
-
-    def __enter__(self):
-        self.installed = threading.current_thread() is threading.main_thread()
-        if self.installed:
-            self.previous = signal.signal(signal.SIGINT, self.handle)
-        return self
-
-    def handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self.installed:
-            signal.signal(signal.SIGINT, self.previous)
+        self.run, self.signal = run, signal
 
 
 class Batches:
@@ -196,17 +175,32 @@ def diverged(row: dict, params: list[np.ndarray]) -> bool:
     return not all(map(math.isfinite, figures)) or not all(np.isfinite(p).all() for p in params)
 
 
+def close_files(logs: list, model_path: Path, net: Network) -> WriteError | None:
+    """Close the CSV logs and save model.npz; each is tried even if one fails (a full disk),
+    and the first failure is returned for the run to end as failed."""
+    saves = [log.close for log in logs if log is not None]
+    saves.append(lambda: save_model(model_path, net.parameter_names(), net.parameters()))
+    failure = None
+    for save in saves:
+        try:
+            save()
+        except WriteError as err:
+            failure = failure or err
+    return failure
+
+
 def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "runs",
-          progress=None) -> Run:
+          progress=None, data: Data | None = None) -> Run:
     """Train the network ``cfg`` describes; write its run folder; return the Run.
 
     ``out``: the run folder to use (must be new or empty). ``progress``: an
     object with ``start(total)``, ``update(epoch, loss)`` and ``stop()``.
+    ``data``: the config's data already loaded (else it is loaded here).
     Raises ConfigError before anything is written if the config or data is wrong.
     """
     # 1. data, network, loss, optimizer: a mistake in any fails before anything is written
     out_path = check_out_dir(out) if out is not None else None
-    exp = setup(cfg)
+    exp = setup(cfg, data)
     cfg, net, settings = exp.cfg, exp.net, exp.cfg.train
     n = len(exp.train.X)
     batch = n if cfg.optimizer.batch_size is None else min(cfg.optimizer.batch_size, n)
@@ -225,7 +219,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
 
     # Overflow in a diverging run is expected and detected below: numpy need not warn.
     with (np.errstate(over="ignore", invalid="ignore", divide="ignore"), limit_threads(threads),
-          CtrlC() as ctrl_c):
+          StopRequests() as stop):
         try:
             # 3. epoch 0: the untrained network (diagnostics with a backward pass: gradients at init)
             row = {"epoch": 0, "lr": exp.schedule(cfg.optimizer.lr, 0), "grad_norm": None}
@@ -258,15 +252,15 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
                 if progress:
                     progress.update(epoch, row["loss"])
 
-                # 6. early stopping, or Ctrl-C after the epoch
+                # 6. early stopping, or a first Ctrl-C: stop after the epoch
                 if stopper.should_stop():
                     status = "early_stopped"
                     break
-                if ctrl_c.requested:
-                    status = "interrupted"
+                if stop.requested:
+                    status, summary.data["signal"] = "interrupted", stop.requested
                     break
-        except KeyboardInterrupt:
-            status = "interrupted"
+        except KeyboardInterrupt as signalled:  # a second Ctrl-C, or SIGTERM: at once
+            status, summary.data["signal"] = "interrupted", signal_name(signalled)
         except BaseException:
             status = "failed"
             raise
@@ -276,13 +270,13 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
                 progress.stop()
             if status == "early_stopped":
                 restored = stopper.restore(net)
-            metrics.close()
-            if layers:
-                layers.close()
-            save_model(path / "model.npz", net.parameter_names(), net.parameters())
+            failed_write = close_files([metrics, layers], path / "model.npz", net)
+            status = "failed" if failed_write else status
             summary.finish(status, run.history, stopper.row, restored, time.perf_counter() - start)
+            if failed_write:
+                raise failed_write
     if status == "interrupted":
-        raise Interrupted(run)
+        raise Interrupted(run, summary.data["signal"])
     return run
 
 

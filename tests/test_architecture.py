@@ -7,6 +7,7 @@ import re
 from conftest import ROOT
 
 PACKAGE = ROOT / "nntrain"
+DOCUMENTED = {"os._exit"}  # public API despite the underscore
 
 
 def imports_of(path) -> set[str]:
@@ -74,6 +75,8 @@ def test_no_module_uses_another_modules_private_names():
             if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not (
                     node.attr.startswith("__") and node.attr.endswith("__")):
                 owner = node.value
+                if isinstance(owner, ast.Name) and f"{owner.id}.{node.attr}" in DOCUMENTED:
+                    continue
                 assert isinstance(owner, ast.Name) and owner.id in ("self", "cls"), (
                     f"{path.name}:{node.lineno} reaches into .{node.attr}")
     assert modules

@@ -114,9 +114,12 @@ def test_interrupt_then_resume(tmp_path):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
-    finished = {p.name: (p / "metrics.csv").stat().st_mtime_ns for p in folder.glob("0*")}
+    finished = {p.name: (p / "metrics.csv").stat().st_mtime_ns for p in folder.glob("0*")
+                if json.loads((p / "summary.json").read_text())["status"] == "completed"}
     assert 2 <= len(finished) < 6
-    assert len(read(folder / "results.csv")) == len(finished)
+    rows = read(folder / "results.csv")
+    assert len([r for r in rows if r["status"] == "completed"]) == len(finished)
+    assert {r["status"] for r in rows} <= {"completed", "interrupted"}
     assert not list(folder.glob(".*partial"))  # no half-written run folder
 
     resumed = subprocess.run(args + ["--resume", str(folder)], cwd=tmp_path, capture_output=True,

@@ -1,0 +1,59 @@
+"""How runs and sweeps stop when asked to: Ctrl-C (SIGINT) and SIGTERM.
+
+Ctrl-C asks a run to stop after the current epoch; a second Ctrl-C stops it at
+once. SIGTERM (sent by `timeout`, Slurm, `docker stop`, systemd) stops it at
+once, since whoever sent it may not wait for an epoch. Either way the epochs
+finished are saved, the status is "interrupted", and the command exits
+128 + the signal's number, as shells expect: 130 or 143.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt."""
+
+
+def signal_name(stop: BaseException) -> str:
+    return "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
+
+
+def raise_terminated(signum, frame):
+    raise Terminated
+
+
+class StopRequests:
+    """Installs the handlers while a run or sweep is in progress (main thread only) and puts
+    the previous ones back after. A handler that someone else installed is left alone: a
+    sweep's worker ignores Ctrl-C (its driver stops it) and cleans up on SIGTERM itself.
+
+    ``requested`` becomes "SIGINT" when a first Ctrl-C asks to stop after the current epoch
+    (with ``graceful=False``, Ctrl-C raises KeyboardInterrupt at once).
+    """
+
+    def __init__(self, graceful: bool = True):
+        self.graceful = graceful
+        self.requested: str | None = None
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopRequests:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for signum, handler in ((signal.SIGINT, self.on_sigint), (signal.SIGTERM, raise_terminated)):
+            if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler):
+                self.previous[signum] = signal.signal(signum, handler)
+        return self
+
+    def on_sigint(self, signum, frame):
+        if self.requested or not self.graceful:
+            raise KeyboardInterrupt
+        self.requested = "SIGINT"
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
