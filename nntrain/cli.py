@@ -353,6 +353,67 @@ def gradcheck(
         raise typer.Exit(1)
 
 
+RunArg = Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.", show_default=False)]
+
+
+@app.command()
+def predict(
+    run: RunArg,
+    data: Annotated[Path, typer.Argument(
+        metavar="INPUT", help="A CSV with a header (features by name) or an npz with X.",
+        show_default=False)],
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", metavar="FILE", help="Write the CSV here (default: stdout).")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Predict with a trained run: INPUT's columns plus prediction (and p_<label> per class)."""
+    from .model import load_run, predict_table
+
+    table = predict_table(load_run(run), data)
+    table.to_csv(output if output is not None else sys.stdout, index=False)
+
+
+@app.command()
+def evaluate(
+    run: RunArg,
+    data: Annotated[Optional[Path], typer.Argument(
+        metavar="[INPUT]", show_default=False,
+        help="A CSV or npz with features and targets (default: the run's test split, else its "
+             "validation split).")] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Loss and accuracy (or MAE) of a trained run; per-class precision, recall, confusion."""
+    from .model import evaluate_run, load_run
+    from .output import print_evaluation
+
+    print_evaluation(evaluate_run(load_run(run), data), as_json=as_json)
+
+
+@app.command()
+def resume(
+    run: RunArg,
+    overrides: Annotated[Optional[list[str]], typer.Argument(
+        metavar="KEY=VALUE", show_default=False,
+        help="train.epochs=N to go further; train.early_stopping=... to change it.")] = None,
+    quiet: QuietOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Go on training a killed, interrupted or finished run in its own folder, from its checkpoint."""
+    from .output import EpochProgress, print_run
+    from .resume import resume as resume_run
+
+    progress = EpochProgress(run.name) if interactive() and not (quiet or as_json) else None
+    result = resume_run(run, overrides or [], progress=progress)
+    summary = result.summary
+    if summary["status"] == "early_stopped" and summary["epochs"] == summary["resumed_from"]:
+        typer.echo(f"early stopping had already stopped this run: no {summary['monitor']} "
+                   "improvement within its patience; raise train.early_stopping.patience or set "
+                   "train.early_stopping=null to train on", err=True)
+    print_run(summary, as_json=as_json, quiet=quiet)
+
+
 # -- helpers -------------------------------------------------------------------------------
 
 

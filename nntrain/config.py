@@ -33,6 +33,7 @@ class DataConfig:
     name: str = "xor"  # a dataset of `nntrain list datasets`
     seed: int = 0  # drives generation and the train/validation split
     val_fraction: float = 0.0  # share held out for validation, stratified by class
+    test_fraction: float = 0.0  # share held out for a final test, never seen by training
     standardize: bool = False  # zero mean, unit std per feature (fitted on the training part)
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
     params: dict = field(default_factory=dict)  # the dataset's own: n_samples, noise, path, ...
@@ -70,6 +71,7 @@ class TrainConfig:
     diagnostics_every: int = 10  # epochs between layers.csv rows; 0 turns them off
     dtype: Literal["float64", "float32"] = "float64"
     threads: int | str = "auto"  # BLAS threads of this run; auto: from the problem size
+    checkpoint_every: int | str = "auto"  # epochs between checkpoints; auto: about every 2 s
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,9 @@ def check(cfg: Config) -> None:
                           f"{cfg.name!r}", "name")
     if not 0 <= data.val_fraction < 1:
         raise ConfigError(f"must be in [0, 1), got {data.val_fraction}", "data.val_fraction")
+    if not 0 <= data.test_fraction < 1 or data.val_fraction + data.test_fraction >= 1:
+        raise ConfigError(f"must be in [0, 1) with val_fraction + test_fraction < 1, got "
+                          f"{data.test_fraction}", "data.test_fraction")
     DATASETS.prepare({"name": data.name, **data.params}, "data", rng=None)
     if model.layers is None:
         raise ConfigError("is required: the sizes [input, hidden..., output], e.g. [2, 4, 1]",
@@ -287,6 +292,11 @@ def check(cfg: Config) -> None:
                                     or not isinstance(train.threads, int) or train.threads < 1):
         raise ConfigError(f"must be auto or an integer >= 1, got {describe(train.threads)}",
                           "train.threads")
+    if train.checkpoint_every != "auto" and (isinstance(train.checkpoint_every, bool) or not
+                                             isinstance(train.checkpoint_every, int)
+                                             or train.checkpoint_every < 0):
+        raise ConfigError(f"must be auto or an integer >= 0 (0 turns checkpoints off), got "
+                          f"{describe(train.checkpoint_every)}", "train.checkpoint_every")
     stop = train.early_stopping
     if stop is not None and (stop.patience < 1 or stop.min_delta < 0):
         raise ConfigError(f"needs patience >= 1 and min_delta >= 0, got {stop}",

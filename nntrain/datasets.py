@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,13 @@ class Data:
     X_val: np.ndarray | None
     Y_val: np.ndarray | None
     task: str  # "binary", "multiclass" or "regression"
-    classes: list | None = None
+    classes: list | None = None  # class labels in the data's own values, sorted
+    X_test: np.ndarray | None = None  # held out: never seen by training or early stopping
+    Y_test: np.ndarray | None = None
+    mean: np.ndarray | None = None  # standardization fitted on the training part (or None)
+    std: np.ndarray | None = None
+    feature_names: list[str] = field(default_factory=list)
+    fingerprint: str = ""  # a hash of the raw arrays: resume tells when the data changed
 
     @property
     def n_features(self) -> int:
@@ -263,27 +270,50 @@ def encode(y: np.ndarray, task: str, classes: list | None):
     return np.eye(len(classes))[index], classes
 
 
-def split(n: int, labels: np.ndarray | None, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Train and validation row indices; stratified (the same share of each class) for labels."""
+def split(n: int, labels: np.ndarray | None, fraction: float, rng, rows: np.ndarray | None = None,
+          key: str = "data.val_fraction") -> tuple[np.ndarray, np.ndarray]:
+    """Kept and held-out row indices; stratified (the same share of each class) for labels.
+
+    ``fraction`` is a share of all n rows (of each class's rows), held out of ``rows``
+    (default: all of them), so that a test part is as large as its fraction says even
+    after a validation part was taken first.
+    """
+    rows = np.arange(n) if rows is None else rows
     if fraction == 0:
-        return np.arange(n), np.arange(0)
-    groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == c)
-                                                    for c in np.unique(labels)]
-    val = []
-    for rows in groups:
-        rows = rng.permutation(rows)
-        val.append(rows[: int(math.floor(fraction * len(rows) + 0.5))])
-    val = np.sort(np.concatenate(val))
-    train = np.setdiff1d(np.arange(n), val)
-    if len(val) == 0 or len(train) == 0:
-        raise ConfigError(f"{fraction} of {n} samples leaves an empty training or validation set",
-                          "data.val_fraction")
-    return train, val
+        return rows, np.arange(0)
+    if labels is None:
+        groups, totals = [rows], [n]
+    else:
+        classes = np.unique(labels)
+        groups = [rows[labels[rows] == c] for c in classes]
+        totals = [int(np.count_nonzero(labels == c)) for c in classes]
+    held = []
+    for group, total in zip(groups, totals):
+        group = rng.permutation(group)
+        held.append(group[: int(math.floor(fraction * total + 0.5))])
+    held = np.sort(np.concatenate(held))
+    kept = np.setdiff1d(rows, held)
+    if len(held) == 0 or len(kept) == 0:
+        part = "test" if key == "data.test_fraction" else "validation"
+        raise ConfigError(f"{fraction} of {n} samples leaves an empty training or {part} set", key)
+    return kept, held
+
+
+def fingerprint(X: np.ndarray, y: np.ndarray) -> str:
+    """A short hash of the raw data (features and targets)."""
+    digest = hashlib.sha256(np.ascontiguousarray(X).tobytes())
+    digest.update(np.ascontiguousarray(y).tobytes() if np.issubdtype(y.dtype, np.number)
+                  else "\0".join(map(str, y.reshape(-1))).encode())
+    return digest.hexdigest()[:16]
 
 
 def load_data(spec: dict, seed: int = 0, val_fraction: float = 0.0, standardize: bool = False,
-              task: str = "auto") -> Data:
-    """Generate or read the dataset named in ``spec``, split, standardize and encode it."""
+              task: str = "auto", test_fraction: float = 0.0) -> Data:
+    """Generate or read the dataset named in ``spec``, split, standardize and encode it.
+
+    The validation part is drawn first, then the test part (each a share of all rows),
+    with the same generator: a config without a test part splits as before.
+    """
     rng = np.random.default_rng(seed)
     X, y, hint = DATASETS.build(spec, "data", rng=rng)
     X = np.asarray(X, dtype=np.float64)
@@ -297,11 +327,34 @@ def load_data(spec: dict, seed: int = 0, val_fraction: float = 0.0, standardize:
         raise ConfigError(f"task binary, but the data has {len(np.unique(labels))} classes",
                           "data.task")
     train, val = split(len(X), labels, val_fraction, rng)
+    train, test = split(len(X), labels, test_fraction, rng, rows=train, key="data.test_fraction")
+    data_hash = fingerprint(X, y)
+    mean = std = None
     if standardize:
-        mean = X[train].mean(axis=0)
-        std = X[train].std(axis=0)
-        X = (X - mean) / np.where(std > 0, std, 1.0)  # statistics of the training part only
+        mean = X[train].mean(axis=0)  # statistics of the training part only
+        std = np.where(X[train].std(axis=0) > 0, X[train].std(axis=0), 1.0)
+        X = (X - mean) / std
     Y, classes = encode(y, task, None)
-    has_val = len(val) > 0
-    return Data(X[train], Y[train], X[val] if has_val else None, Y[val] if has_val else None,
-                task, classes)
+
+    def part(rows):
+        return (X[rows], Y[rows]) if len(rows) else (None, None)
+
+    return Data(X[train], Y[train], *part(val), task, classes, *part(test), mean=mean, std=std,
+                feature_names=feature_names(spec, X.shape[1]), fingerprint=data_hash)
+
+
+def feature_names(spec: dict, count: int) -> list[str]:
+    """The CSV header's feature columns (the target left out), else x1..xn."""
+    names = [f"x{i}" for i in range(1, count + 1)]
+    if spec.get("name") != "csv" or "path" not in spec:
+        return names
+    try:
+        with open(spec["path"], newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), [])
+    except OSError:
+        return names
+    target = spec.get("target", -1)
+    column = (target % len(header) if isinstance(target, int) else
+              header.index(target) if target in header else None)
+    columns = [h.strip() for i, h in enumerate(header) if i != column]
+    return columns if len(columns) == count else names

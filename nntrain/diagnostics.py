@@ -78,8 +78,8 @@ def layer_stats(net, X: np.ndarray, optimizer=None, Y=None, loss=None) -> list[d
 class LayerLog:
     """layers.csv, written by the training loop at epoch 0 and every ``diagnostics_every`` epochs."""
 
-    def __init__(self, path: Path):
-        self.csv = CsvLog(path, LAYER_COLUMNS)
+    def __init__(self, path: Path, append: bool = False):
+        self.csv = CsvLog(path, LAYER_COLUMNS, append)
 
     def write(self, epoch: int, net, X: np.ndarray, optimizer=None, Y=None, loss=None) -> None:
         for row in layer_stats(net, X, optimizer, Y, loss):

@@ -65,7 +65,7 @@ def prepare(cfg: Config, data: Data | None = None) -> tuple[Config, Data]:
         return resolve(cfg, data), data
     data = load_data({"name": cfg.data.name, **cfg.data.params}, seed=cfg.data.seed,
                      val_fraction=cfg.data.val_fraction, standardize=cfg.data.standardize,
-                     task=cfg.data.task)
+                     task=cfg.data.task, test_fraction=cfg.data.test_fraction)
     return resolve(cfg, data), data
 
 
@@ -133,6 +133,7 @@ class Experiment:
     schedule: Schedule
     train: Split
     val: Split | None
+    test: Split | None = None  # evaluated once, when training has ended
 
     @property
     def metric(self) -> str:
@@ -163,4 +164,6 @@ def setup(cfg: Config, data: Data | None = None) -> Experiment:
         schedule=SCHEDULES.build(optimizer.schedule, "optimizer.schedule"),
         train=Split.of(data.X_train, data.Y_train, net.dtype, data.task),
         val=Split.of(data.X_val, data.Y_val, net.dtype, data.task) if has_val else None,
+        test=(Split.of(data.X_test, data.Y_test, net.dtype, data.task)
+              if data.X_test is not None else None),
     )

@@ -47,6 +47,23 @@ class Optimizer:
     def init_state(self, params) -> None:
         pass
 
+    state_names: tuple[str, ...] = ()  # the lists of arrays a subclass carries between steps
+
+    def state_dict(self) -> dict:
+        """Everything ``step`` carries over, as torch.optim's: the step count, the last updates
+        and the subclass's state (momentum's v, Adam's m and v). Arrays are the live ones."""
+        if self.updates is None:
+            return {"t": self.t}
+        return {"t": self.t, "updates": self.updates,
+                **{name: getattr(self, name) for name in self.state_names}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.t = int(state["t"])
+        if "updates" in state:
+            self.updates = [np.array(u) for u in state["updates"]]
+            for name in self.state_names:
+                setattr(self, name, [np.array(a) for a in state[name]])
+
     def update(self, i: int, g: np.ndarray, u: np.ndarray, lr: float) -> None:
         raise NotImplementedError
 
@@ -71,6 +88,8 @@ class Momentum(Optimizer):
         if not 0 <= beta < 1:
             raise ValueError(f"beta must be in [0, 1), got {beta}")
         self.beta, self.nesterov = beta, nesterov
+
+    state_names = ("v",)
 
     def init_state(self, params):
         self.v = [np.zeros_like(p) for p in params]
@@ -103,6 +122,8 @@ class Adam(Optimizer):
             if not 0 <= beta < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {beta}")
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
+
+    state_names = ("m", "v")
 
     def init_state(self, params):
         self.m = [np.zeros_like(p) for p in params]

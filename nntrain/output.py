@@ -71,6 +71,22 @@ def print_run(summary: dict, as_json: bool = False, quiet: bool = False) -> None
     )
 
 
+def print_evaluation(report: dict, as_json: bool = False) -> None:
+    """evaluate's figures: JSON (loss, accuracy or mae, confusion, per_class), or tables."""
+    if as_json:
+        print(to_json(report))
+        return
+    figures = {k: v for k, v in report.items() if k in ("split", "n", "loss", "accuracy", "mae")}
+    print_table([figures], list(figures))
+    if "confusion" in report:
+        classes = report["classes"]
+        rows = [{"class": c, **report["per_class"][c]} for c in classes]
+        print_table(rows, ["class", "precision", "recall", "support"])
+        confusion = [{"true \\ predicted": c, **dict(zip(classes, counts))}
+                     for c, counts in zip(classes, report["confusion"])]
+        print_table(confusion, ["true \\ predicted", *classes])
+
+
 class Bar:
     """A rich progress bar on stderr that disappears when done; only used on a terminal."""
 

@@ -17,6 +17,7 @@ import os
 import secrets
 import socket
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -120,21 +121,77 @@ def write_yaml(path: Path, data: dict) -> None:
     write_atomic(path, yaml.safe_dump(data, sort_keys=False))
 
 
-def save_model(path: Path, names: list[str], arrays: list[np.ndarray]) -> None:
-    """model.npz with one array per parameter name; plain arrays only (no pickle needed to load)."""
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """An npz of plain arrays (no pickle needed to load), replaced atomically."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with writing(path):
         try:
             with open(tmp, "wb") as f:
-                np.savez(f, **dict(zip(names, arrays)))
+                np.savez(f, **arrays)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
 
 
-def load_model(path: str | Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as arrays:
-        return {name: arrays[name] for name in arrays.files}
+def save_model(path: Path, names: list[str], arrays: list[np.ndarray]) -> None:
+    """model.npz with one array per parameter name."""
+    save_arrays(path, dict(zip(names, arrays)))
+
+
+def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """An npz's arrays, loaded without pickle; a missing or corrupt file is a ConfigError."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return {name: arrays[name] for name in arrays.files}
+    except FileNotFoundError:
+        raise ConfigError("no such file", str(path)) from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ConfigError(f"is not a readable npz file ({type(err).__name__}: "
+                          f"{str(err)[:80]})", str(path)) from None
+
+
+
+def write_checkpoint(path: Path, params: dict[str, np.ndarray], state: dict,
+                     optimizer: dict, best: dict[str, np.ndarray] | None) -> None:
+    """checkpoint.npz: the parameters, the optimizer's state, the best parameters (early
+    stopping), and the scalar state (epoch, batch-order generator, ...) as JSON text."""
+    arrays = {f"params/{k}": v for k, v in params.items()}
+    arrays.update({f"best/{k}": v for k, v in (best or {}).items()})
+    for key, value in optimizer.items():
+        if isinstance(value, list):
+            arrays.update({f"optimizer/{key}/{i}": a for i, a in enumerate(value)})
+    state = {**state, "optimizer_t": optimizer["t"]}
+    arrays["state"] = np.array(json.dumps(state))
+    save_arrays(path, arrays)
+
+
+def read_checkpoint(path: Path) -> dict:
+    """The parts of checkpoint.npz: params, best (or None), optimizer (a state_dict), state."""
+    arrays = load_arrays(path)
+    parts: dict = {"params": {}, "best": {}, "optimizer": {}}
+    for key, value in arrays.items():
+        kind, _, name = key.partition("/")
+        if kind in ("params", "best"):
+            parts[kind][name] = value
+        elif kind == "optimizer":
+            list_name, _, index = name.partition("/")
+            parts["optimizer"].setdefault(list_name, {})[int(index)] = value
+    parts["optimizer"] = {k: [v[i] for i in sorted(v)] for k, v in parts["optimizer"].items()}
+    parts["state"] = json.loads(str(arrays["state"]))
+    parts["optimizer"]["t"] = parts["state"]["optimizer_t"]
+    parts["best"] = parts["best"] or None
+    return parts
+
+
+def truncate_csv(path: Path, last_epoch: int) -> None:
+    """Drop the rows of a per-epoch CSV after ``last_epoch`` (and a torn last line)."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    header, width = lines[:1], len(lines[0].split(",")) if lines else 0
+    kept = [line for line in lines[1:] if line.endswith("\n") and len(line.split(",")) == width
+            and float(line.split(",", 1)[0]) <= last_epoch]
+    write_atomic(path, "".join(header + kept))
 
 
 def format_value(value) -> str:
@@ -149,12 +206,14 @@ def format_value(value) -> str:
 class CsvLog:
     """A CSV file written one row at a time and flushed, so a killed process keeps every row."""
 
-    def __init__(self, path: Path, columns: list[str]):
+    def __init__(self, path: Path, columns: list[str], append: bool = False):
+        """``append``: go on writing a file that has its header (a resumed run)."""
         self.path, self.columns = path, columns
         with writing(path):
-            self.file = open(path, "w", newline="")
-            self.file.write(",".join(columns) + "\n")
-            self.file.flush()
+            self.file = open(path, "a" if append else "w", newline="")
+            if not append:
+                self.file.write(",".join(columns) + "\n")
+                self.file.flush()
 
     def write(self, row: dict) -> None:
         with writing(self.path):
@@ -266,7 +325,10 @@ def metrics_frame(run_dir: Path):
     """metrics.csv as a pandas DataFrame (pandas imported only here)."""
     import pandas as pd
 
-    return pd.DataFrame(read_metrics(run_dir))
+    frame = pd.DataFrame(read_metrics(run_dir))
+    if "epoch" in frame:
+        frame["epoch"] = frame["epoch"].astype(int)
+    return frame
 
 
 REPORT_FIGURES = ["loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_mae"]

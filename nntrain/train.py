@@ -25,8 +25,8 @@ from .datasets import Data
 from .diagnostics import LayerLog, first_nonfinite
 from .experiment import Experiment, Split, columns_for, metric_sum, setup
 from .network import Network
-from .runs import (CsvLog, WriteError, check_out_dir, claim_out_dir, new_run_dir, save_model,
-                   write_json, write_yaml)
+from .runs import (CsvLog, WriteError, check_out_dir, claim_out_dir, new_run_dir, save_arrays,
+                   save_model, truncate_csv, write_checkpoint, write_json, write_yaml)
 from .signals import StopRequests, signal_name
 from .threads import blas_threads, limit_threads
 
@@ -91,6 +91,14 @@ class EarlyStopper:
     def should_stop(self) -> bool:
         return self.setting is not None and self.wait >= self.setting.patience
 
+    def state(self) -> dict:
+        """What a checkpoint keeps of it (the saved parameters go beside, as arrays)."""
+        return {"best": self.best, "row": self.row, "wait": self.wait}
+
+    def load(self, state: dict, saved: list[np.ndarray] | None) -> None:
+        self.best, self.row, self.wait = state["best"], state["row"], state["wait"]
+        self.saved = saved
+
     def restore(self, net: Network) -> int | None:
         """Load the best epoch's parameters (if kept); returns that epoch."""
         if self.saved is None:
@@ -131,6 +139,54 @@ class RunSummary:
             finished=now(),
         )
         write_json(self.path, self.data)
+
+
+class Checkpoints:
+    """checkpoint.npz, the latest state a run can be resumed from (parameters, optimizer state,
+    batch-order generator, early-stopping state, epoch), replaced atomically: every ``every``
+    epochs, or with auto about every AUTO_SECONDS of wall time; and when the run ends."""
+
+    AUTO_SECONDS = 2.0  # an xor epoch takes 0.05 ms and a checkpoint about 1 ms to write
+
+    def __init__(self, path: Path, every: int | str):
+        self.path, self.every, self.saved_at = path, every, time.perf_counter()
+
+    def due(self, epoch: int) -> bool:
+        if self.every == "auto":
+            return time.perf_counter() - self.saved_at >= self.AUTO_SECONDS
+        return bool(self.every) and epoch % self.every == 0
+
+    def save(self, epoch: int, exp: Experiment, batches: Batches, stopper: EarlyStopper,
+             time_s: float) -> None:
+        if self.every == 0:
+            return
+        names = exp.net.parameter_names()
+        state = {"epoch": epoch, "time_s": time_s, "stopper": stopper.state(),
+                 "batch_rng": batches.rng.bit_generator.state}
+        best = dict(zip(names, stopper.saved)) if stopper.saved is not None else None
+        write_checkpoint(self.path, dict(zip(names, exp.net.parameters())), state,
+                         exp.optimizer.state_dict(), best)
+        self.saved_at = time.perf_counter()
+
+
+@dataclass
+class Start:
+    """Where a resumed run picks up: the state of its checkpoint and the rows before it."""
+
+    epoch: int
+    params: list[np.ndarray]
+    best_params: list[np.ndarray] | None
+    optimizer: dict
+    batch_rng: dict
+    stopper: dict
+    history: list[dict]
+    time_s: float
+
+    def apply(self, exp: Experiment, batches: Batches, stopper: EarlyStopper) -> None:
+        exp.net.load_parameters(self.params)
+        exp.optimizer.load_state_dict(self.optimizer)
+        batches.rng.bit_generator.state = self.batch_rng
+        stopper.load(self.stopper, self.best_params)
 
 
 def versions() -> dict:
@@ -175,11 +231,64 @@ def diverged(row: dict, params: list[np.ndarray]) -> bool:
     return not all(map(math.isfinite, figures)) or not all(np.isfinite(p).all() for p in params)
 
 
-def close_files(logs: list, model_path: Path, net: Network) -> WriteError | None:
-    """Close the CSV logs and save model.npz; each is tried even if one fails (a full disk),
-    and the first failure is returned for the run to end as failed."""
-    saves = [log.close for log in logs if log is not None]
-    saves.append(lambda: save_model(model_path, net.parameter_names(), net.parameters()))
+def data_info(data: Data) -> dict[str, np.ndarray]:
+    """data.npz: what prediction needs of the data besides the parameters."""
+    info = {"feature_names": np.array(data.feature_names), "fingerprint": np.array(data.fingerprint)}
+    if data.classes is not None:
+        info["classes"] = np.array(data.classes)
+    if data.mean is not None:
+        info.update(mean=data.mean, std=data.std)
+    return info
+
+
+def open_run(exp: Experiment, out: Path | None, runs_root, threads: int, start: Start | None):
+    """The run folder and its logs: a new folder (config.yaml, data.npz), or a resumed run's
+    own, with the rows after its checkpoint dropped."""
+    cfg = exp.cfg
+    if start is None:
+        path = claim_out_dir(out) if out is not None else new_run_dir(runs_root, cfg.name)
+        write_yaml(path / "config.yaml", cfg.to_dict())
+        save_arrays(path / "data.npz", data_info(exp.data))
+    else:
+        path = out
+        for name in ("metrics.csv", "layers.csv"):
+            truncate_csv(path / name, start.epoch)
+    summary = RunSummary(path, exp, threads)
+    metrics = CsvLog(path / "metrics.csv", columns_for(exp.data.task, exp.val is not None),
+                     append=start is not None)
+    layers = (LayerLog(path / "layers.csv", append=start is not None)
+              if cfg.train.diagnostics_every else None)
+    return path, summary, metrics, layers
+
+
+def untrained_row(exp: Experiment, layers: LayerLog | None) -> dict:
+    """Epoch 0: the network before any update (diagnostics with a backward pass)."""
+    row = {"epoch": 0, "lr": exp.schedule(exp.cfg.optimizer.lr, 0), "grad_norm": None}
+    row["loss"], row[exp.metric] = exp.evaluate(exp.train)
+    row = {**add_validation(exp, row), "time_s": 0.0}
+    if layers:
+        layers.write(0, exp.net, exp.train.X, Y=exp.train.Y, loss=exp.loss)
+    return row
+
+
+def save_run(exp: Experiment, run: Run, status: str, stopper: EarlyStopper,
+             checkpoints: Checkpoints, batches: Batches, logs: list, at_epoch_end: bool):
+    """The end of a run, whatever ended it: the checkpoint (if the last epoch finished: the
+    state to resume from, before early stopping restores the best parameters), the logs,
+    model.npz. Returns the first write that failed (a full disk) and the restored epoch."""
+    last = run.history[-1] if run.history else {"epoch": 0, "time_s": 0.0}
+    failed = save_all([lambda: checkpoints.save(last["epoch"], exp, batches, stopper,
+                                                last["time_s"])] if at_epoch_end else [])
+    restored = stopper.restore(exp.net) if status == "early_stopped" else None
+    net = exp.net
+    failed = failed or save_all([*(log.close for log in logs if log is not None),
+                                 lambda: save_model(run.path / "model.npz", net.parameter_names(),
+                                                    net.parameters())])
+    return failed, restored
+
+
+def save_all(saves: list) -> WriteError | None:
+    """Call each save even if one fails (a full disk); return the first failure."""
     failure = None
     for save in saves:
         try:
@@ -190,54 +299,58 @@ def close_files(logs: list, model_path: Path, net: Network) -> WriteError | None
 
 
 def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "runs",
-          progress=None, data: Data | None = None) -> Run:
+          progress=None, data: Data | None = None, start: Start | None = None) -> Run:
     """Train the network ``cfg`` describes; write its run folder; return the Run.
 
     ``out``: the run folder to use (must be new or empty). ``progress``: an
     object with ``start(total)``, ``update(epoch, loss)`` and ``stop()``.
     ``data``: the config's data already loaded (else it is loaded here).
+    ``start``: go on from a checkpoint in ``out`` (see nntrain.resume).
     Raises ConfigError before anything is written if the config or data is wrong.
     """
     # 1. data, network, loss, optimizer: a mistake in any fails before anything is written
-    out_path = check_out_dir(out) if out is not None else None
+    out = Path(out) if start is not None else check_out_dir(out) if out is not None else None
     exp = setup(cfg, data)
     cfg, net, settings = exp.cfg, exp.net, exp.cfg.train
     n = len(exp.train.X)
     batch = n if cfg.optimizer.batch_size is None else min(cfg.optimizer.batch_size, n)
     batches = Batches(exp.train, batch, np.random.default_rng([1, cfg.seed]))  # init: rng(seed)
     threads = blas_threads(settings.threads, net.sizes, batch)
-
-    # 2. the run folder: config.yaml, summary.json ("running"), metrics.csv, layers.csv
-    path = claim_out_dir(out_path) if out_path is not None else new_run_dir(runs_root, cfg.name)
-    write_yaml(path / "config.yaml", cfg.to_dict())
-    summary = RunSummary(path, exp, threads)
-    metrics = CsvLog(path / "metrics.csv", columns_for(exp.data.task, exp.val is not None))
-    layers = LayerLog(path / "layers.csv") if settings.diagnostics_every else None
     stopper = EarlyStopper(exp.monitor, settings.early_stopping, net.parameters())
-    run = Run(path, summary.data)
-    status, restored, start = "completed", None, time.perf_counter()
+    if start is not None:
+        start.apply(exp, batches, stopper)
+
+    # 2. the run folder: config.yaml, data.npz, summary.json ("running"), the CSV logs
+    path, summary, metrics, layers = open_run(exp, out, runs_root, threads, start)
+    checkpoints = Checkpoints(path / "checkpoint.npz", settings.checkpoint_every)
+    run = Run(path, summary.data, list(start.history) if start else [])
+    summary.data["resumed_from"] = start.epoch if start else None
+    status, at_epoch_end = "completed", True
+    clock = time.perf_counter() - (start.time_s if start else 0.0)
 
     # Overflow in a diverging run is expected and detected below: numpy need not warn.
     with (np.errstate(over="ignore", invalid="ignore", divide="ignore"), limit_threads(threads),
           StopRequests() as stop):
         try:
-            # 3. epoch 0: the untrained network (diagnostics with a backward pass: gradients at init)
-            row = {"epoch": 0, "lr": exp.schedule(cfg.optimizer.lr, 0), "grad_norm": None}
-            row["loss"], row[exp.metric] = exp.evaluate(exp.train)
-            row = {**add_validation(exp, row), "time_s": 0.0}
-            if layers:
-                layers.write(0, net, exp.train.X, Y=exp.train.Y, loss=exp.loss)
-            metrics.write(row)
-            run.history.append(row)
-            stopper.update(row)
+            # 3. epoch 0, the untrained network (a resumed run has its rows already)
+            if start is None:
+                row = untrained_row(exp, layers)
+                metrics.write(row)
+                run.history.append(row)
+                stopper.update(row)
             if progress:
                 progress.start(settings.epochs)
 
-            for epoch in range(1, settings.epochs + 1):
+            first = start.epoch + 1 if start else 1
+            for epoch in range(first, settings.epochs + 1):
+                if stopper.should_stop():  # resumed after it had stopped, patience unchanged
+                    status = "early_stopped"
+                    break
                 # 4. one pass over the data, then validation after the updates
+                at_epoch_end = False
                 lr = exp.schedule(cfg.optimizer.lr, epoch - 1)
                 row = add_validation(exp, {"epoch": epoch, **train_epoch(exp, batches, lr)})
-                row["time_s"] = time.perf_counter() - start
+                row["time_s"] = time.perf_counter() - clock
                 if layers and epoch % settings.diagnostics_every == 0:
                     layers.write(epoch, net, exp.train.X, exp.optimizer)
                 metrics.write(row)
@@ -249,6 +362,9 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
                     status = "diverged"
                     break
                 stopper.update(row)
+                at_epoch_end = True
+                if checkpoints.due(epoch):
+                    checkpoints.save(epoch, exp, batches, stopper, row["time_s"])
                 if progress:
                     progress.update(epoch, row["loss"])
 
@@ -265,18 +381,17 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
             status = "failed"
             raise
         finally:
-            # 7. save the parameters and the summary, whatever happened
+            # 7. save the state to resume from, the parameters, the test figures, the summary
             if progress:
                 progress.stop()
-            if status == "early_stopped":
-                restored = stopper.restore(net)
-            failed_write = close_files([metrics, layers], path / "model.npz", net)
+            failed_write, restored = save_run(exp, run, status, stopper, checkpoints, batches,
+                                              [metrics, layers], at_epoch_end)
             status = "failed" if failed_write else status
-            summary.finish(status, run.history, stopper.row, restored, time.perf_counter() - start)
+            if exp.test is not None and status != "failed":
+                summary.data["test"] = dict(zip(("loss", exp.metric), exp.evaluate(exp.test)))
+            summary.finish(status, run.history, stopper.row, restored, time.perf_counter() - clock)
             if failed_write:
                 raise failed_write
     if status == "interrupted":
         raise Interrupted(run, summary.data["signal"])
     return run
-
-

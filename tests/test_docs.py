@@ -48,3 +48,17 @@ def test_doc_block_runs_and_writes_its_files(tmp_path, doc, block):
         assert written.exists() and written.stat().st_size > 0, name
         if name.endswith(".png"):
             assert written.read_bytes()[:4] == b"\x89PNG"
+
+
+PYTHON = [(doc, block) for doc in DOCS
+          for block in re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+          if doc.name == "api.md"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("doc, block", PYTHON, ids=[b.splitlines()[0][:40] for _, b in PYTHON])
+def test_api_examples_run(tmp_path, doc, block):
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    result = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr

@@ -14,7 +14,7 @@ import yaml
 
 from conftest import CONFIGS, ROOT, run_nntrain, write
 from nntrain import load_config, train
-from nntrain.runs import load_model
+from nntrain.runs import load_arrays
 
 
 def read_rows(path):
@@ -35,7 +35,8 @@ def test_xor_config_reaches_full_accuracy(cli, tmp_path):
     assert run.parent.name == "xor"
     assert result.stdout.strip() == str(run.relative_to(tmp_path))  # piped: just the folder
     assert sorted(p.name for p in run.iterdir()) == [
-        "config.yaml", "layers.csv", "metrics.csv", "model.npz", "summary.json"]
+        "checkpoint.npz", "config.yaml", "data.npz", "layers.csv", "metrics.csv", "model.npz",
+        "summary.json"]
     rows = read_rows(run / "metrics.csv")
     assert list(rows[0]) == ["epoch", "loss", "accuracy", "lr", "grad_norm", "time_s"]
     assert [int(r["epoch"]) for r in rows] == list(range(len(rows)))
@@ -46,7 +47,7 @@ def test_xor_config_reaches_full_accuracy(cli, tmp_path):
     resolved = yaml.safe_load((run / "config.yaml").read_text())
     assert resolved["loss"] == "bce" and resolved["model"]["output_activation"] == "sigmoid"
     assert resolved["data"]["task"] == "binary"
-    params = load_model(run / "model.npz")
+    params = load_arrays(run / "model.npz")
     assert sorted(params) == ["W1", "W2", "b1", "b2"] and params["W1"].shape == (2, 4)
 
 
@@ -92,7 +93,7 @@ def test_same_config_twice_gives_identical_metrics(tmp_path):
     second = train(cfg, out=tmp_path / "b")
     strip = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]  # noqa: E731
     assert strip(read_rows(first.path / "metrics.csv")) == strip(read_rows(second.path / "metrics.csv"))
-    a, b = load_model(first.path / "model.npz"), load_model(second.path / "model.npz")
+    a, b = load_arrays(first.path / "model.npz"), load_arrays(second.path / "model.npz")
     assert all(np.array_equal(a[k], b[k]) and a[k].dtype == np.float32 for k in a)
 
 
@@ -219,7 +220,7 @@ def test_sigint_saves_and_exits_130(tmp_path):
     assert summary["status"] == "interrupted"
     rows = check_rows_complete(out / "metrics.csv")
     assert summary["epochs"] == int(rows[-1]["epoch"])
-    assert set(load_model(out / "model.npz")) == {"W1", "b1", "W2", "b2"}
+    assert set(load_arrays(out / "model.npz")) == {"W1", "b1", "W2", "b2"}
 
 
 @pytest.mark.slow

@@ -1,0 +1,74 @@
+"""`nntrain resume RUN`: go on training a killed, interrupted or finished run in its own folder.
+
+The run's checkpoint.npz holds the state after its last saved epoch (parameters,
+optimizer state, batch-order generator, early-stopping state); the rows of
+metrics.csv and layers.csv after that epoch are dropped, and training goes on
+as if it had never stopped: the loss column equals an unbroken run's.
+Only ``train.epochs`` and ``train.early_stopping`` may change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .config import apply_override, load_config, parse_override
+from .experiment import build_network, prepare
+from .registry import ConfigError
+from .runs import load_arrays, read_checkpoint, read_metrics
+from .train import Run, Start, train
+
+CHANGEABLE = ("train.epochs", "train.early_stopping")
+
+
+def resume(run_dir: str | Path, overrides: list[str] = (), progress=None) -> Run:
+    """Train the run in ``run_dir`` on from its checkpoint, to its (new) ``train.epochs``."""
+    path = Path(run_dir)
+    if not (path / "config.yaml").is_file():
+        raise ConfigError("is not a run folder (no config.yaml)", str(path))
+    if not (path / "checkpoint.npz").is_file():
+        raise ConfigError("has no checkpoint.npz to resume from (train.checkpoint_every: 0, or "
+                          "a run of an earlier version)", str(path))
+    try:
+        raw = yaml.safe_load((path / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config.yaml cannot be read ({err})", str(path)) from None
+    for text in overrides:
+        key = parse_override(text)[1]
+        if not any(key == k or key.startswith(k + ".") for k in CHANGEABLE):
+            raise ConfigError(f"cannot change when resuming; only {' and '.join(CHANGEABLE)} "
+                              "can", key)
+        apply_override(raw, text)
+    cfg = load_config(raw=raw)
+    checkpoint = read_checkpoint(path / "checkpoint.npz")
+    _, data = prepare(cfg)
+    saved = str(load_arrays(path / "data.npz")["fingerprint"]) if (path / "data.npz").is_file() else ""
+    if saved != data.fingerprint:
+        raise ConfigError("the data is not the data this run was trained on (its fingerprint "
+                          "changed); resume needs the same data", f"{path}")
+    state = checkpoint["state"]
+    epoch = int(state["epoch"])
+    if epoch > cfg.train.epochs:
+        raise ConfigError(f"the run is at epoch {epoch}; give a larger number", "train.epochs")
+    history = [row for row in read_metrics(path) if row["epoch"] <= epoch]
+    for row in history:
+        row["epoch"] = int(row["epoch"])
+    names = parameter_names(cfg, checkpoint["params"])
+    best = checkpoint["best"]
+    start = Start(epoch=epoch, params=[checkpoint["params"][n] for n in names],
+                  best_params=[best[n] for n in names] if best else None,
+                  optimizer=checkpoint["optimizer"], batch_rng=state["batch_rng"],
+                  stopper=state["stopper"], history=history, time_s=float(state["time_s"]))
+    return train(cfg, out=path, progress=progress, data=data, start=start)
+
+
+def parameter_names(cfg, saved: dict[str, np.ndarray]) -> list[str]:
+    """The network's parameter names, in order, if the checkpoint's parameters fit it."""
+    net = build_network(cfg)
+    expected = {n: p.shape for n, p in zip(net.parameter_names(), net.parameters())}
+    if expected != {n: p.shape for n, p in saved.items()}:
+        raise ConfigError("the checkpoint's parameters do not fit the config's network (the "
+                          "model changed)", "model")
+    return net.parameter_names()
