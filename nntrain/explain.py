@@ -33,7 +33,8 @@ CHECKED = 100  # entries of each parameter checked by central differences withou
 class Step:
     """Everything one explained step computed, in the network's layer order."""
 
-    exp: Experiment
+    exp: Experiment  # built in float64
+    dtype: str  # the config's own train.dtype
     X: np.ndarray  # (N, fan_in of layer 1): the inputs, a_0
     Y: np.ndarray  # (N, outputs): the targets
     lr: float
@@ -78,7 +79,7 @@ def explain_step(cfg: Config, samples: int | None = None, full: bool = False) ->
     lr = exp.schedule(exp.cfg.optimizer.lr, 0)
     exp.optimizer.step(net.parameters(), net.gradients(), lr, net.is_weight())
     return Step(
-        exp=exp, X=X, Y=Y, lr=lr, initial=initial,
+        exp=exp, dtype=cfg.train.dtype, X=X, Y=Y, lr=lr, initial=initial,
         forward=[{"z": t.z, "a": t.a} for t in trace], dE_do=dE_do,
         per_sample=per_sample_losses(exp, trace[-1].z, trace[-1].a, Y), E=E,
         backward=backward, errors=errors, checked_all=checked_all,
@@ -139,10 +140,20 @@ def print_step(step: Step, full: bool = False, as_json: bool = False) -> None:
         return
     from rich.console import Console
 
-    console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+    terminal = sys.stdout.isatty()
+    widest = max(max(p["W"].shape) for p in step.initial)  # columns of the widest matrix
+    # wide enough for it (up to 13 characters a column at 4 digits), so that piped
+    # output, --full above all, is not squeezed into 80 columns
+    width = None if terminal and not full else max(80, 13 * (widest if full else SHOWN) + 4)
+    console = Console(highlight=False, soft_wrap=not terminal, width=width)
     show = Printer(console, full)
-    for phase in (print_initialize, print_forward, print_error, print_backward, print_update):
-        phase(step, show)
+    with console.capture() as captured:
+        for phase in (print_initialize, print_forward, print_error, print_backward, print_update):
+            phase(step, show)
+    text = captured.get()
+    if not terminal:  # rich pads every line to the width: plain text without the padding
+        text = "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    sys.stdout.write(text)
 
 
 class Printer:
@@ -189,11 +200,12 @@ def formula(registry, component) -> str:
 def print_initialize(step: Step, show: Printer) -> None:
     net, cfg = step.exp.net, step.exp.cfg
     show.heading("1. Initialize: W is (fan_in, fan_out), b is (fan_out,)")
-    if cfg.train.dtype != "float64":
-        show.line(f"(in float64; the config trains in {cfg.train.dtype})")
+    if step.dtype != "float64":
+        show.line(f"(in float64; the config trains in {step.dtype})")
     for l, (init, p) in enumerate(zip(net.initializers, step.initial), start=1):
         fan_in, fan_out = p["W"].shape
-        bias = ("its own" if cfg.model.bias_initializer is None or init.bias_given
+        bias = ("given" if init.bias_given else "the initializer's own"
+                if cfg.model.bias_initializer is None
                 else f"bias_initializer {cfg.model.bias_initializer}")
         show.line(f"layer {l}: W{l} ~ {formula(INITIALIZERS, init)}")
         show.line(f"  target std {init.target_std(fan_in, fan_out):.4g}, drawn std "
