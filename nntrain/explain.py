@@ -247,8 +247,8 @@ def print_backward(step: Step, show: Printer) -> None:
         if l < L:
             show.line(f"delta_{l} = (delta_{l + 1} W_{l + 1}^T) * f'(z_{l}), "
                       f"f = {net.activations[l - 1].registry_name}")
-        show.line(f"dW_{l} = a_{l - 1}^T delta_{l}, db_{l} = sum of delta_{l} over samples; "
-                  f"relative error against central differences: W {step.errors[f'W{l}']:.2g}, "
+        show.line(f"dW_{l} = a_{l - 1}^T delta_{l}, db_{l} = sum of delta_{l} over samples")
+        show.line(f"  against central differences: relative error W {step.errors[f'W{l}']:.2g}, "
                   f"b {step.errors[f'b{l}']:.2g}")
         show.matrices((f"delta_{l}", b["delta"]), (f"dW_{l}", b["dW"]), (f"db_{l}", b["db"]))
     what = "every entry" if step.checked_all else f"the first {CHECKED} entries of each parameter"

@@ -77,7 +77,9 @@ class Constant(Initializer):
 
 @INITIALIZERS.register("values")
 class Values(Initializer):
-    """W and b given: {name: values, W: [[...]], b: [...]}, W of shape (fan_in, fan_out) (b: zeros if left out).
+    """W and b given: {name: values, W: [[...]], b: [...]} (b: zeros if left out).
+
+    W is a list of fan_in rows of fan_out numbers: the (fan_in, fan_out) matrix.
 
     One layer's hand-picked parameters, for a step worked by hand; use it in the
     per-layer initializer list. The network supplies fan_in and fan_out to check

@@ -4,6 +4,7 @@ against the step worked by hand."""
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -226,3 +227,17 @@ def test_bad_config_is_one_line_exit_2(cli, tmp_path):
     assert result.stderr.strip() == ("error: model.initializer[0]: initializer 'values': W has "
                                      "shape (1, 3), the layer needs (fan_in, fan_out) = (2, 2)")
     assert cli("explain", CONFIGS / "xor.yaml", "--samples", "0").exit_code == 2
+
+
+def test_lesson_zero_shows_what_the_command_prints(cli):
+    """docs/lessons.md pastes the output of its explain command; it must not go stale."""
+    lessons = (CONFIGS.parent / "docs" / "lessons.md").read_text()
+    command = "nntrain explain configs/lessons/one_step.yaml --samples 1"
+    assert f"```sh\n{command}\n```" in lessons
+    pasted = re.search(r"prints each phase.*?```text\n(.*?)```", lessons, flags=re.S).group(1)
+    result = cli(*command.split()[1:2], CONFIGS / "lessons" / "one_step.yaml", "--samples", "1")
+    # the gradient check's relative errors (~1e-10) vary in their digits between machines
+    def masked(text):
+        return re.sub(r"\d\.\de-\d+", "ERR", text).strip()
+
+    assert masked(result.stdout) == masked(pasted)
