@@ -228,7 +228,9 @@ def print_error(step: Step, show: Printer) -> None:
     show.heading("3. Error: E(W) = the mean over samples of each sample's loss")
     show.line(formula(LOSSES, loss))
     show.matrices(("loss per sample", step.per_sample[:, None]))
-    show.line(f"E = {step.E:.4g}")
+    n = len(step.per_sample)
+    terms = " + ".join(f"{v:.4g}" for v in step.per_sample) if n <= SHOWN else "..."
+    show.line(f"E = (1/N) sum_n loss_n = ({terms}) / {n} = {step.E:.4g}")
 
 
 def print_backward(step: Step, show: Printer) -> None:
@@ -241,7 +243,11 @@ def print_backward(step: Step, show: Printer) -> None:
                   f"the logits z_{L} directly (stable), without forming dE/do")
     else:
         show.matrices(("dE/do", step.dE_do))
-        show.line(f"delta_{L} = dE/do * f'(z_{L}), f = {out}")
+        if net.activations[-1].hidden:  # elementwise
+            show.line(f"delta_{L} = dE/do * f'(z_{L}), f = {out}")
+        else:  # softmax mixes the units of a row
+            show.line(f"delta_{L} = dE/do times the Jacobian of {out}, per sample: "
+                      f"{ACTIVATIONS.formula(out)}")
     for l in range(L, 0, -1):
         b = step.backward[l - 1]
         if l < L:
