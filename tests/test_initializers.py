@@ -157,3 +157,9 @@ def test_values_checks_its_shapes(spec, key, message):
 def test_values_is_not_a_bias_initializer():
     with pytest.raises(ConfigError, match="model.bias_initializer: .*use it in model.initializer"):
         Network([2, 2, 1], bias_initializer={"name": "values", "W": [[1.0]]})
+
+
+def test_values_is_listed_with_its_form(cli):
+    result = cli("list", "initializers")
+    line = next(row for row in result.stdout.splitlines() if "\tvalues\t" in row)
+    assert "{name: values, W: [[...]], b: [...]}" in line
