@@ -163,7 +163,10 @@ class Printer:
         self.console, self.full = console, full
 
     def heading(self, text: str) -> None:
-        self.console.print(f"\n[bold]{text}[/bold]")
+        from rich.text import Text
+
+        self.console.print()
+        self.console.print(Text(text, style="bold"))  # Text: a formula's [...] is not markup
 
     def line(self, text: str) -> None:
         from rich.text import Text
@@ -181,12 +184,13 @@ class Printer:
     def matrix(self, name: str, m: np.ndarray):
         from rich import box
         from rich.table import Table
+        from rich.text import Text
 
         rows, cols = m.shape
         cut = not self.full and (rows > SHOWN or cols > SHOWN)
         shown = m[:SHOWN, :SHOWN] if cut else m
         title = f"{name} {rows}x{cols}" + (f", first {len(shown)}x{shown.shape[1]}" if cut else "")
-        table = Table(title=title, show_header=False, box=box.SQUARE, title_justify="left",
+        table = Table(title=Text(title), show_header=False, box=box.SQUARE, title_justify="left",
                       min_width=len(title))
         for row in shown:
             table.add_row(*(f"{v:.4g}" for v in row))
