@@ -414,6 +414,29 @@ def resume(
     print_run(summary, as_json=as_json, quiet=quiet)
 
 
+@app.command()
+def explain(
+    config: ConfigArg,
+    overrides: OverridesArg = None,
+    samples: Annotated[Optional[int], typer.Option(
+        "--samples", metavar="N", min=1,
+        help="The first N training rows (default: the whole batch, at most 4).")] = None,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Print every matrix whole and check every gradient entry.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print every array as nested lists (JSON).")] = False,
+    plugin: PluginOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Walk one training step of CONFIG's network: initialize, forward, error, back-propagation
+    (checked against central differences) and update, in the notes' notation (float64)."""
+    from .config import load_config
+    from .explain import explain_step, print_step
+
+    cfg = load_config(config, overrides or [], plugin_paths(plugin))
+    print_step(explain_step(cfg, samples, full=full), full=full, as_json=as_json)
+
+
 # -- helpers -------------------------------------------------------------------------------
 
 

@@ -30,6 +30,8 @@ INITIALIZERS = Registry("initializer")
 class Initializer:
     """Base: subclasses implement ``sample(shape, fan_in, fan_out, rng)``."""
 
+    bias_given = False  # True: biases given explicitly, which model.bias_initializer does not replace
+
     def __call__(self, fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
         return self.sample((fan_in, fan_out), fan_in, fan_out, rng)
 
@@ -71,6 +73,56 @@ class Constant(Initializer):
 
     def target_std(self, fan_in, fan_out):
         return 0.0
+
+
+@INITIALIZERS.register("values")
+class Values(Initializer):
+    """W and b given: {name: values, W: [[...]], b: [...]} (b: zeros if left out).
+
+    W is a list of fan_in rows of fan_out numbers: the (fan_in, fan_out) matrix.
+
+    One layer's hand-picked parameters, for a step worked by hand; use it in the
+    per-layer initializer list. The network supplies fan_in and fan_out to check
+    the shapes. A b given here is kept even when model.bias_initializer is set
+    (the explicit values win); without b, the bias_initializer (or zeros) applies.
+    """
+
+    def __init__(self, W: list, b: list | None = None, fan_in: int | None = None,
+                 fan_out: int | None = None):
+        if fan_in is None or fan_out is None:
+            raise ValueError("gives one layer's W and b: use it in model.initializer "
+                             "(a list, one per weight layer)")
+        self.W = given_array(W, "W", (fan_in, fan_out))
+        self.b = np.zeros(fan_out) if b is None else given_array(b, "b", (fan_out,))
+        self.bias_given = b is not None
+
+    def sample(self, shape, fan_in, fan_out, rng):
+        if shape != self.W.shape:
+            raise ValueError(f"W has shape {self.W.shape}, the layer needs {shape}")
+        return self.W.copy()
+
+    def bias(self, fan_in, fan_out, rng):
+        return self.b.copy()
+
+    def target_std(self, fan_in, fan_out):
+        return float(self.W.std())  # no rule: the std of the values given
+
+
+def given_array(values, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``values`` (nested lists of numbers) as a float64 array of ``shape``, or a ValueError."""
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"{name} must be a list of numbers, got {values!r}")
+    try:
+        array = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of numbers with rows of equal length, "
+                         f"got {values!r}") from None
+    if array.shape != shape:
+        what = "(fan_in, fan_out)" if len(shape) == 2 else "(fan_out,)"
+        raise ValueError(f"{name} has shape {array.shape}, the layer needs {what} = {shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} has NaN or infinite values")
+    return array
 
 
 @INITIALIZERS.register("uniform")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -76,14 +77,30 @@ def build_components(sizes, activation, output_activation, initializer, bias_ini
         activations.append(out)
     # sklearn's preset depends on the hidden activation (its one global setting)
     hidden_name = activations[0].registry_name if n_weights > 1 else "identity"
-    initializers = [
-        INITIALIZERS.build(spec, "model.initializer", activation=hidden_name)
-        for spec in per_layer(initializer, n_weights, "initializer", "model.initializer")
+    specs = per_layer(initializer, n_weights, "initializer", "model.initializer")
+    initializers = [  # fan_in, fan_out: for the initializers that check shapes (values)
+        INITIALIZERS.build(spec, initializer_key(initializer, i), activation=hidden_name,
+                           fan_in=fan_in, fan_out=fan_out)
+        for i, (spec, fan_in, fan_out) in enumerate(zip(specs, sizes[:-1], sizes[1:]))
     ]
     bias_init = (None if bias_initializer is None else
                  INITIALIZERS.build(bias_initializer, "model.bias_initializer",
                                     activation=hidden_name))
     return activations, initializers, bias_init
+
+
+@dataclass
+class LayerTrace:
+    """One layer's values in a traced pass, as copies: z = a_prev W + b, a = f(z), delta = dE/dz."""
+
+    z: np.ndarray  # (batch, fan_out)
+    a: np.ndarray | None = None
+    delta: np.ndarray | None = None
+
+
+def initializer_key(spec: Any, i: int) -> str:
+    """model.initializer, or model.initializer[i] for the i-th of a per-layer list."""
+    return f"model.initializer[{i}]" if isinstance(spec, (list, tuple)) else "model.initializer"
 
 
 class Network:
@@ -121,12 +138,14 @@ class Network:
         self.W, self.b = [], []
         for init, fan_in, fan_out in zip(self.initializers, self.sizes[:-1], self.sizes[1:]):
             self.W.append(init(fan_in, fan_out, rng).astype(self.dtype))
-            bias = (init.bias(fan_in, fan_out, rng) if bias_init is None
+            bias = (init.bias(fan_in, fan_out, rng) if bias_init is None or init.bias_given
                     else bias_init.sample((fan_out,), fan_in, fan_out, rng))
             self.b.append(np.asarray(bias, dtype=self.dtype))
         self.dW = [np.zeros_like(W) for W in self.W]
         self.db = [np.zeros_like(b) for b in self.b]
         self._buffers: dict[int, dict[str, list[np.ndarray]]] = {}
+        self.trace: list[LayerTrace] | None = None  # filled by loss_and_backward(trace=True)
+        self.dE_do: np.ndarray | None = None
 
     # -- parameters ---------------------------------------------------------------
 
@@ -193,22 +212,35 @@ class Network:
         self._forward(np.asarray(X, dtype=self.dtype))
         return list(self._buffers_for(len(X))["a"])
 
-    def _forward(self, X: np.ndarray) -> np.ndarray:
-        """Forward pass into the batch buffers; keeps z and a for ``_backward``."""
+    def _forward(self, X: np.ndarray, trace: list[LayerTrace] | None = None) -> np.ndarray:
+        """Forward pass into the batch buffers; keeps z and a for ``_backward``.
+
+        ``trace``: a list to append each layer's z and a to, copied as they are made
+        (an ``inplace`` activation writes a over z).
+        """
         buf = self._buffers_for(len(X))
         self._inputs = X
         a = X
         for W, b, act, z, out in zip(self.W, self.b, self.activations, buf["z"], buf["a"]):
             np.matmul(a, W, out=z)  # (batch, fan_out)
             z += b
+            if trace is not None:
+                trace.append(LayerTrace(z.copy()))
             a = act.forward(z, out)
+            if trace is not None:
+                trace[-1].a = a.copy()
         self.z_out, self.output = buf["z"][-1], a
         return a
 
-    def _backward(self, delta: np.ndarray) -> None:
-        """Given dE/dz of the output layer, fill dW, db (and PReLU's dalpha) for every layer."""
+    def _backward(self, delta: np.ndarray, trace: list[LayerTrace] | None = None) -> None:
+        """Given dE/dz of the output layer, fill dW, db (and PReLU's dalpha) for every layer.
+
+        ``trace``: the forward pass's list, given each layer's delta (a copy: the buffers are reused).
+        """
         buf = self._buffers_for(len(delta))
         for i in range(len(self.W) - 1, -1, -1):
+            if trace is not None:
+                trace[i].delta = delta.copy()
             a_prev = self._inputs if i == 0 else buf["a"][i - 1]
             np.matmul(a_prev.T, delta, out=self.dW[i])  # (fan_in, fan_out)
             # db = sum of delta over the batch, as a BLAS matrix-vector product: 3-4x faster
@@ -218,17 +250,25 @@ class Network:
                 da = np.matmul(delta, self.W[i].T, out=buf["da"][i - 1])  # (batch, fan_in)
                 delta = self.activations[i - 1].backward(da)
 
-    def loss_and_backward(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> float:
+    def loss_and_backward(self, X: np.ndarray, Y: np.ndarray, loss: Loss,
+                          trace: bool = False) -> float:
         """The training step before the update: forward, E(W), backward.
 
         X and Y are already in the network's dtype. Returns E; leaves dE/dp in
-        ``gradients()`` and the batch's output in ``output``.
+        ``gradients()`` and the batch's output in ``output``. With ``trace``, also
+        ``trace``: a LayerTrace (z, a, delta) per layer, and ``dE_do``: dE/do before
+        the output activation's derivative (None for a loss fused with it). Without
+        ``trace`` nothing is copied (the training loop's hot path).
         """
-        o = self._forward(X)
+        layers = [] if trace else None
+        o = self._forward(X, layers)
         E, grad = loss.value_and_grad(self.z_out, o, Y)
+        dE_do = None
         if not loss.fused_with:
+            dE_do = grad.copy() if trace else None
             grad = self.activations[-1].backward(grad)
-        self._backward(grad)
+        self._backward(grad, layers)
+        self.trace, self.dE_do = layers, dE_do
         return E
 
     def loss(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> float:

@@ -12,6 +12,7 @@ import pytest
 
 from nntrain.initializers import INITIALIZERS
 from nntrain.network import Network
+from nntrain.registry import ConfigError
 
 FAN_IN, FAN_OUT = 500, 400
 N = FAN_IN * FAN_OUT
@@ -42,7 +43,8 @@ REFERENCE = {
 
 
 def test_every_initializer_has_a_reference():
-    assert set(REFERENCE) | {"zeros", "constant"} == set(INITIALIZERS.names())
+    # zeros, constant and values are not random: tested by value below
+    assert set(REFERENCE) | {"zeros", "constant", "values"} == set(INITIALIZERS.names())
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))
@@ -111,3 +113,53 @@ def test_preset_biases():
 def test_per_layer_initializers():
     net = Network([4, 3, 2], initializer=["zeros", "he_normal"], seed=0)
     assert np.all(net.W[0] == 0) and np.any(net.W[1] != 0)
+
+
+VALUES = [{"name": "values", "W": [[0.1, 0.2], [0.3, 0.4]], "b": [0.1, -0.1]},
+          {"name": "values", "W": [[0.5], [-0.5]]}]
+
+
+def test_values_gives_each_layers_W_and_b():
+    net = Network([2, 2, 1], initializer=VALUES, seed=0)
+    np.testing.assert_array_equal(net.W[0], [[0.1, 0.2], [0.3, 0.4]])
+    np.testing.assert_array_equal(net.b[0], [0.1, -0.1])
+    np.testing.assert_array_equal(net.W[1], [[0.5], [-0.5]])
+    np.testing.assert_array_equal(net.b[1], [0.0])  # b left out: zeros
+    # an explicit b is kept; a bias_initializer fills only the biases not given
+    both = Network([2, 2, 1], initializer=VALUES, bias_initializer={"name": "constant", "value": 3})
+    np.testing.assert_array_equal(both.b[0], [0.1, -0.1])
+    np.testing.assert_array_equal(both.b[1], [3.0])
+    assert INITIALIZERS.build(VALUES[0], fan_in=2, fan_out=2).target_std(2, 2) == pytest.approx(
+        np.std([0.1, 0.2, 0.3, 0.4]))
+
+
+@pytest.mark.parametrize("spec, key, message", [
+    ([{"name": "values", "W": [[0.1, 0.2]]}, "zeros"], "model.initializer[0]",
+     "W has shape (1, 2), the layer needs (fan_in, fan_out) = (2, 2)"),
+    (["zeros", {"name": "values", "W": [[1], [2]], "b": [1, 2]}], "model.initializer[1]",
+     "b has shape (2,), the layer needs (fan_out,) = (1,)"),
+    (["zeros", {"name": "values", "W": [[1], [2, 3]]}], "model.initializer[1]", "rows of equal length"),
+    (["zeros", {"name": "values", "W": [["a"], [2]]}], "model.initializer[1]", "list of numbers"),
+    (["zeros", {"name": "values", "W": 1.5}], "model.initializer[1]", "list of numbers"),
+    (["zeros", {"name": "values", "W": [[float("nan")], [2]]}], "model.initializer[1]", "NaN"),
+    (["zeros", {"name": "values"}], "model.initializer[1]", "needs parameter 'W'"),
+    (["zeros", {"name": "values", "W": [[1], [2]], "fan_in": 2}], "model.initializer[1]",
+     "no parameter 'fan_in'"),
+    ({"name": "values", "W": [[0.1, 0.2], [0.3, 0.4]]}, "model.initializer",
+     "W has shape (2, 2), the layer needs (fan_in, fan_out) = (2, 1)"),
+])
+def test_values_checks_its_shapes(spec, key, message):
+    with pytest.raises(ConfigError) as err:
+        Network([2, 2, 1], initializer=spec)
+    assert err.value.key == key and message in str(err.value)
+
+
+def test_values_is_not_a_bias_initializer():
+    with pytest.raises(ConfigError, match="model.bias_initializer: .*use it in model.initializer"):
+        Network([2, 2, 1], bias_initializer={"name": "values", "W": [[1.0]]})
+
+
+def test_values_is_listed_with_its_form(cli):
+    result = cli("list", "initializers")
+    line = next(row for row in result.stdout.splitlines() if "\tvalues\t" in row)
+    assert "{name: values, W: [[...]], b: [...]}" in line
