@@ -16,6 +16,7 @@ compare folder:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import itertools
@@ -155,7 +156,7 @@ def execute(point: dict) -> dict:
     the driver sees, so workers need no shared filesystem.
     """
     result = {"index": point["index"], "dir": point["dir"], "files": {}, "error": None}
-    with tempfile.TemporaryDirectory(prefix="nntrain-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="nntrain-", dir=WORKER_FOLDER) as tmp:
         try:
             cfg = load_config(raw=point["config"])
             if cfg.train.threads == "auto":  # the pool or cluster spreads runs over the cores
@@ -203,21 +204,29 @@ def one_blas_thread():
 
 
 STARTED = None  # in a pool worker: the queue on which it says which point it started
+WORKER_FOLDER = None  # in a pool worker: the folder its runs' temporary folders go in
 
 
 def pool_worker(started, parent: int) -> None:
     """A pool worker's setup: Ctrl-C is the driver's; SIGTERM (pool.terminate) ends the run in
-    hand and removes its temporary folder; and the worker ends when its driver is gone,
-    however the driver died (SIGKILL included)."""
-    global STARTED
+    hand and removes the worker's temporary folder; and the worker ends when its driver is
+    gone, however the driver died (SIGKILL included)."""
+    global STARTED, WORKER_FOLDER
     STARTED = started
+    WORKER_FOLDER = tempfile.mkdtemp(prefix="nntrain-worker-")
+    atexit.register(shutil.rmtree, WORKER_FOLDER, ignore_errors=True)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, exit_cleanly)
     threading.Thread(target=watch_parent, args=(parent,), daemon=True).start()
 
 
+class WorkerStopped(SystemExit):
+    """SIGTERM in a pool worker: the run in hand unwinds, then the worker exits (its temporary
+    folder is removed at exit, whatever the unwinding left)."""
+
+
 def exit_cleanly(signum, frame):
-    raise SystemExit(128 + signum)  # unwinds: train saves, TemporaryDirectory cleans up
+    raise WorkerStopped(128 + signum)
 
 
 def watch_parent(parent: int, every: float = 0.5, grace: float = 5.0) -> None:

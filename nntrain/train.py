@@ -378,19 +378,21 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
         except KeyboardInterrupt as signalled:  # a second Ctrl-C, or SIGTERM: at once
             status, summary.data["signal"] = "interrupted", signal_name(signalled)
         except BaseException:
-            status = "failed"
+            status = "failed"  # and the exception goes on: a failed save below must not hide it
             raise
         finally:
             # 7. save the state to resume from, the parameters, the test figures, the summary
             if progress:
                 progress.stop()
+            propagating = status == "failed"  # a failed save must not hide that exception
             failed_write, restored = save_run(exp, run, status, stopper, checkpoints, batches,
                                               [metrics, layers], at_epoch_end)
             status = "failed" if failed_write else status
             if exp.test is not None and status != "failed":
                 summary.data["test"] = dict(zip(("loss", exp.metric), exp.evaluate(exp.test)))
-            summary.finish(status, run.history, stopper.row, restored, time.perf_counter() - clock)
-            if failed_write:
+            failed_write = failed_write or save_all([lambda: summary.finish(
+                status, run.history, stopper.row, restored, time.perf_counter() - clock)])
+            if failed_write and not propagating:
                 raise failed_write
     if status == "interrupted":
         raise Interrupted(run, summary.data["signal"])

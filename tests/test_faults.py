@@ -147,9 +147,11 @@ def test_stopping_compare_records_runs_in_flight_and_resume_redoes_them(tmp_path
     resumed = subprocess.run(NNTRAIN + ["compare", str(tmp_path / "slow.yaml"),
                                         "optimizer.lr=0.01,0.02,0.03", "train.epochs=40",
                                         "--seeds", "2", "--workers", "2", "--resume", str(folder)],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "TMPDIR": str(scratch)})
     assert resumed.returncode == 0, resumed.stderr
     assert [r["status"] for r in read(folder / "results.csv")] == ["completed"] * 6
+    assert list(scratch.iterdir()) == []  # the workers' folders go when they end normally too
 
 
 def test_stopping_compare_before_any_run_finishes(tmp_path):
