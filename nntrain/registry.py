@@ -166,7 +166,7 @@ class Registry:
             return component(**kwargs)
         except ConfigError:
             raise
-        except ValueError as err:  # a component's own range check, e.g. limit <= 0
+        except (ValueError, ArithmeticError) as err:  # its own range check (limit <= 0), overflow
             raise ConfigError(f"{self.kind} '{name}': {shorten(str(err), 2 * QUOTE_LIMIT)}",
                               key) from None
 
