@@ -166,8 +166,11 @@ class Registry:
             return component(**kwargs)
         except ConfigError:
             raise
-        except (ValueError, ArithmeticError) as err:  # its own range check (limit <= 0), overflow
+        except ValueError as err:  # a component's own range check, e.g. limit <= 0
             raise ConfigError(f"{self.kind} '{name}': {shorten(str(err), 2 * QUOTE_LIMIT)}",
+                              key) from None
+        except ArithmeticError:  # gain: 1e200 squared
+            raise ConfigError(f"{self.kind} '{name}': a parameter is too large to compute with",
                               key) from None
 
     def formula(self, name: str) -> str:
