@@ -28,7 +28,7 @@ from .datasets import DATASETS
 from .losses import LOSSES
 from .network import build_components, check_pair, check_sizes
 from .optimizers import OPTIMIZERS, SCHEDULES
-from .registry import ConfigError, check_type, describe, did_you_mean, shorten
+from .registry import QUOTE_LIMIT, ConfigError, check_type, describe, did_you_mean, shorten
 
 
 @dataclass(frozen=True)
@@ -259,7 +259,7 @@ def what_happened(err: BaseException) -> str:
     """'RuntimeError: oops' or 'SystemExit(0)', the message cut to QUOTE_LIMIT characters."""
     if isinstance(err, SystemExit):
         return f"SystemExit({describe(err.code)})"
-    message = shorten(" ".join(str(err).split()))
+    message = shorten(" ".join(str(err).split()), 2 * QUOTE_LIMIT)
     return f"{type(err).__name__}: {message}" if message else type(err).__name__
 
 

@@ -172,6 +172,9 @@ class Registry:
         except ArithmeticError:  # gain: 1e200 squared
             raise ConfigError(f"{self.kind} '{name}': a parameter is too large to compute with",
                               key) from None
+        except MemoryError:  # n_samples: 10000000000000
+            raise ConfigError(f"{self.kind} '{name}': needs more memory than there is; "
+                              "are its sizes right?", key) from None
 
     def formula(self, name: str) -> str:
         """The first line of the component's docstring: its formula, for ``nntrain list``."""

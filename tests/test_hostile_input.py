@@ -448,3 +448,8 @@ def test_nothing_is_written_for_refused_data(cli, tmp_path):
     before = files_under(tmp_path)
     cli("train", config)
     assert files_under(tmp_path) == before
+
+
+def test_a_dataset_too_large_for_memory_is_a_config_error(cli, tmp_path):
+    refused(cli, tmp_path, BASE, "data: dataset 'xor': needs more memory than there is",
+            "+data.n_samples=10000000000000")
