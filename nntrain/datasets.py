@@ -410,10 +410,12 @@ def check_arrays(X: np.ndarray, y: np.ndarray, spec: dict) -> tuple[np.ndarray, 
     """
     where, key = (spec["path"], "data.path") if "path" in spec else (f"dataset {spec['name']!r}",
                                                                         "data")
+    if X.dtype.kind == "c":  # numpy would drop the imaginary part with only a warning
+        raise ConfigError(f"{where}: X must be a 2-D array of real numbers, got complex numbers: "
+                          "split them into real columns", key)
     if X.ndim != 2 or X.dtype.kind not in "biuf":
-        what = "complex numbers: split them into real columns" if X.dtype.kind == "c" else \
-            f"{X.dtype} {X.shape}"
-        raise ConfigError(f"{where}: X must be a 2-D array of real numbers, got {what}", key)
+        raise ConfigError(f"{where}: X must be a 2-D array of real numbers, got {X.dtype} "
+                          f"{X.shape}", key)
     if y.ndim not in (1, 2) or y.dtype.kind not in "biufU" or y.dtype.names:
         raise ConfigError(f"{where}: y must be numbers or strings, one row (N,) or (N, K) per "
                           f"sample, got {y.dtype} {y.shape}", key)
