@@ -182,6 +182,9 @@ def safe_load(text: str) -> Any:
 
 
 
+MAX_CONFIG_CHARS = 1 << 20
+
+
 def read_yaml(path: str | Path) -> dict:
     """A YAML mapping from a file, loaded with safe_load (no Python tags are ever executed)."""
     path = Path(path)
@@ -190,7 +193,11 @@ def read_yaml(path: str | Path) -> dict:
     if path.is_dir():
         raise ConfigError("is a directory, not a config file", str(path))
     try:
-        text = path.read_text()
+        with open(path, encoding="utf-8") as f:  # not read_text: /dev/zero never ends
+            text = f.read(MAX_CONFIG_CHARS + 1)
+        if len(text) > MAX_CONFIG_CHARS:
+            raise ConfigError(f"is over {MAX_CONFIG_CHARS} characters long; a config is a few "
+                              "hundred", str(path))
         raw = safe_load(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark

@@ -165,11 +165,10 @@ ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first local header, or an 
 def npz_file(path: str):
     """A .npz file holding arrays X (N, F) and y (N,) or (N, K); loaded without pickle."""
     key = "data.path"
+    check_file(Path(path))
     try:
         with open(path, "rb") as f:
             magic = f.read(4)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file", key) from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot read ({err.strerror})", key) from None
     if magic not in ZIP_MAGIC:
@@ -219,18 +218,26 @@ def read_csv(path: Path, target: str | int, sep: str = ","):
     return X, y, None
 
 
+def check_file(path: Path) -> None:
+    """A data file must be a regular file: it is read more than once (a pipe would be empty)."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file", "data.path")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a data file", "data.path")
+    if not path.is_file():
+        raise ConfigError(f"{path}: is not a regular file (a pipe or a device); nntrain reads "
+                          "a data file more than once: save it to a file first", "data.path")
+
+
 def read_header(path: Path, sep: str) -> list[str]:
     """The column names: the first non-blank line, split on ``sep`` (utf-8-sig: Excel's BOM)."""
     key = "data.path"
+    check_file(path)
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
             line = f.readline(MAX_HEADER)
             while line and not line.strip():
                 line = f.readline(MAX_HEADER)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file", key) from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a CSV file", key) from None
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: cannot read: not UTF-8 text (byte {err.start})", key) from None
     except OSError as err:

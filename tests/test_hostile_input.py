@@ -52,7 +52,7 @@ def test_aliases_of_a_sane_size_still_work():
 
 @pytest.mark.parametrize("text", [
     "seed: " + "[" * 5000 + "]" * 5000 + "\n",
-    "seed:\n" + "".join(" " * i + "- \n" for i in range(3000)),
+    "seed:\n" + "".join(" " * i + "- \n" for i in range(1000)),
     "seed: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n",
 ])
 def test_deep_nesting_is_a_config_error(cli, tmp_path, text):
@@ -453,3 +453,21 @@ def test_nothing_is_written_for_refused_data(cli, tmp_path):
 def test_a_dataset_too_large_for_memory_is_a_config_error(cli, tmp_path):
     refused(cli, tmp_path, BASE, "data: dataset 'xor': needs more memory than there is",
             "+data.n_samples=10000000000000")
+
+
+def test_endless_or_huge_config_files_are_refused(cli, tmp_path):
+    check_refused(cli, tmp_path, ["/dev/zero"], "/dev/zero: is over 1048576 characters long")
+    big = write(tmp_path / "big.yaml", BASE + "# padding\n" * 200_000)
+    check_refused(cli, tmp_path, [big], "big.yaml: is over 1048576 characters long")
+
+
+@pytest.mark.parametrize("name", ["csv", "npz"])
+def test_data_files_that_are_pipes_or_devices_are_refused(cli, tmp_path, name):
+    import os
+
+    os.mkfifo(tmp_path / "fifo")
+    for path in (tmp_path / "fifo", "/dev/zero"):
+        config = write(tmp_path / "c.yaml", f"data: {{name: {name}, path: {path}}}\n"
+                                            "model: {layers: [2, 1]}\n")
+        check_refused(cli, tmp_path, [config], f"{path}: is not a regular file")
+    (tmp_path / "fifo").unlink()
