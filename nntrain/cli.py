@@ -63,16 +63,10 @@ def errors_handled():
     except (Exception, SystemExit) as err:  # SystemExit: only a plugin's code raises it here
         if DEBUG or isinstance(err, CLICK_ERRORS):  # Click prints its own usage errors (exit 2)
             raise
+        from .config import failure
+
         typer.echo(f"error: {failure(err)} (--debug shows the traceback)", err=True)
         raise typer.Exit(1) from None
-
-
-def failure(err: BaseException) -> str:
-    """One line for an unexpected failure, naming the plugin file it came from, if any."""
-    from .config import plugin_in_traceback, what_happened
-
-    plugin = plugin_in_traceback(err)
-    return f"{what_happened(err)}" + (f" in plugin {plugin}" if plugin else "")
 
 
 class Commands(TyperGroup):

@@ -270,10 +270,11 @@ def what_happened(err: BaseException) -> str:
     return f"{type(err).__name__}: {message}" if message else type(err).__name__
 
 
-def plugin_in_traceback(err: BaseException) -> str | None:
-    """The loaded plugin file where ``err`` was raised (the innermost one), if any."""
+def failure(err: BaseException) -> str:
+    """One line for an unexpected failure, naming the plugin file it was raised in, if any."""
     frames = traceback.extract_tb(err.__traceback__)
-    return next((f.filename for f in reversed(frames) if f.filename in _LOADED_PLUGINS), None)
+    plugin = next((f.filename for f in reversed(frames) if f.filename in _LOADED_PLUGINS), None)
+    return what_happened(err) + (f" in plugin {plugin}" if plugin else "")
 
 
 # Keys an earlier version had: a config that still names one gets told why it no longer works.
