@@ -125,10 +125,11 @@ class SafeLoader(yaml.SafeLoader):
 
     MAX_DEPTH = 100
     MAX_VALUES = 100_000
+    depth = 0  # of the node being composed
 
     def compose_node(self, parent, index):
         # PyYAML composes recursively: 5000 levels would be a RecursionError, not a message
-        depth = getattr(self, "depth", 0)
+        depth = self.depth
         if depth >= self.MAX_DEPTH:
             raise ComposerError(None, None, f"nested deeper than {self.MAX_DEPTH} levels",
                                 self.peek_event().start_mark)
@@ -161,12 +162,19 @@ class SafeLoader(yaml.SafeLoader):
 
 
 def expanded_size(node: yaml.Node, sizes: dict) -> int:
-    """Values in ``node`` with every alias expanded (each shared node counted once per use)."""
-    if id(node) not in sizes:
-        children = (node.value if isinstance(node, yaml.SequenceNode) else
-                    [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
-                    else [])
-        sizes[id(node)] = 1 + sum(expanded_size(child, sizes) for child in children)
+    """Values in ``node`` with every alias expanded: an aliased node counts once per use.
+
+    ``sizes`` remembers each node's size, so the count itself never expands anything.
+    """
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    else:
+        children = []
+    sizes[id(node)] = 1 + sum(expanded_size(child, sizes) for child in children)
     return sizes[id(node)]
 
 
@@ -263,7 +271,7 @@ def load_plugin(path: str) -> None:
 
 
 def what_happened(err: BaseException) -> str:
-    """'RuntimeError: oops' or 'SystemExit(0)', the message cut to QUOTE_LIMIT characters."""
+    """'RuntimeError: oops' or 'SystemExit(0)' on one line, the message cut to 160 characters."""
     if isinstance(err, SystemExit):
         return f"SystemExit({describe(err.code)})"
     message = shorten(" ".join(str(err).split()), 2 * QUOTE_LIMIT)
