@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The child: import first (the base), then load with one reader and report.
 CHILD = """
 import json, resource, sys, time
+from pathlib import Path
 sys.path.insert(0, {root!r})
 sys.path.insert(0, {bench!r})
 import numpy as np
@@ -38,7 +39,7 @@ if {reader!r} == "new":
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
 read = old_read_csv if {reader!r} == "old" else datasets.read_csv
-X, y, _ = read({path!r}, "label")
+X, y, _ = read(Path({path!r}), "label")
 seconds = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({{"seconds": seconds, "base_kb": base, "peak_kb": peak, "shape": X.shape,
@@ -79,7 +80,9 @@ def write_csv(path: Path, megabytes: float, columns: int) -> int:
 def measure(reader: str, path: Path) -> dict:
     code = CHILD.format(root=str(ROOT), bench=str(Path(__file__).parent), reader=reader,
                         path=str(path))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"the {reader} reader failed:\n{out.stderr}")
     return json.loads(out.stdout)
 
 

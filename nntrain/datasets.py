@@ -197,8 +197,9 @@ MAX_HEADER = 1 << 20  # characters: a longer first line is not a CSV header
 SEPARATORS = ",;\t|:"  # what a one-column file may really be separated by
 
 
-def read_csv(path: Path, target: str | int, sep: str = ","):
+def read_csv(path: str | Path, target: str | int, sep: str = ","):
     """Features (float64) and the target column (numbers or strings) of a headed CSV file."""
+    path = Path(path)
     header = read_header(path, sep)
     column = target_column(header, target, path, sep)
     features = [i for i in range(len(header)) if i != column]
