@@ -471,3 +471,24 @@ def test_data_files_that_are_pipes_or_devices_are_refused(cli, tmp_path, name):
                                             "model: {layers: [2, 1]}\n")
         check_refused(cli, tmp_path, [config], f"{path}: is not a regular file")
     (tmp_path / "fifo").unlink()
+
+
+def test_a_network_too_large_for_memory_is_a_config_error(cli, tmp_path):
+    refused(cli, tmp_path, BASE, "model.layers: the network needs more memory than there is",
+            "model.layers=[2,10000000000,1]")
+
+
+def test_a_plugin_component_that_exits_when_built_is_a_config_error(cli, tmp_path):
+    write(tmp_path / "exits.py", """\
+import sys
+from nntrain.activations import ACTIVATIONS, Activation
+
+@ACTIVATIONS.register("exits")
+class Exits(Activation):
+    \"\"\"Never built.\"\"\"
+
+    def __init__(self):
+        sys.exit(0)
+""")
+    refused(cli, tmp_path, BASE.replace("activation: tanh", "activation: exits") +
+            "plugins: [exits.py]\n", "model.activation: activation 'exits' raised SystemExit(0)")
