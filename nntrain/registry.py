@@ -26,7 +26,9 @@ class ConfigError(ValueError):
 
     def __init__(self, message: str, key: str | None = None):
         self.key = key
-        message = " ".join(str(message).splitlines())  # the CLI prints one line
+        # The CLI prints one line; values in it are cut by describe(), and this is the backstop
+        # for a message that quotes something uncut (a 100 000-character override).
+        message = shorten(" ".join(str(message).splitlines()), 6 * QUOTE_LIMIT)
         super().__init__(f"{key}: {message}" if key else message)
 
 

@@ -492,3 +492,14 @@ class Exits(Activation):
 """)
     refused(cli, tmp_path, BASE.replace("activation: tanh", "activation: exits") +
             "plugins: [exits.py]\n", "model.activation: activation 'exits' raised SystemExit(0)")
+
+
+@pytest.mark.parametrize("override", [
+    "optimizer.lr=" + ",".join(["1"] * 50_000),  # a sweep in train: the list is quoted
+    "x" * 50_000,  # no '=': the text is quoted
+    "+data.noise=" + "[" * 50 + "]" * 50,
+])
+def test_no_error_line_is_unbounded_whatever_it_quotes(cli, tmp_path, override):
+    config = write(tmp_path / "c.yaml", BASE)
+    result = cli("train", config, override)
+    assert result.exit_code == 2 and len(result.stderr) < 6 * QUOTE_LIMIT + 100, result.stderr
