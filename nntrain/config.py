@@ -146,6 +146,13 @@ class SafeLoader(yaml.SafeLoader):
                                 f"{self.MAX_VALUES} values", node.start_mark)
         return node
 
+    def construct_yaml_int(self, node):
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # Python refuses to parse integers of over 4300 digits
+            raise ConstructorError(None, None, "an integer with too many digits",
+                                   node.start_mark) from None
+
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
@@ -178,6 +185,7 @@ def expanded_size(node: yaml.Node, sizes: dict) -> int:
     return sizes[id(node)]
 
 
+SafeLoader.add_constructor("tag:yaml.org,2002:int", SafeLoader.construct_yaml_int)
 SafeLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),

@@ -209,6 +209,8 @@ def check_type(value: Any, hint: Any, key: str) -> Any:
     if hint in _WORDS and not _is_a(value, hint):
         raise ConfigError(f"must be {_WORDS[hint]}, got {describe(value)}", key)
     if hint is float:
+        if isinstance(value, int) and abs(value) > 10**300:  # float() would raise OverflowError
+            raise ConfigError(f"must be a finite number, got {describe(value)}", key)
         return finite(float(value), key)
     return value
 

@@ -503,3 +503,12 @@ def test_no_error_line_is_unbounded_whatever_it_quotes(cli, tmp_path, override):
     config = write(tmp_path / "c.yaml", BASE)
     result = cli("train", config, override)
     assert result.exit_code == 2 and len(result.stderr) < 6 * QUOTE_LIMIT + 100, result.stderr
+
+
+@pytest.mark.parametrize("text,fragment", [
+    (BASE.replace("lr: 0.5", "lr: 1" + "0" * 400), "optimizer.lr: must be a finite number, got a huge"),
+    (BASE + "seed: 1" + "0" * 5000 + "\n", "line 5, column 7: an integer with too many digits"),
+    (BASE.replace("lr: 0.5", "lr: 1e999"), "optimizer.lr: must be a finite number, got inf"),
+])
+def test_numbers_too_large_for_python_or_a_float(cli, tmp_path, text, fragment):
+    refused(cli, tmp_path, text, fragment)
