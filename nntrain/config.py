@@ -245,7 +245,7 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
         raw["name"] = Path(path).stem
     base = Path(path).resolve().parent if path is not None else Path.cwd()
     yaml_plugins = raw.get("plugins") or []
-    if not isinstance(yaml_plugins, list):
+    if not isinstance(yaml_plugins, list) or not all(isinstance(p, str) for p in yaml_plugins):
         raise ConfigError(f"must be a list of Python files, got {describe(yaml_plugins)}", "plugins")
     resolved = [str(base / p) for p in yaml_plugins] + [str(Path(p).resolve()) for p in plugins]
     for plugin in resolved:

@@ -512,3 +512,7 @@ def test_no_error_line_is_unbounded_whatever_it_quotes(cli, tmp_path, override):
 ])
 def test_numbers_too_large_for_python_or_a_float(cli, tmp_path, text, fragment):
     refused(cli, tmp_path, text, fragment)
+
+
+def test_plugins_must_be_file_names(cli, tmp_path):
+    refused(cli, tmp_path, BASE + "plugins: [123]\n", "plugins: must be a list of Python files")
