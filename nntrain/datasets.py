@@ -54,9 +54,18 @@ class Data:
 # -- generators ------------------------------------------------------------------------
 
 
+def check_generator(n_samples: int | None, noise: float) -> None:
+    """The options every generator shares; numpy's own messages ('scale < 0') say less."""
+    if n_samples is not None and n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    if noise < 0:
+        raise ValueError(f"noise must be >= 0 (a standard deviation), got {noise}")
+
+
 @DATASETS.register("xor")
 def xor(rng, n_samples: int | None = None, noise: float = 0.0):
     """The four points of XOR; with n_samples, points in [-1,1]^2 labelled by sign(x1) != sign(x2)."""
+    check_generator(n_samples, noise)
     if n_samples is None:
         X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
         return X + rng.normal(0, noise, X.shape) if noise else X, np.array([0, 1, 1, 0]), "classes"
@@ -68,6 +77,7 @@ def xor(rng, n_samples: int | None = None, noise: float = 0.0):
 @DATASETS.register("circles")
 def circles(rng, n_samples: int = 200, noise: float = 0.05, factor: float = 0.5):
     """Two concentric circles (radius 1 and ``factor``), as sklearn.datasets.make_circles."""
+    check_generator(n_samples, noise)
     outer = n_samples // 2
     t = rng.uniform(0, 2 * np.pi, n_samples)
     r = np.where(np.arange(n_samples) < outer, 1.0, factor)
@@ -78,6 +88,7 @@ def circles(rng, n_samples: int = 200, noise: float = 0.05, factor: float = 0.5)
 @DATASETS.register("moons")
 def moons(rng, n_samples: int = 200, noise: float = 0.1):
     """Two interleaving half circles, as sklearn.datasets.make_moons."""
+    check_generator(n_samples, noise)
     upper = n_samples // 2
     t = np.concatenate([np.linspace(0, np.pi, upper), np.linspace(0, np.pi, n_samples - upper)])
     lower = np.arange(n_samples) >= upper
@@ -91,6 +102,7 @@ def moons(rng, n_samples: int = 200, noise: float = 0.1):
 @DATASETS.register("spiral")
 def spiral(rng, n_samples: int = 300, noise: float = 0.2, n_classes: int = 3):
     """Interleaved spiral arms, one per class (the CS231n toy problem)."""
+    check_generator(n_samples, noise)
     if n_classes < 2:
         raise ValueError(f"n_classes must be >= 2, got {n_classes}")
     y = np.arange(n_samples) % n_classes
@@ -103,6 +115,7 @@ def spiral(rng, n_samples: int = 300, noise: float = 0.2, n_classes: int = 3):
 def blobs(rng, n_samples: int = 300, noise: float = 0.0, n_features: int = 2, n_classes: int = 3,
           cluster_std: float = 1.0):
     """Gaussian blobs around centres drawn in [-10, 10]^F, as sklearn.datasets.make_blobs."""
+    check_generator(n_samples, noise)
     if n_classes < 2 or n_features < 1:
         raise ValueError("needs n_classes >= 2 and n_features >= 1")
     centres = rng.uniform(-10, 10, (n_classes, n_features))
@@ -113,6 +126,8 @@ def blobs(rng, n_samples: int = 300, noise: float = 0.0, n_features: int = 2, n_
 
 def _outliers(y, fraction, rng):
     """Replace a fraction of the targets by far-off values (the MSE-vs-MAE lesson)."""
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"outliers must be a share in [0, 1], got {fraction}")
     if fraction:
         hit = rng.random(len(y)) < fraction
         y[hit] += rng.choice([-1.0, 1.0], int(hit.sum())) * rng.uniform(5, 10, int(hit.sum()))
@@ -122,6 +137,7 @@ def _outliers(y, fraction, rng):
 @DATASETS.register("sine")
 def sine(rng, n_samples: int = 200, noise: float = 0.1, outliers: float = 0.0):
     """y = sin(x) + N(0, noise^2), x in [-pi, pi]; ``outliers``: share of targets moved 5-10 away."""
+    check_generator(n_samples, noise)
     x = rng.uniform(-np.pi, np.pi, n_samples)
     y = np.sin(x) + rng.normal(0, noise, n_samples)
     return x[:, None], _outliers(y, outliers, rng), "regression"
@@ -130,6 +146,7 @@ def sine(rng, n_samples: int = 200, noise: float = 0.1, outliers: float = 0.0):
 @DATASETS.register("plane")
 def plane(rng, n_samples: int = 200, noise: float = 0.1, outliers: float = 0.0):
     """y = x1 - 2 x2 + 0.5 + N(0, noise^2), x in [-1, 1]^2: a linear regression problem."""
+    check_generator(n_samples, noise)
     X = rng.uniform(-1, 1, (n_samples, 2))
     y = X[:, 0] - 2 * X[:, 1] + 0.5 + rng.normal(0, noise, n_samples)
     return X, _outliers(y, outliers, rng), "regression"

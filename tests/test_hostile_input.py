@@ -260,7 +260,8 @@ def test_single_class_csv_and_n_samples_zero(cli, tmp_path):
     write(tmp_path / "d.csv", "a,b,label\n1,2,0\n3,4,0\n")
     refused(cli, tmp_path, f"data: {{name: csv, path: {tmp_path / 'd.csv'}}}\n"
             "model: {layers: [2, 1]}\n", "data: the data has a single class (0.0)")
-    refused(cli, tmp_path, BASE, "(n_samples: 0)", "+data.n_samples=0")
+    refused(cli, tmp_path, BASE, "data: dataset 'xor': n_samples must be >= 1, got 0",
+            "+data.n_samples=0")
     refused(cli, tmp_path, BASE, "data.n_samples: must be an integer", "+data.n_samples=.nan")
 
 
@@ -516,3 +517,19 @@ def test_numbers_too_large_for_python_or_a_float(cli, tmp_path, text, fragment):
 
 def test_plugins_must_be_file_names(cli, tmp_path):
     refused(cli, tmp_path, BASE + "plugins: [123]\n", "plugins: must be a list of Python files")
+
+
+@pytest.mark.parametrize("dataset", ["xor", "circles", "moons", "spiral", "blobs", "sine", "plane"])
+@pytest.mark.parametrize("param,value,fragment", [
+    ("n_samples", -5, "n_samples must be >= 1, got -5"),
+    ("noise", -0.1, "noise must be >= 0"),
+])
+def test_generator_options_have_ranges(dataset, param, value, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_data({"name": dataset, param: value})
+
+
+@pytest.mark.parametrize("value", [-0.5, 1.5])
+def test_outliers_is_a_share(value):
+    with pytest.raises(ConfigError, match=r"outliers must be a share in \[0, 1\]"):
+        load_data({"name": "sine", "outliers": value})
