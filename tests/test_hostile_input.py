@@ -533,3 +533,13 @@ def test_generator_options_have_ranges(dataset, param, value, fragment):
 def test_outliers_is_a_share(value):
     with pytest.raises(ConfigError, match=r"outliers must be a share in \[0, 1\]"):
         load_data({"name": "sine", "outliers": value})
+
+
+def test_csv_numbers_are_read_exactly_as_python_reads_them(tmp_path):
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(2000, 2)) * 10.0 ** rng.integers(-300, 300, (2000, 2))
+    lines = [f"{a!r},{b:.6g},{i % 2}" for i, (a, b) in enumerate(values.tolist())]
+    write(tmp_path / "d.csv", "a,b,label\n" + "\n".join(lines) + "\n")
+    X, y, _ = datasets.read_csv(tmp_path / "d.csv", "label")
+    expected = [[float(v) for v in line.split(",")[:2]] for line in lines]
+    np.testing.assert_array_equal(X, expected)  # bit for bit, as the csv-module reader was
