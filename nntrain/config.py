@@ -252,7 +252,16 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
         load_plugin(plugin)
     raw["plugins"] = resolved
     cfg = parse(Config, raw, "")
-    check(cfg)
+    try:
+        check(cfg)
+    except ConfigError:
+        raise
+    except (Exception, SystemExit) as err:  # a plugin component failing as it is built: exit 2
+        plugin = plugin_of(err)
+        if plugin is None:
+            raise
+        raise ConfigError(f"{what_happened(err)} while the config was checked",
+                          f"plugins: {plugin}") from None
     return cfg
 
 
@@ -286,10 +295,15 @@ def what_happened(err: BaseException) -> str:
     return f"{type(err).__name__}: {message}" if message else type(err).__name__
 
 
+def plugin_of(err: BaseException) -> str | None:
+    """The loaded plugin file ``err`` was raised in (the innermost one), if any."""
+    frames = traceback.extract_tb(err.__traceback__)
+    return next((f.filename for f in reversed(frames) if f.filename in _LOADED_PLUGINS), None)
+
+
 def failure(err: BaseException) -> str:
     """One line for an unexpected failure, naming the plugin file it was raised in, if any."""
-    frames = traceback.extract_tb(err.__traceback__)
-    plugin = next((f.filename for f in reversed(frames) if f.filename in _LOADED_PLUGINS), None)
+    plugin = plugin_of(err)
     return what_happened(err) + (f" in plugin {plugin}" if plugin else "")
 
 

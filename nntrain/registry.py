@@ -174,9 +174,6 @@ class Registry:
         except ArithmeticError:  # gain: 1e200 squared
             raise ConfigError(f"{self.kind} '{name}': a parameter is too large to compute with",
                               key) from None
-        except SystemExit as err:  # a plugin component that calls sys.exit(): never exit quietly
-            raise ConfigError(f"{self.kind} '{name}' raised SystemExit({describe(err.code)}) "
-                              "when built", key) from None
         except MemoryError:  # n_samples: 10000000000000
             raise ConfigError(f"{self.kind} '{name}': needs more memory than there is; "
                               "are its sizes right?", key) from None

@@ -479,8 +479,12 @@ def test_a_network_too_large_for_memory_is_a_config_error(cli, tmp_path):
             "model.layers=[2,10000000000,1]")
 
 
-def test_a_plugin_component_that_exits_when_built_is_a_config_error(cli, tmp_path):
-    write(tmp_path / "exits.py", """\
+@pytest.mark.parametrize("what,fragment", [
+    ("sys.exit(0)", "SystemExit(0) while the config was checked"),
+    ("raise RuntimeError('bug')", "RuntimeError: bug while the config was checked"),
+])
+def test_a_plugin_component_that_fails_when_built_is_a_config_error(cli, tmp_path, what, fragment):
+    plugin = write(tmp_path / "exits.py", f"""\
 import sys
 from nntrain.activations import ACTIVATIONS, Activation
 
@@ -489,10 +493,10 @@ class Exits(Activation):
     \"\"\"Never built.\"\"\"
 
     def __init__(self):
-        sys.exit(0)
+        {what}
 """)
     refused(cli, tmp_path, BASE.replace("activation: tanh", "activation: exits") +
-            "plugins: [exits.py]\n", "model.activation: activation 'exits' raised SystemExit(0)")
+            "plugins: [exits.py]\n", f"plugins: {plugin}: {fragment}")
 
 
 @pytest.mark.parametrize("override", [
