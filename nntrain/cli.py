@@ -65,10 +65,12 @@ def errors_handled():
         raise typer.Exit(141) from None
     except (typer.Exit, typer.Abort):
         raise
-    except Exception as err:
+    except (Exception, SystemExit) as err:  # SystemExit: only a plugin's code raises it here
         if DEBUG or isinstance(err, CLICK_ERRORS):  # Click prints its own usage errors (exit 2)
             raise
-        typer.echo(f"error: {type(err).__name__}: {err} (--debug shows the traceback)", err=True)
+        from .config import failure
+
+        typer.echo(f"error: {failure(err)} (--debug shows the traceback)", err=True)
         raise typer.Exit(1) from None
 
 
@@ -185,13 +187,13 @@ def list_components(
     """List the registered components of each kind with their formulas (plugins' included)."""
     from .config import load_plugin
     from .output import print_table
-    from .registry import ConfigError, did_you_mean
+    from .registry import ConfigError, describe, did_you_mean
 
     for path in plugin_paths(plugin):
         load_plugin(str(Path(path).resolve()))
     registries = registries_by_kind()
     if kind is not None and kind not in registries:
-        raise ConfigError(f"unknown kind {kind!r}{did_you_mean(kind, KINDS)} known: "
+        raise ConfigError(f"unknown kind {describe(kind)}{did_you_mean(kind, KINDS)} known: "
                           f"{', '.join(KINDS)}", "list")
     rows = [{"kind": k, "name": name, "rule": registries[k].formula(name)}
             for k in ([kind] if kind else KINDS) for name in registries[k]]

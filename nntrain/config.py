@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import json
 import re
+import traceback
 import types
 import typing
 from collections.abc import Mapping
@@ -20,12 +21,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from yaml.composer import ComposerError
+from yaml.constructor import ConstructorError
 
 from .datasets import DATASETS
 from .losses import LOSSES
 from .network import build_components, check_pair, check_sizes
 from .optimizers import OPTIMIZERS, SCHEDULES
-from .registry import ConfigError, check_type, describe, did_you_mean
+from .registry import QUOTE_LIMIT, ConfigError, check_type, describe, did_you_mean, shorten
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,8 @@ class TrainConfig:
     early_stopping: EarlyStopping | None = None
     diagnostics_every: int = 10  # epochs between layers.csv rows; 0 turns them off
     dtype: Literal["float64", "float32"] = "float64"
-    threads: int | str = "auto"  # BLAS threads of this run; auto: from the problem size
-    checkpoint_every: int | str = "auto"  # epochs between checkpoints; auto: about every 2 s
+    threads: int | Literal["auto"] = "auto"  # BLAS threads of this run; auto: from the problem size
+    checkpoint_every: int | Literal["auto"] = "auto"  # epochs between checkpoints; auto: ~every 2 s
 
 
 @dataclass(frozen=True)
@@ -114,13 +117,77 @@ def _plain(value: Any) -> Any:
 
 
 class SafeLoader(yaml.SafeLoader):
-    """yaml.SafeLoader (no Python tags) that also reads 1e-3 as a number.
+    """yaml.SafeLoader (no Python tags) that also reads 1e-3 as a number, and refuses what no
+    config needs: duplicate keys, nesting deeper than MAX_DEPTH, aliases expanding to more
+    than MAX_VALUES values (a 400-byte "billion laughs" file is gigabytes once expanded).
 
     PyYAML follows YAML 1.1, where a float needs a dot (1.0e-3) and 1e-3 is a
     string; every user writing lr: 1e-3 means a number, as YAML 1.2 says.
     """
 
+    MAX_DEPTH = 100
+    MAX_VALUES = 100_000
+    depth = 0  # of the node being composed
 
+    def compose_node(self, parent, index):
+        # PyYAML composes recursively: 5000 levels would be a RecursionError, not a message
+        depth = self.depth
+        if depth >= self.MAX_DEPTH:
+            raise ComposerError(None, None, f"nested deeper than {self.MAX_DEPTH} levels",
+                                self.peek_event().start_mark)
+        self.depth = depth + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth = depth
+
+    def compose_document(self):
+        node = super().compose_document()
+        if expanded_size(node, {}) > self.MAX_VALUES:
+            raise ComposerError(None, None, f"its aliases (*name) expand to more than "
+                                f"{self.MAX_VALUES} values", node.start_mark)
+        return node
+
+    def construct_yaml_int(self, node):
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # Python refuses to parse integers of over 4300 digits
+            raise ConstructorError(None, None, "an integer with too many digits",
+                                   node.start_mark) from None
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # '<<: *base' then 'lr: 0.1' overrides on purpose
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, typing.Hashable):
+                continue  # super() reports an unhashable key
+            if key in seen:
+                raise ConstructorError(None, None, f"duplicate key {describe(key)}: a key can "
+                                       "appear once in a mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def expanded_size(node: yaml.Node, sizes: dict) -> int:
+    """Values in ``node`` with every alias expanded: an aliased node counts once per use.
+
+    ``sizes`` remembers each node's size, so the count itself never expands anything.
+    """
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    else:
+        children = []
+    sizes[id(node)] = 1 + sum(expanded_size(child, sizes) for child in children)
+    return sizes[id(node)]
+
+
+SafeLoader.add_constructor("tag:yaml.org,2002:int", SafeLoader.construct_yaml_int)
 SafeLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
@@ -133,6 +200,9 @@ def safe_load(text: str) -> Any:
 
 
 
+MAX_CONFIG_CHARS = 1 << 20
+
+
 def read_yaml(path: str | Path) -> dict:
     """A YAML mapping from a file, loaded with safe_load (no Python tags are ever executed)."""
     path = Path(path)
@@ -141,7 +211,11 @@ def read_yaml(path: str | Path) -> dict:
     if path.is_dir():
         raise ConfigError("is a directory, not a config file", str(path))
     try:
-        text = path.read_text()
+        with open(path, encoding="utf-8") as f:  # not read_text: /dev/zero never ends
+            text = f.read(MAX_CONFIG_CHARS + 1)
+        if len(text) > MAX_CONFIG_CHARS:
+            raise ConfigError(f"is over {MAX_CONFIG_CHARS} characters long; a config is a few "
+                              "hundred", str(path))
         raw = safe_load(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
@@ -149,7 +223,8 @@ def read_yaml(path: str | Path) -> dict:
         problem = err.problem or err.context or "invalid YAML"
         raise ConfigError(f"{where}{problem}", str(path)) from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"invalid YAML ({err})", str(path)) from None
+        raise ConfigError(f"invalid YAML ({shorten(' '.join(str(err).split()))})",
+                          str(path)) from None
     if raw is None:
         raise ConfigError("is empty", str(path))
     if not isinstance(raw, dict):
@@ -172,14 +247,23 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
         raw["name"] = Path(path).stem
     base = Path(path).resolve().parent if path is not None else Path.cwd()
     yaml_plugins = raw.get("plugins") or []
-    if not isinstance(yaml_plugins, list):
+    if not isinstance(yaml_plugins, list) or not all(isinstance(p, str) for p in yaml_plugins):
         raise ConfigError(f"must be a list of Python files, got {describe(yaml_plugins)}", "plugins")
     resolved = [str(base / p) for p in yaml_plugins] + [str(Path(p).resolve()) for p in plugins]
     for plugin in resolved:
         load_plugin(plugin)
     raw["plugins"] = resolved
     cfg = parse(Config, raw, "")
-    check(cfg)
+    try:
+        check(cfg)
+    except ConfigError:
+        raise
+    except (Exception, SystemExit) as err:  # a plugin component failing as it is built: exit 2
+        plugin = plugin_of(err)
+        if plugin is None:
+            raise
+        raise ConfigError(f"{what_happened(err)} while the config was checked",
+                          f"plugins: {plugin}") from None
     return cfg
 
 
@@ -196,11 +280,33 @@ def load_plugin(path: str) -> None:
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
+    except KeyboardInterrupt:
+        raise
     except ConfigError as err:
         raise ConfigError(str(err), f"plugins: {path}") from None
-    except Exception as err:  # a user's file: report, do not crash
-        raise ConfigError(f"failed to import: {type(err).__name__}: {err}", f"plugins: {path}") from None
+    except BaseException as err:  # a user's file, SystemExit included: report, never exit 0
+        raise ConfigError(f"failed to import: {what_happened(err)}", f"plugins: {path}") from None
     _LOADED_PLUGINS.add(path)
+
+
+def what_happened(err: BaseException) -> str:
+    """'RuntimeError: oops' or 'SystemExit(0)' on one line, the message cut to 160 characters."""
+    if isinstance(err, SystemExit):
+        return f"SystemExit({describe(err.code)})"
+    message = shorten(" ".join(str(err).split()), 2 * QUOTE_LIMIT)
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__
+
+
+def plugin_of(err: BaseException) -> str | None:
+    """The loaded plugin file ``err`` was raised in (the innermost one), if any."""
+    frames = traceback.extract_tb(err.__traceback__)
+    return next((f.filename for f in reversed(frames) if f.filename in _LOADED_PLUGINS), None)
+
+
+def failure(err: BaseException) -> str:
+    """One line for an unexpected failure, naming the plugin file it was raised in, if any."""
+    plugin = plugin_of(err)
+    return what_happened(err) + (f" in plugin {plugin}" if plugin else "")
 
 
 # Keys an earlier version had: a config that still names one gets told why it no longer works.
@@ -254,12 +360,18 @@ def convert(value: Any, hint: Any, key: str) -> Any:
     return check_type(value, hint, key)
 
 
+MAX_NAME_BYTES = 255  # NAME_MAX of ext4, XFS, APFS and NTFS: the run's folder is named after it
+
+
 def check(cfg: Config) -> None:
     """Ranges and component names, before anything is read or written."""
     data, model, opt, train = cfg.data, cfg.model, cfg.optimizer, cfg.train
     if cfg.name is not None and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", cfg.name):
         raise ConfigError(f"must be a folder name of letters, digits, '_', '-' and '.', got "
-                          f"{cfg.name!r}", "name")
+                          f"{describe(cfg.name)}", "name")
+    if cfg.name is not None and len(cfg.name.encode()) > MAX_NAME_BYTES:
+        raise ConfigError(f"is {len(cfg.name.encode())} bytes long; a folder name can have at most "
+                          f"{MAX_NAME_BYTES} (got {describe(cfg.name)})", "name")
     if not 0 <= data.val_fraction < 1:
         raise ConfigError(f"must be in [0, 1), got {data.val_fraction}", "data.val_fraction")
     if not 0 <= data.test_fraction < 1 or data.val_fraction + data.test_fraction >= 1:

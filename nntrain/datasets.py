@@ -10,14 +10,14 @@ multiclass, (N, K) floats for regression.
 from __future__ import annotations
 
 import csv
-import math
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .registry import ConfigError, Registry
+from .registry import ConfigError, Registry, describe, shorten
 
 DATASETS = Registry("dataset")
 
@@ -61,9 +61,18 @@ class Data:
 # -- generators ------------------------------------------------------------------------
 
 
+def check_generator(n_samples: int | None, noise: float) -> None:
+    """The options every generator shares; numpy's own messages ('scale < 0') say less."""
+    if n_samples is not None and n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    if noise < 0:
+        raise ValueError(f"noise must be >= 0 (a standard deviation), got {noise}")
+
+
 @DATASETS.register("xor")
 def xor(rng, n_samples: int | None = None, noise: float = 0.0):
     """The four points of XOR; with n_samples, points in [-1,1]^2 labelled by sign(x1) != sign(x2)."""
+    check_generator(n_samples, noise)
     if n_samples is None:
         X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
         return X + rng.normal(0, noise, X.shape) if noise else X, np.array([0, 1, 1, 0]), "classes"
@@ -75,6 +84,7 @@ def xor(rng, n_samples: int | None = None, noise: float = 0.0):
 @DATASETS.register("circles")
 def circles(rng, n_samples: int = 200, noise: float = 0.05, factor: float = 0.5):
     """Two concentric circles (radius 1 and ``factor``), as sklearn.datasets.make_circles."""
+    check_generator(n_samples, noise)
     outer = n_samples // 2
     t = rng.uniform(0, 2 * np.pi, n_samples)
     r = np.where(np.arange(n_samples) < outer, 1.0, factor)
@@ -85,6 +95,7 @@ def circles(rng, n_samples: int = 200, noise: float = 0.05, factor: float = 0.5)
 @DATASETS.register("moons")
 def moons(rng, n_samples: int = 200, noise: float = 0.1):
     """Two interleaving half circles, as sklearn.datasets.make_moons."""
+    check_generator(n_samples, noise)
     upper = n_samples // 2
     t = np.concatenate([np.linspace(0, np.pi, upper), np.linspace(0, np.pi, n_samples - upper)])
     lower = np.arange(n_samples) >= upper
@@ -98,6 +109,7 @@ def moons(rng, n_samples: int = 200, noise: float = 0.1):
 @DATASETS.register("spiral")
 def spiral(rng, n_samples: int = 300, noise: float = 0.2, n_classes: int = 3):
     """Interleaved spiral arms, one per class (the CS231n toy problem)."""
+    check_generator(n_samples, noise)
     if n_classes < 2:
         raise ValueError(f"n_classes must be >= 2, got {n_classes}")
     y = np.arange(n_samples) % n_classes
@@ -110,6 +122,7 @@ def spiral(rng, n_samples: int = 300, noise: float = 0.2, n_classes: int = 3):
 def blobs(rng, n_samples: int = 300, noise: float = 0.0, n_features: int = 2, n_classes: int = 3,
           cluster_std: float = 1.0):
     """Gaussian blobs around centres drawn in [-10, 10]^F, as sklearn.datasets.make_blobs."""
+    check_generator(n_samples, noise)
     if n_classes < 2 or n_features < 1:
         raise ValueError("needs n_classes >= 2 and n_features >= 1")
     centres = rng.uniform(-10, 10, (n_classes, n_features))
@@ -120,6 +133,8 @@ def blobs(rng, n_samples: int = 300, noise: float = 0.0, n_features: int = 2, n_
 
 def _outliers(y, fraction, rng):
     """Replace a fraction of the targets by far-off values (the MSE-vs-MAE lesson)."""
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"outliers must be a share in [0, 1], got {fraction}")
     if fraction:
         hit = rng.random(len(y)) < fraction
         y[hit] += rng.choice([-1.0, 1.0], int(hit.sum())) * rng.uniform(5, 10, int(hit.sum()))
@@ -129,6 +144,7 @@ def _outliers(y, fraction, rng):
 @DATASETS.register("sine")
 def sine(rng, n_samples: int = 200, noise: float = 0.1, outliers: float = 0.0):
     """y = sin(x) + N(0, noise^2), x in [-pi, pi]; ``outliers``: share of targets moved 5-10 away."""
+    check_generator(n_samples, noise)
     x = rng.uniform(-np.pi, np.pi, n_samples)
     y = np.sin(x) + rng.normal(0, noise, n_samples)
     return x[:, None], _outliers(y, outliers, rng), "regression"
@@ -137,6 +153,7 @@ def sine(rng, n_samples: int = 200, noise: float = 0.1, outliers: float = 0.0):
 @DATASETS.register("plane")
 def plane(rng, n_samples: int = 200, noise: float = 0.1, outliers: float = 0.0):
     """y = x1 - 2 x2 + 0.5 + N(0, noise^2), x in [-1, 1]^2: a linear regression problem."""
+    check_generator(n_samples, noise)
     X = rng.uniform(-1, 1, (n_samples, 2))
     y = X[:, 0] - 2 * X[:, 1] + 0.5 + rng.normal(0, noise, n_samples)
     return X, _outliers(y, outliers, rng), "regression"
@@ -158,90 +175,238 @@ def digits():
 
 
 @DATASETS.register("csv")
-def csv_file(path: str, target: str | int = -1):
+def csv_file(path: str, target: str | int = -1, sep: str = ","):
     """A CSV file with a header row; ``target``: the label column's name or index (default last)."""
-    return read_csv(Path(path), target)
+    if len(sep) != 1 or sep in '"\r\n':
+        raise ValueError(f"sep must be one character such as ',' ';' or '\\t', got {describe(sep)}")
+    return read_csv(Path(path), target, sep)
+
+
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first local header, or an empty zip
 
 
 @DATASETS.register("npz")
 def npz_file(path: str):
     """A .npz file holding arrays X (N, F) and y (N,) or (N, K); loaded without pickle."""
     key = "data.path"
+    check_file(Path(path))
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror})", key) from None
+    if magic not in ZIP_MAGIC:
+        raise ConfigError(f"{path}: not an .npz file (a zip of arrays written by numpy.savez)", key)
     try:
         with np.load(path, allow_pickle=False) as arrays:
             missing = [name for name in ("X", "y") if name not in arrays.files]
             if missing:
-                raise ConfigError(f"{path} has no array {missing[0]} (it has: "
-                                  f"{', '.join(arrays.files) or 'none'})", key)
-            X, y = arrays["X"], arrays["y"]
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file", key) from None
-    except (ValueError, OSError) as err:  # object arrays refuse to load without pickle
-        raise ConfigError(f"{path}: cannot load ({err})", key) from None
-    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
-        raise ConfigError(f"{path}: X must be a 2-D numeric array, got {X.dtype} {X.shape}", key)
-    if len(y) != len(X):
-        raise ConfigError(f"{path}: X has {len(X)} rows but y has {len(y)}", key)
-    if np.issubdtype(y.dtype, np.number) and not np.all(np.isfinite(y)):
-        raise ConfigError(f"{path}: y has NaN or infinite values", key)
-    if not np.all(np.isfinite(X)):
-        raise ConfigError(f"{path}: X has NaN or infinite values", key)
-    return X.astype(np.float64), y, None
+                names = ", ".join(shorten(name, 30) for name in arrays.files[:5])
+                raise ConfigError(f"{path} has no array {missing[0]} (it has: {names or 'none'})",
+                                  key)
+            return arrays["X"], arrays["y"], None
+    except ConfigError:
+        raise
+    except Exception as err:  # noqa: BLE001  a corrupt archive fails in zipfile, zlib or numpy
+        message = shorten(" ".join(str(err).split()))
+        raise ConfigError(f"{path}: cannot load ({type(err).__name__}: {message})", key) from None
 
 
-def read_csv(path: Path, target: str | int):
-    """Features (floats) and the target column (numbers or strings) of a headed CSV file."""
+# -- CSV files -------------------------------------------------------------------------
+# pandas' C parser fills one preallocated float64 array chunk by chunk: the peak is about the
+# data plus a chunk (docs/performance.md, "Loading CSV data"). pandas is imported only here.
+
+CHUNK_ROWS = 65_536
+MAX_HEADER = 1 << 20  # characters: a longer first line is not a CSV header
+SEPARATORS = ",;\t|:"  # what a one-column file may really be separated by
+
+
+def read_csv(path: str | Path, target: str | int, sep: str = ","):
+    """Features (float64) and the target column (numbers or strings) of a headed CSV file."""
+    path = Path(path)
+    header = read_header(path, sep)
+    column = target_column(header, target, path, sep)
+    features = [i for i in range(len(header)) if i != column]
+    X = y = None
+    for target_dtype in (np.float64, str):  # numbers first; string labels on a second pass
+        try:
+            X, y = parse_csv(path, sep, len(header), features, column, target_dtype)
+            break
+        except ValueError:  # a string label, or a bad cell that first_problem() names
+            continue
+    if X is not None and y.dtype == object:
+        y = string_or_number_labels(y)
+    if X is None or not complete(X, y):
+        raise first_problem(path, sep, header, column)
+    if len(X) == 0:
+        raise ConfigError(f"{path}: needs a header row and at least one data row", "data.path")
+    return X, y, None
+
+
+def check_file(path: Path) -> None:
+    """A data file must be a regular file: it is read more than once (a pipe would be empty)."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file", "data.path")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a data file", "data.path")
+    if not path.is_file():
+        raise ConfigError(f"{path}: is not a regular file (a pipe or a device); nntrain reads "
+                          "a data file more than once: save it to a file first", "data.path")
+
+
+def read_header(path: Path, sep: str) -> list[str]:
+    """The column names: the first non-blank line, split on ``sep`` (utf-8-sig: Excel's BOM)."""
     key = "data.path"
+    check_file(path)
     try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file", key) from None
-    except (IsADirectoryError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read ({err})", key) from None
-    rows = [row for row in rows if row]
-    if len(rows) < 2:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            line = f.readline(MAX_HEADER)
+            while line and not line.strip():
+                line = f.readline(MAX_HEADER)
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: cannot read: not UTF-8 text (byte {err.start})", key) from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror})", key) from None
+    if len(line) >= MAX_HEADER:
+        raise ConfigError(f"{path}: the first line is over {MAX_HEADER} characters long: not a "
+                          "CSV header", key)
+    if not line.strip():
         raise ConfigError(f"{path}: needs a header row and at least one data row", key)
-    header, body = rows[0], rows[1:]
-    for line, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise ConfigError(f"{path}: line {line} has {len(row)} fields, the header has "
-                              f"{len(header)}", key)
+    return next(csv.reader([line], delimiter=sep))
+
+
+def column_list(header: list[str], shown: int = 5) -> str:
+    """The first few column names, each cut short: file content, not a dump of the file."""
+    names = ", ".join(repr(shorten(name, 30)) for name in header[:shown])
+    return names + (f", ... ({len(header)} columns)" if len(header) > shown else "")
+
+
+def separator_hint(header: list[str], sep: str) -> str:
+    """'; is the separator ';'? (set data.sep)' when one column name holds a likely separator."""
+    if len(header) != 1:
+        return ""
+    found = [c for c in SEPARATORS if c != sep and c in header[0]]
+    if not found:
+        return ""
+    best = max(found, key=header[0].count)
+    return f"; is the separator {best!r}? (set data.sep: {best!r})"
+
+
+def target_column(header: list[str], target: str | int, path: Path, sep: str) -> int:
+    """The index of the target column; a file needs at least one feature column besides it."""
+    read = f"read {len(header)} column(s): {column_list(header)}{separator_hint(header, sep)}"
     if isinstance(target, int):
         if not -len(header) <= target < len(header):
-            raise ConfigError(f"column {target} is out of range: {path} has {len(header)} columns",
-                              "data.target")
+            raise ConfigError(f"column {target} is out of range: {path}: {read}", "data.target")
         column = target % len(header)
     elif target in header:
         column = header.index(target)
     else:
-        raise ConfigError(f"{path} has no column {target!r}; columns: {', '.join(header)}",
-                          "data.target")
-    features = [i for i in range(len(header)) if i != column]
-    X = np.empty((len(body), len(features)))
-    for line, row in enumerate(body, start=2):
-        for j, i in enumerate(features):
-            try:
-                X[line - 2, j] = float(row[i])
-            except ValueError:
-                raise ConfigError(f"{path}: line {line}, column {header[i]!r}: {row[i]!r} is not "
-                                  "a number", key) from None
-    if not np.all(np.isfinite(X)):
-        line, col = np.argwhere(~np.isfinite(X))[0]
-        raise ConfigError(f"{path}: line {line + 2}, column {header[features[col]]!r} is NaN or "
-                          "infinite", key)
-    labels = [row[column].strip() for row in body]
-    if "" in labels:
-        line = labels.index("") + 2
-        raise ConfigError(f"{path}: line {line} has no value in the target column "
-                          f"{header[column]!r}", key)
+        raise ConfigError(f"{path} has no column {describe(target, 30)}; {read}", "data.target")
+    if len(header) < 2:
+        raise ConfigError(f"{path}: needs feature columns besides the target; {read}", "data.path")
+    return column
+
+
+def count_lines(path: Path) -> int:
+    """An upper bound on the rows, so the data array is allocated once (bytes, not text: fast)."""
+    lines = 1
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            lines += block.count(b"\n")
+    return lines
+
+
+def parse_csv(path: Path, sep: str, n_columns: int, features: list[int], column: int,
+              target_dtype) -> tuple[np.ndarray, np.ndarray]:
+    """X (rows, features) float64 and the target column, read chunk by chunk with pandas' C parser.
+
+    Only empty fields are missing values: a class named 'NA' or 'None' stays a class.
+    Raises ValueError for a cell that is not of its column's type, or a row that is too long.
+    """
+    import pandas as pd
+
+    X = np.empty((count_lines(path), len(features)))
+    labels, rows = [], 0
+    dtypes = {i: np.float64 for i in features} | {column: target_dtype}
+    reader = pd.read_csv(path, sep=sep, header=0, names=list(range(n_columns)), index_col=False,
+                         dtype=dtypes, keep_default_na=False, na_values=[""], engine="c",
+                         encoding="utf-8-sig", chunksize=CHUNK_ROWS)
+    with reader:
+        for chunk in reader:
+            X[rows:rows + len(chunk)] = chunk[features].to_numpy(np.float64)
+            labels.append(chunk[column].to_numpy())
+            rows += len(chunk)
+    y = np.concatenate(labels) if labels else np.empty(0)
+    return X[:rows], y
+
+
+def complete(X: np.ndarray, y: np.ndarray) -> bool:
+    """No NaN or infinity among the features or numeric targets, and no empty label."""
+    if not np.isfinite(X).all():
+        return False
+    return bool(np.isfinite(y).all()) if y.dtype.kind == "f" else not (y == "").any()
+
+
+def string_or_number_labels(labels: np.ndarray) -> np.ndarray:
+    """Labels read as text: numbers if every one is a number (a 'nan' among them), else strings."""
+    if any(not isinstance(v, str) for v in labels):  # an empty field: first_problem names it
+        return np.array(["" if not isinstance(v, str) else v.strip() for v in labels])
     try:
-        y = np.array([float(v) for v in labels])
+        return labels.astype(np.float64)
     except ValueError:
-        return X, np.array(labels), None  # string labels: classes
-    if not np.all(np.isfinite(y)):
-        raise ConfigError(f"{path}: the target column {header[column]!r} has NaN values", key)
-    return X, y, None
+        return np.array([v.strip() for v in labels])
+
+
+def first_problem(path: Path, sep: str, header: list[str], column: int) -> ConfigError:
+    """The first bad row of a CSV file pandas refused, as a one-line error (slow, but only then)."""
+    key = "data.path"
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            rows = csv.reader(f, delimiter=sep)
+            next(row for row in rows if row)  # the header
+            for row in rows:
+                problem = row_problem(row, header, column) if row else None
+                if problem:
+                    return ConfigError(f"{path}: line {rows.line_num}{problem}", key)
+    except UnicodeDecodeError as err:
+        return ConfigError(f"{path}: cannot read: not UTF-8 text (byte {err.start})", key)
+    except csv.Error as err:
+        return ConfigError(f"{path}: line {rows.line_num}: {shorten(str(err))}", key)
+    return ConfigError(f"{path}: cannot parse it as CSV with separator {sep!r}", key)
+
+
+def row_problem(row: list[str], header: list[str], column: int) -> str | None:
+    """What is wrong with one data row, to follow 'line N', or None."""
+    if len(row) != len(header):
+        return f" has {len(row)} fields, the header has {len(header)}"
+    name = repr(shorten(header[column], 30))
+    for i, text in enumerate(row):
+        if i == column:
+            continue
+        value = _number(text)
+        if value is None:
+            return f", column {shorten(header[i], 30)!r}: {describe(text, 30)} is not a number"
+        if not math.isfinite(value):
+            return f", column {shorten(header[i], 30)!r} is {nonfinite(value)}"
+    if not row[column].strip():
+        return f" has no value in the target column {name}"
+    label = _number(row[column])
+    if label is not None and not math.isfinite(label):
+        return f": the target column {name} has {'NaN' if math.isnan(label) else 'an infinite value'}"
+    return None
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def nonfinite(value: float) -> str:
+    """The right word for a value that is not finite: NaN and infinity are different mistakes."""
+    return "NaN" if math.isnan(value) else "infinite"
 
 
 # -- from raw arrays to training data -----------------------------------------------------
@@ -268,6 +433,46 @@ def encode(y: np.ndarray, task: str, classes: list | None):
     if task == "binary":
         return (index == len(classes) - 1).astype(np.float64)[:, None], classes
     return np.eye(len(classes))[index], classes
+
+
+def check_arrays(X: np.ndarray, y: np.ndarray, spec: dict) -> tuple[np.ndarray, np.ndarray]:
+    """X as float64 (N, F) and y (N,) or (N, K), or a ConfigError naming the file or dataset.
+
+    Every dataset passes here, a plugin's too: the checks hold whatever made the arrays.
+    """
+    where, key = (spec["path"], "data.path") if "path" in spec else (f"dataset {spec['name']!r}",
+                                                                        "data")
+    if X.dtype.kind == "c":  # numpy would drop the imaginary part with only a warning
+        raise ConfigError(f"{where}: X must be a 2-D array of real numbers, got complex numbers: "
+                          "split them into real columns", key)
+    if X.ndim != 2 or X.dtype.kind not in "biuf":
+        raise ConfigError(f"{where}: X must be a 2-D array of real numbers, got {X.dtype} "
+                          f"{X.shape}", key)
+    if y.ndim not in (1, 2) or y.dtype.kind not in "biufU" or y.dtype.names:
+        raise ConfigError(f"{where}: y must be numbers or strings, one row (N,) or (N, K) per "
+                          f"sample, got {y.dtype} {y.shape}", key)
+    if len(y) != len(X):
+        raise ConfigError(f"{where}: X has {len(X)} rows but y has {len(y)}", key)
+    rows = f" (n_samples: {spec['n_samples']})" if "n_samples" in spec else ""
+    if len(X) == 0 or X.shape[1] == 0 or (y.ndim == 2 and y.shape[1] == 0):
+        raise ConfigError(f"{where}: X {X.shape} and y {y.shape} must have at least one row, one "
+                          f"feature and one target{rows}", key)
+    for name, array in (("X", X), ("y", y)):
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            bad = array[~np.isfinite(array)].flat[0]
+            raise ConfigError(f"{where}: {name} has {nonfinite(bad)} values", key)
+    return X.astype(np.float64, copy=False), y
+
+
+def check_classes(labels: np.ndarray, task: str) -> None:
+    """A classifier needs two classes or more; binary at most two."""
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise ConfigError(f"the data has a single class ({describe(classes[0].item(), 30)}): a "
+                          "classifier needs two or more; for a regression set data.task: regression",
+                          "data")
+    if task == "binary" and len(classes) > 2:
+        raise ConfigError(f"task binary, but the data has {len(classes)} classes", "data.task")
 
 
 def split(n: int, labels: np.ndarray | None, fraction: float, rng, rows: np.ndarray | None = None,
@@ -316,16 +521,14 @@ def load_data(spec: dict, seed: int = 0, val_fraction: float = 0.0, standardize:
     """
     rng = np.random.default_rng(seed)
     X, y, hint = DATASETS.build(spec, "data", rng=rng)
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y)
+    X, y = check_arrays(np.asarray(X), np.asarray(y), spec)
     if task == "auto":
         task = infer_task(y, hint)
     elif task != "regression" and y.ndim == 2 and y.shape[1] > 1:
         raise ConfigError(f"task {task} needs one label per sample, got targets {y.shape}", "data.task")
     labels = None if task == "regression" else y.reshape(len(y))
-    if labels is not None and task == "binary" and len(np.unique(labels)) > 2:
-        raise ConfigError(f"task binary, but the data has {len(np.unique(labels))} classes",
-                          "data.task")
+    if labels is not None:
+        check_classes(labels, task)
     train, val = split(len(X), labels, val_fraction, rng)
     train, test = split(len(X), labels, test_fraction, rng, rows=train, key="data.test_fraction")
     data_hash = fingerprint(X, y)
@@ -350,7 +553,7 @@ def feature_names(spec: dict, count: int) -> list[str]:
         return names
     try:
         with open(spec["path"], newline="", encoding="utf-8-sig") as f:
-            header = next(csv.reader(f), [])
+            header = next(csv.reader(f, delimiter=spec.get("sep", ",")), [])
     except OSError:
         return names
     target = spec.get("target", -1)

@@ -19,7 +19,7 @@ from .datasets import Data, load_data
 from .losses import LOSSES, Loss
 from .network import Network
 from .optimizers import OPTIMIZERS, SCHEDULES, Optimizer, Schedule
-from .registry import ConfigError
+from .registry import ConfigError, describe
 
 # Task -> (output activation, loss) when the config leaves them out.
 TASK_DEFAULTS = {
@@ -72,9 +72,13 @@ def prepare(cfg: Config, data: Data | None = None) -> tuple[Config, Data]:
 def build_network(cfg: Config, initializer=None, dtype: str | None = None) -> Network:
     """The resolved config's network; ``initializer``/``dtype`` replace the config's."""
     model = cfg.model
-    return Network(list(model.layers), model.activation, model.output_activation,
-                   model.initializer if initializer is None else initializer,
-                   model.bias_initializer, seed=cfg.seed, dtype=dtype or cfg.train.dtype)
+    try:
+        return Network(list(model.layers), model.activation, model.output_activation,
+                       model.initializer if initializer is None else initializer,
+                       model.bias_initializer, seed=cfg.seed, dtype=dtype or cfg.train.dtype)
+    except MemoryError:  # layers: [2, 100000000, 1]
+        raise ConfigError(f"the network needs more memory than there is: {describe(model.layers)}",
+                          "model.layers") from None
 
 
 # -- figures ---------------------------------------------------------------------------------

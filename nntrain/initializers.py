@@ -207,12 +207,19 @@ def truncated_normal(shape, std: float, rng: np.random.Generator) -> np.ndarray:
     return w * std
 
 
+def positive_gain(gain: float) -> float:
+    """A gain of 0 is the zeros rule, a negative one flips signs for nothing: both are slips."""
+    if gain <= 0:
+        raise ValueError(f"gain must be > 0, got {gain}")
+    return gain
+
+
 @INITIALIZERS.register("xavier_uniform")
 class XavierUniform(VarianceScaling):
     """W ~ U(+-gain sqrt(6/(fan_in+fan_out))) (Glorot & Bengio 2010, normalised init)."""
 
     def __init__(self, gain: float = 1.0):
-        super().__init__(scale=gain**2, mode="fan_avg", distribution="uniform")
+        super().__init__(scale=positive_gain(gain) ** 2, mode="fan_avg", distribution="uniform")
 
 
 @INITIALIZERS.register("xavier_normal")
@@ -220,7 +227,7 @@ class XavierNormal(VarianceScaling):
     """W ~ N(0, gain^2 2/(fan_in+fan_out)) (Glorot & Bengio 2010)."""
 
     def __init__(self, gain: float = 1.0):
-        super().__init__(scale=gain**2, mode="fan_avg", distribution="normal")
+        super().__init__(scale=positive_gain(gain) ** 2, mode="fan_avg", distribution="normal")
 
 
 @INITIALIZERS.register("xavier_simple")
@@ -272,7 +279,7 @@ class Orthogonal(Initializer):
     """
 
     def __init__(self, gain: float = 1.0):
-        self.gain = gain
+        self.gain = positive_gain(gain)
 
     def sample(self, shape, fan_in, fan_out, rng):
         if len(shape) != 2:

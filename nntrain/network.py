@@ -46,7 +46,7 @@ def check_sizes(layers: Any) -> list[int]:
             or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in layers)):
         raise ConfigError(
             f"needs a list of at least two sizes [input, hidden..., output], each an integer >= 1, "
-            f"got {layers}",
+            f"got {describe(layers)}",
             "model.layers",
         )
     return list(layers)

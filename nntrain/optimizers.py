@@ -121,6 +121,8 @@ class Adam(Optimizer):
         for name, beta in (("beta1", beta1), ("beta2", beta2)):
             if not 0 <= beta < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {beta}")
+        if eps <= 0:  # eps = 0 divides 0 by 0 for a weight whose gradient is exactly 0
+            raise ValueError(f"eps must be > 0, got {eps}")
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     state_names = ("m", "v")
@@ -171,6 +173,8 @@ class StepDecay(Schedule):
     def __init__(self, step_size: int = 100, gamma: float = 0.5):
         if step_size < 1:
             raise ValueError(f"step_size must be >= 1, got {step_size}")
+        if not 0 < gamma <= 1:  # gamma < 0 makes the lr negative: gradient ascent
+            raise ValueError(f"gamma must be in (0, 1], got {gamma}")
         self.step_size, self.gamma = step_size, gamma
 
     def __call__(self, lr, t):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
+import reprlib
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -24,6 +26,9 @@ class ConfigError(ValueError):
 
     def __init__(self, message: str, key: str | None = None):
         self.key = key
+        # The CLI prints one line; values in it are cut by describe(), and this is the backstop
+        # for a message that quotes something uncut (a 100 000-character override).
+        message = shorten(" ".join(str(message).splitlines()), 6 * QUOTE_LIMIT)
         super().__init__(f"{key}: {message}" if key else message)
 
 
@@ -33,9 +38,38 @@ def did_you_mean(word: str, known) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def describe(value: Any) -> str:
-    """A value as a user wrote it in YAML, for error messages."""
-    return repr(value) if isinstance(value, str) else str(value)
+QUOTE_LIMIT = 80  # characters of a user's value or file content an error message quotes
+
+# Bounded: a 100 000-element list is never turned into one huge string just to be cut.
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel = 4
+_SHORT_REPR.maxdict = _SHORT_REPR.maxlist = _SHORT_REPR.maxtuple = _SHORT_REPR.maxset = 12
+_SHORT_REPR.maxstring = _SHORT_REPR.maxlong = _SHORT_REPR.maxother = 2 * QUOTE_LIMIT
+
+
+def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` cut to about ``limit`` characters, keeping its start and end: 'abcd...wxyz'."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    head = (limit - 3) * 2 // 3
+    return f"{text[:head]}...{text[head - limit + 3:]}"
+
+
+def describe(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """A value as a user wrote it in YAML, cut to about ``limit`` characters, for error messages."""
+    if isinstance(value, (bool, int, float)) or value is None:
+        text = str(value) if not isinstance(value, int) or abs(value) < 10**100 else "a huge integer"
+    else:
+        text = _SHORT_REPR.repr(value)
+    return shorten(text, limit)
+
+
+def finite(value: Any, key: str | None) -> Any:
+    """``value`` itself; a ConfigError if it is a NaN or infinite number (NaN passes 'x <= 0')."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"must be a finite number, got {value}", key)
+    return value
 
 
 class Registry:
@@ -82,7 +116,8 @@ class Registry:
             return spec, {}
         if isinstance(spec, Mapping):
             if "name" not in spec:
-                raise ConfigError(f"a {self.kind} mapping needs a 'name' key, got {dict(spec)}", key)
+                raise ConfigError(f"a {self.kind} mapping needs a 'name' key, got {describe(spec)}",
+                                  key)
             params = {k: v for k, v in spec.items() if k != "name"}
             return spec["name"], params
         raise ConfigError(
@@ -112,7 +147,9 @@ class Registry:
                     f"{did_you_mean(param, allowed)} parameters: {', '.join(allowed) or 'none'}",
                     key,
                 )
-            params[param] = check_type(value, hints.get(param), f"{key}.{param}" if key else param)
+            dotted = f"{key}.{param}" if key else param
+            # every numeric parameter of every component, annotated or not: no NaN, no inf
+            params[param] = finite(check_type(value, hints.get(param), dotted), dotted)
         missing = [
             p.name for p in signature.parameters.values()
             if p.default is p.empty and p.name not in params and p.name not in context
@@ -132,7 +169,14 @@ class Registry:
         except ConfigError:
             raise
         except ValueError as err:  # a component's own range check, e.g. limit <= 0
-            raise ConfigError(f"{self.kind} '{name}': {err}", key) from None
+            raise ConfigError(f"{self.kind} '{name}': {shorten(str(err), 2 * QUOTE_LIMIT)}",
+                              key) from None
+        except ArithmeticError:  # gain: 1e200 squared
+            raise ConfigError(f"{self.kind} '{name}': a parameter is too large to compute with",
+                              key) from None
+        except MemoryError:  # n_samples: 10000000000000
+            raise ConfigError(f"{self.kind} '{name}': needs more memory than there is; "
+                              "are its sizes right?", key) from None
 
     def formula(self, name: str) -> str:
         """The first line of the component's docstring: its formula, for ``nntrain list``."""
@@ -141,7 +185,10 @@ class Registry:
 
 
 def check_type(value: Any, hint: Any, key: str) -> Any:
-    """``value`` checked against a simple annotation (float, int, bool, str, Literal, Optional)."""
+    """``value`` checked against a simple annotation (float, int, bool, str, Literal, Optional).
+
+    Numbers must be finite: NaN passes every range check written as ``x <= 0``.
+    """
     if hint is None or hint is Any:
         return value
     origin = typing.get_origin(hint)
@@ -155,25 +202,47 @@ def check_type(value: Any, hint: Any, key: str) -> Any:
             )
         return value
     if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        inner = [o for o in options if o is not type(None)]
-        return check_type(value, inner[0], key) if len(inner) == 1 else value
+        return _check_union(value, typing.get_args(hint), key)
+    if hint in _WORDS and not _is_a(value, hint):
+        raise ConfigError(f"must be {_WORDS[hint]}, got {describe(value)}", key)
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"must be a number, got {describe(value)}", key)
-        return float(value)
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"must be an integer, got {describe(value)}", key)
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"must be true or false, got {describe(value)}", key)
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"must be a string, got {describe(value)}", key)
-        return value
+        if isinstance(value, int) and abs(value) > 10**300:  # float() would raise OverflowError
+            raise ConfigError(f"must be a finite number, got {describe(value)}", key)
+        return finite(float(value), key)
     return value
+
+
+_WORDS = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}
+
+
+def _is_a(value: Any, hint: type) -> bool:
+    if hint is bool:
+        return isinstance(value, bool)
+    accepted = (int, float) if hint is float else hint  # an integer is a fine float (lr: 1)
+    return not isinstance(value, bool) and isinstance(value, accepted)
+
+
+def _check_union(value: Any, options: tuple, key: str) -> Any:
+    """The first option of ``int | str`` (or ``float | None``) that accepts ``value``."""
+    if value is None and type(None) in options:
+        return None
+    inner = [o for o in options if o is not type(None)]
+    if len(inner) == 1:
+        return check_type(value, inner[0], key)
+    errors = []
+    for option in inner:
+        try:
+            return check_type(value, option, key)
+        except ConfigError as err:
+            errors.append(err)
+    words = [_word(o) for o in inner]
+    if None in words:
+        raise errors[0]
+    raise ConfigError(f"must be {' or '.join(words)}, got {describe(value)}", key)
+
+
+def _word(hint: Any) -> str | None:
+    """'an integer', 'one of auto, all' for an annotation; None for one without a word."""
+    if typing.get_origin(hint) is typing.Literal:
+        return f"one of {', '.join(map(str, typing.get_args(hint)))}"
+    return _WORDS.get(hint)
