@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .config import apply_override, load_config, parse_override, read_yaml
+from .config import apply_override, failure, load_config, parse_override, read_yaml
 from .experiment import prepare, resolve
 from .registry import ConfigError
 from .runs import (check_out_dir, claim_out_dir, new_run_dir, read_metrics, read_summary, to_json,
@@ -163,8 +163,10 @@ def execute(point: dict) -> dict:
                 cfg = replace(cfg, train=replace(cfg.train, threads=1))
             run = train(cfg, out=Path(tmp) / "run", data=point.get("data"))
             result["summary"] = run.summary
-        except Exception as err:  # recorded as a failed run; the sweep goes on
-            result["error"] = f"{type(err).__name__}: {err}"
+        except WorkerStopped:  # the driver stops the pool: this worker ends
+            raise
+        except (Exception, SystemExit) as err:  # recorded as a failed run; the sweep goes on
+            result["error"] = failure(err)  # SystemExit here comes from a plugin's code
             result["summary"] = {"status": "failed", "error": result["error"]}
         run_dir = Path(tmp) / "run"
         if run_dir.is_dir():
