@@ -31,9 +31,10 @@ from pathlib import Path
 
 from .config import apply_override, load_config, parse_override, read_yaml
 from .experiment import prepare, resolve
-from .registry import ConfigError
-from .runs import (check_out_dir, claim_out_dir, new_run_dir, read_metrics, read_summary, to_json,
-                   write_yaml)
+from .registry import ConfigError, label
+from .runs import (check_out_dir, claim_out_dir, new_run_dir, read_metrics, read_summary,
+                   safe_name, to_json, write_yaml)
+from .plots import check_metric
 from .train import train
 
 FINISHED = ("completed", "early_stopped", "diverged")  # a result; resume keeps these
@@ -71,12 +72,28 @@ class Sweep:
 
 
 def slug(setting: dict) -> str:
-    """A folder-name-safe summary: {'model.initializer': 'he_normal'} -> 'initializer=he_normal'."""
+    """A folder-name-safe summary of a grid point's settings, from the same labels as tables and
+    legends: {'model.initializer': {'name': 'normal', 'std': 0.01}} -> 'initializer=normal_std=0.01'."""
+    return "-".join(safe_name(f"{key.split('.')[-1]}={label(value)}", 40)
+                    for key, value in setting.items())[:80] or "base"
+
+
+def legacy_slug(setting: dict) -> str:
+    """The folder names of nntrain 0.2's compare ('initializer=_name_normal_,_std_0.01_'), so that
+    --resume still finishes a compare folder made by it."""
     parts = []
     for key, value in setting.items():
         text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
         parts.append(f"{key.split('.')[-1]}={text}")
     return re.sub(r"[^A-Za-z0-9=._,-]+", "_", "_".join(parts))[:80] or "base"
+
+
+def adopt_legacy_dirs(folder: Path, points: list[dict]) -> None:
+    """Resuming a compare folder made before the folder names changed: keep its run folders."""
+    for point in points:
+        old = f"{point['index']:03d}-{legacy_slug(point['setting'])}-seed{point['seed']}"
+        if not (folder / point["dir"]).exists() and (folder / old).is_dir():
+            point["dir"] = old
 
 
 def parse_seeds(text: str | None, default: int) -> list[int]:
@@ -255,13 +272,15 @@ def run_dask(points: list[dict], client, on_result: Callable[[dict], None]) -> N
 
 
 def result_row(point: dict, summary: dict, history: list[dict], target: float | None) -> dict:
-    row = {**point["setting"], "seed": point["seed"], "status": summary.get("status")}
+    row = {k: label(v) for k, v in point["setting"].items()}
+    row.update(seed=point["seed"], status=summary.get("status"))
     final, best = summary.get("final") or {}, summary.get("best") or {}
     monitor = summary.get("monitor", "loss")
     row.update(epochs=summary.get("epochs"), final_loss=final.get("loss"))
     if "val_loss" in final:
         row["final_val_loss"] = final["val_loss"]
-    row.update(best_loss=best.get(monitor), best_epoch=best.get("epoch"))
+    row[f"best_{monitor}"] = best.get(monitor)  # best_val_loss when validation chose the epoch
+    row["best_epoch"] = best.get("epoch")
     for metric in ("accuracy", "val_accuracy", "mae", "val_mae"):
         if metric in final:
             row[f"final_{metric}"] = final[metric]
@@ -274,8 +293,9 @@ def result_row(point: dict, summary: dict, history: list[dict], target: float | 
     return row
 
 
-def write_results(folder: Path, sweep: Sweep, points: list[dict]):
-    """results.csv, summary.csv and loss.png from the run folders present; returns the summary."""
+def write_results(folder: Path, sweep: Sweep, points: list[dict], metric: str = "loss"):
+    """results.csv, summary.csv and <metric>.png from the run folders present; returns the
+    summary."""
     import pandas as pd
 
     rows = []
@@ -291,7 +311,8 @@ def write_results(folder: Path, sweep: Sweep, points: list[dict]):
             results[column] = results[column].astype("Int64")
     results.to_csv(folder / "results.csv", index=False)
     keys = list(sweep.axes)
-    figures = [c for c in results.columns if c.startswith(("final_", "best_loss", "epochs_to"))
+    figures = [c for c in results.columns
+               if c.startswith(("final_", "best_loss", "best_val_loss", "epochs_to"))
                and pd.api.types.is_numeric_dtype(results[c])]
     grouped = results.assign(_v=results[keys].astype(str).agg("|".join, axis=1) if keys else "all")
     table = []
@@ -310,7 +331,7 @@ def write_results(folder: Path, sweep: Sweep, points: list[dict]):
     if ran:
         from .plots import plot_runs
 
-        plot_runs(ran, folder / "loss.png", "loss")
+        plot_runs(ran, folder / f"{metric}.png", metric)
     return summary
 
 
@@ -321,21 +342,26 @@ def compare(config: str | Path, overrides: list[str] = (), *, initializers: list
             seeds: str | None = None, workers: int | None = None, executor: str = "local",
             address: str | None = None, out: str | Path | None = None,
             resume: str | Path | None = None, target_loss: float | None = None,
-            plugins: list[str] = (), progress=None, connect_timeout: float = 10.0):
-    """Run the grid; returns (folder, summary DataFrame, number of failed runs)."""
+            plugins: list[str] = (), progress=None, connect_timeout: float = 10.0,
+            metric: str = "loss"):
+    """Run the grid; returns (folder, summary DataFrame, number of failed runs).
+
+    ``metric``: the metrics.csv or layers.csv column drawn in <metric>.png."""
     if executor not in ("local", "dask"):
         raise ConfigError(f"must be local or dask, got {executor!r}", "--executor")
     sweep = make_sweep(config, list(overrides), initializers, seeds, target_loss)
     extra = [str(Path(p).resolve()) for p in plugins]
     points = validate(sweep, extra)
+    check_metric(metric, [p["config"] for p in points])
     workers = workers or os.cpu_count() or 1
     with contextlib.ExitStack() as stack:
         client = (stack.enter_context(dask_client(workers, address, connect_timeout))
                   if executor == "dask" else None)
-        return _run(sweep, points, workers, client, out, resume, progress)
+        return _run(sweep, points, workers, client, out, resume, progress, metric)
 
 
-def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, progress):
+def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, progress,
+         metric: str = "loss"):
     """Make (or reopen) the compare folder, run what is not finished, write the results."""
     if resume is not None:
         folder = Path(resume)
@@ -349,6 +375,7 @@ def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, pr
         folder = claim_out_dir(check_out_dir(out))
     else:
         folder = new_run_dir("runs", sweep.base["name"], prefix="compare-")
+        adopt_legacy_dirs(folder, points)
     write_yaml(folder / "sweep.yaml", sweep.to_dict())
     todo = [p for p in points
             if (read_summary(folder / p["dir"]) or {}).get("status") not in FINISHED]
@@ -371,7 +398,7 @@ def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, pr
     finally:
         if progress:
             progress.stop()
-        summary = write_results(folder, sweep, points)  # also after Ctrl-C: what finished
+        summary = write_results(folder, sweep, points, metric)  # also after Ctrl-C: what finished
     return folder, summary, failed
 
 
