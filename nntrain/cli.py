@@ -97,7 +97,7 @@ ConfigArg = Annotated[Path, typer.Argument(
     metavar="CONFIG", help="The experiment's YAML file.", show_default=False)]
 OverridesArg = Annotated[Optional[list[str]], typer.Argument(
     metavar="KEY=VALUE",
-    help="Overrides: key=value, +key=value (add), ~key (delete); values are YAML.",
+    help="Overrides in Hydra's grammar: key=value, +key=value (add), ~key (delete).",
     show_default=False)]
 DebugOpt = Annotated[bool, typer.Option(
     "--debug", callback=_set_debug, is_eager=True, help="Show tracebacks.")]

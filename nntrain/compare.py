@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .config import apply_override, load_config, parse_override, read_yaml
+from .config import apply_override, load_config, parse_override, read_yaml, resolve_data_path
 from .experiment import prepare, resolve
 from .registry import ConfigError, label
 from .runs import (check_out_dir, claim_out_dir, new_run_dir, read_metrics, read_summary,
@@ -117,15 +117,17 @@ def make_sweep(config: str | Path, overrides: list[str], initializers: list | No
     if raw.get("name") is None:
         raw["name"] = Path(config).stem
     axes = {}
+    resolve_data_path(raw, Path(config).resolve().parent)  # relative to the config file
     for text in overrides:
-        prefix, key, values = parse_override(text)
+        prefix, key, values, sweep = parse_override(text)
         if key == "seed":
             raise ConfigError("use --seeds to run several seeds", "seed")
-        if len(values) > 1:
+        if sweep:
             apply_override(raw, text, value=values[0])  # adds the key (+) or checks it exists
             axes[key] = values
         else:
             apply_override(raw, text)
+    resolve_data_path(raw, Path.cwd())  # an override's path: relative to the current folder
     if initializers:
         axes["model.initializer"] = initializers
     base_seed = raw.get("seed", 0)
@@ -352,7 +354,7 @@ def compare(config: str | Path, overrides: list[str] = (), *, initializers: list
     sweep = make_sweep(config, list(overrides), initializers, seeds, target_loss)
     extra = [str(Path(p).resolve()) for p in plugins]
     points = validate(sweep, extra)
-    check_metric(metric, [p["config"] for p in points])
+    check_metric(metric)
     workers = workers or os.cpu_count() or 1
     with contextlib.ExitStack() as stack:
         client = (stack.enter_context(dask_client(workers, address, connect_timeout))

@@ -41,9 +41,10 @@ def test_override_grammar():
 
 def test_split_and_parse_override():
     assert split_top_level("0.1,[1,2],{a: 1, b: 2},'x,y'") == ["0.1", "[1,2]", "{a: 1, b: 2}", "'x,y'"]
-    assert parse_override("optimizer.lr=0.01,0.1") == ("", "optimizer.lr", [0.01, 0.1])
-    assert parse_override("~train.early_stopping") == ("~", "train.early_stopping", [])
-    assert parse_override("model.output_activation=null") == ("", "model.output_activation", [None])
+    assert parse_override("optimizer.lr=0.01,0.1") == ("", "optimizer.lr", [0.01, 0.1], True)
+    assert parse_override("~train.early_stopping") == ("~", "train.early_stopping", [], False)
+    assert parse_override("model.output_activation=null") == (
+        "", "model.output_activation", [None], False)
 
 
 def test_resolved_config_round_trips(tmp_path):
