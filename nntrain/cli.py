@@ -151,6 +151,8 @@ def train(
         "--out", metavar="DIR", help="Run folder (new or empty).")] = None,
     quiet: QuietOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="One line per epoch on stderr (also when piped).")] = False,
     plugin: PluginOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -160,11 +162,14 @@ def train(
     early-stopped or diverged run, 2 for a bad config, 130 when interrupted.
     """
     from .config import load_config
-    from .output import EpochProgress, print_run
+    from .output import EpochLines, EpochProgress, print_run
     from .train import train as train_run
 
     cfg = load_config(config, overrides or [], plugin_paths(plugin))
-    progress = EpochProgress(cfg.name) if interactive() and not (quiet or as_json) else None
+    if verbose:
+        progress = EpochLines(cfg.name)
+    else:
+        progress = EpochProgress(cfg.name) if interactive() and not (quiet or as_json) else None
     run = train_run(cfg, out=out, progress=progress)
     print_run(run.summary, as_json=as_json, quiet=quiet)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 from .runs import format_value, to_json
@@ -182,22 +183,80 @@ class Bar:
         self.progress.stop()
 
 
+def epoch_figures(row: dict) -> str:
+    """A metrics row as Keras prints it: 'loss 0.6931 - accuracy 0.5 - val_loss 0.7 - ...'."""
+    return " - ".join(f"{k} {v:.4g}" for k, v in row.items()
+                      if k not in ("epoch", "lr", "grad_norm", "time_s") and v is not None)
+
+
+class EpochRate:
+    """Epochs per second and the time left, from the epochs finished since the start."""
+
+    def __init__(self, total: int):
+        self.total, self.start, self.first = total, time.perf_counter(), None
+
+    def text(self, epoch: int) -> str:
+        now = time.perf_counter()
+        if self.first is None:  # epoch 0 (the untrained network) is not a training epoch
+            self.first = (epoch, now)
+            return ""
+        done, seconds = epoch - self.first[0], now - self.first[1]
+        if done <= 0 or seconds <= 0:
+            return ""
+        rate = done / seconds
+        left = (self.total - epoch) / rate
+        return f"{rate:.4g} epochs/s - {format_seconds(left)} left"
+
+
+def format_seconds(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 class EpochProgress(Bar):
-    """Epochs of one run, with the current loss."""
+    """Epochs of one run, like Keras: loss, accuracy (or MAE), the val figures, epochs/s and
+    the time left."""
 
     def __init__(self, label: str):
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
-        super().__init__(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                         TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())
+        # the rate and time left before the figures: a narrow terminal cuts the line's end
+        super().__init__(TextColumn("[bold]{task.description}"), BarColumn(bar_width=16),
+                         MofNCompleteColumn(), TextColumn("{task.fields[text]}", markup=False))
         self.label = label
 
     def start(self, total: int) -> None:
-        self.task = self.progress.add_task(self.label, total=total, loss="-")
+        self.total, self.rate = total, EpochRate(total)
+        self.task = self.progress.add_task(self.label, total=total, text="")
         self.progress.start()
 
-    def update(self, epoch: int, loss: float) -> None:
-        self.progress.update(self.task, completed=epoch, loss=f"{loss:.4g}")
+    def update(self, epoch: int, row: dict) -> None:
+        rate = self.rate.text(epoch)
+        text = f"{rate} - {epoch_figures(row)}" if rate else epoch_figures(row)
+        # what is left of the line after the label, the bar and 'epoch/total'
+        room = self.progress.console.width - len(self.label) - 16 - 2 * len(str(self.total)) - 5
+        if len(text) > room:  # cut the line's end (the last figures), never the bar
+            text = text[:max(room - 1, 0)] + "…"
+        self.progress.update(self.task, completed=epoch, text=text)
+
+
+class EpochLines:
+    """``--verbose``: one line per epoch on stderr (stdout keeps the run folder for scripts)."""
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def start(self, total: int) -> None:
+        self.total, self.rate = total, EpochRate(total)
+
+    def update(self, epoch: int, row: dict) -> None:
+        rate = self.rate.text(epoch)
+        print(f"{self.label} epoch {epoch}/{self.total} - {epoch_figures(row)}"
+              + (f" - {rate}" if rate else ""), file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        pass
 
 
 class RunsProgress(Bar):

@@ -256,7 +256,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
                     break
                 stopper.update(row)
                 if progress:
-                    progress.update(epoch, row["loss"])
+                    progress.update(epoch, row)
 
                 # 6. early stopping, or Ctrl-C after the epoch
                 if stopper.should_stop():
