@@ -373,11 +373,11 @@ def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, pr
         if read_yaml(saved) != json.loads(json.dumps(sweep.to_dict())):
             raise ConfigError("this config and these settings are not the sweep saved there",
                               f"--resume {folder}")
+        adopt_legacy_dirs(folder, points)
     elif out is not None:
         folder = claim_out_dir(check_out_dir(out))
     else:
         folder = new_run_dir("runs", sweep.base["name"], prefix="compare-")
-        adopt_legacy_dirs(folder, points)
     write_yaml(folder / "sweep.yaml", sweep.to_dict())
     todo = [p for p in points
             if (read_summary(folder / p["dir"]) or {}).get("status") not in FINISHED]

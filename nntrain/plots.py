@@ -134,8 +134,10 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
     single = len(run_dirs) == 1
     heat = single and metric in METRIC_COLUMNS and (run_dirs[0] / "layers.csv").is_file()
     count = len(panels) + heat
-    fig, axes = plt.subplots(1, count, figsize=(6.5 * count, 4.5), squeeze=False,
-                             layout="constrained")
+    # no layout engine: it would shrink the axes to make room for a long legend; savefig's
+    # tight bounding box grows the picture around the legend instead
+    fig, axes = plt.subplots(1, count, figsize=(6.5 * count, 4.5), squeeze=False)
+    fig.subplots_adjust(wspace=0.3)
     drawn = [_draw_panel(ax, panel, metric, single) for ax, panel in zip(axes[0], panels)]
     if not any(drawn):
         plt.close(fig)
@@ -144,7 +146,7 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
                           f"{', '.join(columns)}", "--metric")
     name = configs[0].get("name") or run_dirs[0].name
     title = name if single else f"{name}: {metric} of {len(run_dirs)} runs"
-    fig.suptitle(str(title))
+    fig.suptitle(str(title), y=1.0 if count > 1 else 0.98)
     if heat:
         _gradient_heatmap(fig, axes[0, -1], run_dirs[0] / "layers.csv")
     return _save(plt, fig, written)
@@ -159,6 +161,8 @@ def _draw_panel(ax, panel: dict, metric: str, single: bool) -> int:
                 else run["config"].get("name") or run["dir"].name)
         groups.setdefault(name, []).append(run)
     values, starts, count = [], [], 0
+    if len(groups) > 10:  # past the 10 default colours: one colour scale in the legend's order
+        ax.set_prop_cycle(color=list(plt_colormap("viridis")(np.linspace(0, 0.9, len(groups)))))
     for name in sorted(groups, key=_natural):
         members = groups[name]
         frames = [_series(r["dir"], metric, panel["layer"]) for r in members]
@@ -216,8 +220,14 @@ def _legend(ax, count: int) -> None:
     if count <= INSIDE_LEGEND:
         ax.legend(fontsize=8)
         return
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14),
-              ncol=2 if count > 2 * INSIDE_LEGEND else 1, frameon=False)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+              ncol=2 if count > 3 * INSIDE_LEGEND else 1, frameon=False)
+
+
+def plt_colormap(name: str):
+    import matplotlib
+
+    return matplotlib.colormaps[name]
 
 
 def _limits(ax, metric: str, values: np.ndarray, starts: np.ndarray) -> None:

@@ -320,13 +320,21 @@ def _whole(value: float | None) -> int | None:
     return None if value is None else int(value)
 
 
+def column_hint(column: str, columns: list[str]) -> str:
+    """Did-you-mean for a column, knowing that figures are final_<metric> (val_loss ->
+    final_val_loss), apart from settings such as loss."""
+    if f"final_{column}" in columns:
+        return f"; did you mean 'final_{column}'? (figures are named final_...)"
+    return did_you_mean(column, columns)
+
+
 def select_columns(columns: list[str], wanted: list[str] | None) -> list[str]:
     """``--columns a,b``: those columns in that order, after the run folder."""
     if wanted is None:
         return columns
     for column in wanted:
         if column not in columns:
-            raise ConfigError(f"no column {column!r}{did_you_mean(column, columns)} columns: "
+            raise ConfigError(f"no column {column!r}{column_hint(column, columns)} columns: "
                               f"{', '.join(columns)}", "--columns")
     return ["run"] + [c for c in wanted if c != "run"]
 
@@ -336,7 +344,7 @@ def sort_rows(rows: list[dict], columns: list[str], column: str | None) -> list[
     if column is None:
         return rows
     if column not in columns:
-        raise ConfigError(f"no column {column!r}{did_you_mean(column, columns)} columns: "
+        raise ConfigError(f"no column {column!r}{column_hint(column, columns)} columns: "
                           f"{', '.join(columns)}", "--sort")
     return sorted(rows, key=lambda r: (r.get(column) is None,
                                        r.get(column) if r.get(column) is not None else 0))
