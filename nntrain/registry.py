@@ -50,7 +50,8 @@ def did_you_mean(word: str, known) -> str:
     """'; did you mean 'relu'?' when a known name is close to ``word`` (or is another tool's name
     for it: glorot_uniform -> xavier_uniform), else ''."""
     known = list(known)
-    plain = re.sub(r"(_?loss)$", "", str(word).strip().lower().replace("-", "_")) or str(word)
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(word).strip())  # GlorotUniform
+    plain = re.sub(r"(_?loss)$", "", snake.lower().replace("-", "_")) or str(word)
     for candidate in (str(word).lower(), plain, plain.replace("_", "")):
         if candidate in OTHER_TOOLS and OTHER_TOOLS[candidate] in known:
             return f"; did you mean '{OTHER_TOOLS[candidate]}'?"
