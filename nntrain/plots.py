@@ -266,6 +266,10 @@ def _gradient_heatmap(fig, ax, layers_csv: Path) -> None:
     edges = np.concatenate([[epochs[0] - step / 2], mids, [epochs[-1] + last / 2]])
     rows = np.arange(len(grid.index) + 1) + 0.5
     image = ax.pcolormesh(edges, rows, data, norm=LogNorm(), cmap="viridis")
+    if len(epochs) > 20:  # a long run: log-like time axis, so the first epochs (where the
+        # gradients change most) are as wide as the last hundreds, not a sliver at the left
+        ax.set_xscale("symlog", linthresh=max(float(step), 1.0))
+        ax.set_xlim(edges[0], edges[-1])
     if len(grid.index) <= 40:
         ax.set_yticks(range(1, len(grid.index) + 1))
     fig.colorbar(image, ax=ax, label="||dE/dW|| (log scale)")

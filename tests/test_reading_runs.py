@@ -293,3 +293,41 @@ def test_a_closed_pipe_ends_quietly_for_tables(tmp_path, command):
                             text=True, cwd=tmp_path)
     assert result.returncode in (0, 141)
     assert "Error" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+# -- lessons (issue 15, items 7 and 8) -----------------------------------------------------------
+
+
+def test_lesson_config_comments_name_the_values_the_lesson_runs():
+    """A value a lesson config's comment tells the reader to try is one lessons.md runs."""
+    import re
+
+    from conftest import ROOT
+
+    lessons = (ROOT / "docs" / "lessons.md").read_text()
+    for config in sorted((ROOT / "configs" / "lessons").glob("*.yaml")):
+        comment = " ".join(line for line in config.read_text().splitlines()
+                           if line.startswith("#"))
+        run = re.findall(rf"configs/lessons/{config.name} ([^\n]*)", lessons)
+        said = re.search(r"optimizer\.lr=([\d.]+(?:, [\d.]+)*(?:,? and [\d.]+)?)", comment)
+        if said:
+            values = re.findall(r"[\d.]+", said.group(1))
+            assert values, config.name
+            for value in values:
+                assert any(f"optimizer.lr={value}" in r for r in run), (config.name, value)
+
+
+def test_heat_map_gives_the_first_epoch_a_readable_column(tmp_path):
+    from nntrain.plots import _gradient_heatmap, _pyplot
+
+    rows = ["epoch,layer,grad_norm"] + [f"{e},{k},{0.5 ** k if e == 0 else 1e-4}"
+                                         for e in range(0, 1001, 10) for k in (1, 2, 3)]
+    write(tmp_path / "layers.csv", "\n".join(rows) + "\n")
+    plt = _pyplot()
+    fig, ax = plt.subplots()
+    _gradient_heatmap(fig, ax, tmp_path / "layers.csv")
+    fig.canvas.draw()
+    left, right = ax.transData.transform([(-5, 1), (5, 1)])[:, 0]
+    width = ax.get_window_extent().width
+    assert (right - left) / width > 0.1  # epoch 0 of 101 diagnosed epochs: not a sliver
+    plt.close(fig)
