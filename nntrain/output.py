@@ -266,7 +266,7 @@ class RunsProgress(Bar):
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
         super().__init__(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
-                         TextColumn("{task.fields[last]}"), TimeElapsedColumn())
+                         TextColumn("{task.fields[last]}", markup=False), TimeElapsedColumn())
 
     def start(self, total: int, done: int) -> None:
         self.task = self.progress.add_task("runs", total=total, completed=done, last="")
