@@ -160,7 +160,7 @@ def _draw_panel(ax, panel: dict, metric: str, single: bool) -> int:
         name = (variant_label(run["config"], panel["keys"]) if panel["keys"]
                 else run["config"].get("name") or run["dir"].name)
         groups.setdefault(name, []).append(run)
-    values, starts, count = [], [], 0
+    values, starts, count, banded = [], [], 0, False
     if len(groups) > 10:  # past the 10 default colours: one colour scale in the legend's order
         ax.set_prop_cycle(color=list(plt_colormap("viridis")(np.linspace(0, 0.9, len(groups)))))
     for name in sorted(groups, key=_natural):
@@ -180,8 +180,9 @@ def _draw_panel(ax, panel: dict, metric: str, single: bool) -> int:
                 mean = np.nanmean(table, axis=0)
                 low, high = np.nanmin(table, axis=0), np.nanmax(table, axis=0)
             text = column if single else name
-            if len(curves) > 1:
-                text += f" (mean of {len(curves)} runs, min-max band)"
+            if len(curves) > 1:  # the legend's title says what the line and the band are
+                text += f" ({len(curves)} runs)"
+                banded = True
             if any(diverged):
                 text += " (diverged)" if all(diverged) else f" ({sum(diverged)} diverged)"
             (line,) = ax.plot(epochs, mean, label=textwrap.fill(text, 60), lw=1.6)
@@ -193,7 +194,7 @@ def _draw_panel(ax, panel: dict, metric: str, single: bool) -> int:
             count += 1
     if count:
         _limits(ax, metric, np.concatenate(values), np.concatenate(starts))
-        _legend(ax, count)
+        _legend(ax, count, "line: mean over seeds; band: min to max" if banded else None)
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.set_title(panel["title"])
@@ -215,13 +216,13 @@ def _mark_points(ax, epochs, table, mean, diverged, color) -> None:
             ax.plot(epochs[ok[-1]], row[ok[-1]], "x", color=color, ms=9, mew=2)
 
 
-def _legend(ax, count: int) -> None:
+def _legend(ax, count: int, title: str | None = None) -> None:
     """Inside the axes for a few curves; below them, in columns, past INSIDE_LEGEND."""
     if count <= INSIDE_LEGEND:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, title=title, title_fontsize=8)
         return
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
-              ncol=2 if count > 3 * INSIDE_LEGEND else 1, frameon=False)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), title=title,
+              title_fontsize=7, ncol=2 if count > 3 * INSIDE_LEGEND else 1, frameon=False)
 
 
 def plt_colormap(name: str):
