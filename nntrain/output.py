@@ -129,11 +129,27 @@ def print_report(rows: list[dict], columns: list[str], as_json: bool = False,
     settings = columns[1:columns.index("status")]
     secondary = ["wall_time_s", "best_epoch", "epochs", "final_val_accuracy", "final_accuracy",
                  "final_val_mae", "final_mae"]
-    print_table(shown, columns, drop_first=(*secondary, *reversed(settings)),
+    implied = implied_settings(shown, settings)
+    varied = [c for c in reversed(settings) if c not in implied]
+    print_table(shown, columns, drop_first=(*implied, *secondary, *varied),
                 title=f"runs in {parent}/" if parent else None, width=width)
     if csv_file is not None:  # the full paths
         with open(csv_file, "w", newline="") as f:
             write_csv(f, rows, columns)
+
+
+def implied_settings(rows: list[dict], settings: list[str]) -> list[str]:
+    """Settings a reader learns from another column: the config name when the run folders show
+    it (runs/<name>/...), and settings that never vary among runs of one name (the dataset of
+    a lesson): the first to leave a narrow table, before the settings a sweep varied."""
+    by_name: dict = {}
+    for row in rows:
+        by_name.setdefault(row.get("name"), []).append(row)
+    implied = [c for c in settings if c != "name" and len(by_name) > 1 and all(
+        len({repr(r.get(c)) for r in group}) == 1 for group in by_name.values())]
+    if "name" in settings and all(f"{r.get('name')}/" in f"/{r['run']}" for r in rows):
+        implied.insert(0, "name")
+    return implied
 
 
 def write_csv(stream, rows: list[dict], columns: list[str], separator: str = ",",

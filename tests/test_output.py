@@ -147,3 +147,16 @@ def test_epoch_lines_need_no_terminal(capsys):
     lines.update(1, ROW)
     lines.stop()
     assert capsys.readouterr().err.startswith("r epoch 1/2 - loss 0.6931 - val_loss 0.7012")
+
+
+def test_narrow_report_leaves_out_settings_implied_by_the_run_name_first(capsys):
+    rows = [{"run": f"{name}/2026-{i}", "name": name, "data.name": data, "model.activation": act,
+             "status": "completed", "final_loss": 0.5 + i}
+            for i, (name, data, act) in enumerate([("a", "moons", "tanh"), ("a", "moons", "relu"),
+                                                   ("b", "sine", "tanh")])]
+    from nntrain.output import implied_settings
+
+    assert implied_settings(rows, ["name", "data.name", "model.activation"]) == ["name", "data.name"]
+    print_report(rows, list(rows[0]), width=60)
+    out, err = capsys.readouterr()
+    assert "activation" in out and "left out" in err and "data.name" in err
