@@ -157,6 +157,6 @@ def test_narrow_report_leaves_out_settings_implied_by_the_run_name_first(capsys)
     from nntrain.output import implied_settings
 
     assert implied_settings(rows, ["name", "data.name", "model.activation"]) == ["name", "data.name"]
-    print_report(rows, list(rows[0]), width=60)
+    print_report(rows, list(rows[0]), width=50)
     out, err = capsys.readouterr()
     assert "activation" in out and "left out" in err and "data.name" in err
