@@ -182,6 +182,10 @@ def test_data_path_is_relative_to_the_config_file(tmp_path, monkeypatch):
     saved = yaml.safe_load((run.path / "config.yaml").read_text())
     assert saved["data"]["path"] == str(folder / "data" / "d.csv")
     assert load_config(run.path / "config.yaml").data.params["path"] == saved["data"]["path"]
+    from nntrain.compare import make_sweep
+
+    sweep = make_sweep(config, ["optimizer.lr=0.1,0.2"], None, None, None)
+    assert sweep.base["data"]["path"] == str(folder / "data" / "d.csv")
     monkeypatch.chdir(folder)  # a path typed on the command line: relative to where one is
     assert load_config(config, ["data.path=data/d.csv"]).data.params["path"] == str(
         folder / "data" / "d.csv")

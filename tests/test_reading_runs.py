@@ -5,6 +5,7 @@ that show every run (lone points, divergence, one panel per loss, legends that f
 import csv
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -174,7 +175,7 @@ def test_running_without_a_real_pid_is_incomplete(pid):
 def test_partial_folders_are_not_runs(cli, tmp_path):
     run = tmp_path / make_runs(cli, tmp_path, 1)[0]
     partial = run.parent / f".{run.name}-copy.partial"
-    os.system(f"cp -r '{run}' '{partial}'")
+    shutil.copytree(run, partial)
     write(run.parent / "x.partial" / "metrics.csv", (run / "metrics.csv").read_text())
     assert find_runs([tmp_path / "runs"]) == [run]
 
