@@ -27,4 +27,4 @@ for lr in $LRS; do
   done
 done
 
-nntrain report "$OUT" --sort val_loss --csv "$OUT/report.csv"
+nntrain report "$OUT" --sort final_val_loss --csv "$OUT/report.csv"

@@ -104,7 +104,7 @@ ConfigArg = Annotated[Path, typer.Argument(
     metavar="CONFIG", help="The experiment's YAML file.", show_default=False)]
 OverridesArg = Annotated[Optional[list[str]], typer.Argument(
     metavar="KEY=VALUE",
-    help="Overrides: key=value, +key=value (add), ~key (delete); values are YAML.",
+    help="Overrides in Hydra's grammar: key=value, +key=value (add), ~key (delete).",
     show_default=False)]
 DebugOpt = Annotated[bool, typer.Option(
     "--debug", callback=_set_debug, is_eager=True, help="Show tracebacks.")]
@@ -158,6 +158,8 @@ def train(
         "--out", metavar="DIR", help="Run folder (new or empty).")] = None,
     quiet: QuietOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="One line per epoch on stderr (also when piped).")] = False,
     plugin: PluginOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -167,11 +169,14 @@ def train(
     early-stopped or diverged run, 2 for a bad config, 130 when interrupted.
     """
     from .config import load_config
-    from .output import EpochProgress, print_run
+    from .output import EpochLines, EpochProgress, print_run
     from .train import train as train_run
 
     cfg = load_config(config, overrides or [], plugin_paths(plugin))
-    progress = EpochProgress(cfg.name) if interactive() and not (quiet or as_json) else None
+    if verbose:
+        progress = EpochLines(cfg.name)
+    else:
+        progress = EpochProgress(cfg.name) if interactive() and not (quiet or as_json) else None
     run = train_run(cfg, out=out, progress=progress)
     print_run(run.summary, as_json=as_json, quiet=quiet)
 
@@ -222,6 +227,9 @@ def compare(
         help="Finish the sweep in this compare folder: only unfinished runs run.")] = None,
     target_loss: Annotated[Optional[float], typer.Option(
         "--target-loss", metavar="X", help="Report the first epoch whose loss is at most this.")] = None,
+    metric: Annotated[str, typer.Option(
+        "--metric", metavar="COLUMN",
+        help="The metrics.csv or layers.csv column drawn in COLUMN.png.")] = "loss",
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
     plugin: PluginOpt = None,
@@ -230,7 +238,7 @@ def compare(
     """Run CONFIG over a grid (every KEY=A,B,... axis x every seed) and compare the variants.
 
     Writes sweep.yaml, one run folder per grid point, results.csv, summary.csv and
-    loss.png; prints the folder; exit 1 if any run failed.
+    loss.png (or <metric>.png); prints the folder; exit 1 if any run failed.
     """
     from .compare import compact_summary
     from .compare import compare as run_compare
@@ -240,7 +248,7 @@ def compare(
     folder, summary, failed = run_compare(
         config, overrides or [], initializers=split_names(initializers), seeds=seeds,
         workers=workers, executor=executor.value, address=address, out=out, resume=resume,
-        target_loss=target_loss, plugins=plugin_paths(plugin), progress=progress)
+        target_loss=target_loss, plugins=plugin_paths(plugin), progress=progress, metric=metric)
     if as_json:
         print_table(summary.to_dict("records"), list(summary.columns), as_json=True)
     else:
@@ -258,17 +266,23 @@ def report(
         metavar="PATH", help="Run folders, or folders holding them.", show_default=False)],
     csv: CsvOpt = None,
     sort: Annotated[Optional[str], typer.Option(
-        "--sort", metavar="COLUMN", help="Sort by this column.")] = None,
+        "--sort", metavar="COLUMN", help="Sort by this column (e.g. final_val_loss).")] = None,
+    show: Annotated[Optional[str], typer.Option(
+        "--columns", metavar="A,B,...", help="Only these columns (run is always shown).")] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """One row per run found under PATHS: the settings that differ, status, final and best figures."""
-    from .output import print_table
-    from .runs import find_runs, report_rows, sort_rows
+    """One row per run found under PATHS: the settings that differ, status, final and best figures.
+
+    Figures are named apart from settings: final_loss, final_val_loss, final_accuracy, ...,
+    best_loss (or best_val_loss, when validation picked the best epoch), best_epoch.
+    """
+    from .output import print_report
+    from .runs import find_runs, report_rows, select_columns, sort_rows
 
     rows, columns = report_rows(find_runs(paths))
     rows = sort_rows(rows, columns, sort)
-    print_table(rows, columns, as_json=as_json, csv_file=csv)
+    print_report(rows, select_columns(columns, split_list(show)), as_json=as_json, csv_file=csv)
 
 
 @app.command()
@@ -286,12 +300,13 @@ def inspect(
 ) -> None:
     """The init check: one forward and backward pass at initialization, per layer and initializer."""
     from .config import load_config
-    from .inspection import INSPECT_COLUMNS, check_specs, inspect_init
+    from .inspection import INSPECT_COLUMNS, INSPECT_SECONDARY, check_specs, inspect_init
     from .output import print_table
 
     cfg = load_config(config, overrides or [], plugin_paths(plugin))
     rows = inspect_init(cfg, check_specs(split_names(initializers)))
-    print_table(rows, INSPECT_COLUMNS, as_json=as_json, csv_file=csv)
+    print_table(rows, INSPECT_COLUMNS, as_json=as_json, csv_file=csv,
+                drop_first=INSPECT_SECONDARY)
     if output:
         from .plots import plot_inspect
 
@@ -306,7 +321,8 @@ def plot(
     output: Annotated[Path, typer.Option(
         "-o", "--output", metavar="FILE", help="The PNG to write.")] = Path("plot.png"),
     metric: Annotated[str, typer.Option(
-        "--metric", metavar="COLUMN", help="A metrics.csv column.")] = "loss",
+        "--metric", metavar="COLUMN", help="A metrics.csv or layers.csv column (e.g. dead_fraction).")
+    ] = "loss",
     activations: Annotated[bool, typer.Option(
         "--activations", help="Plot every activation and its derivative instead.")] = False,
     debug: DebugOpt = False,
@@ -449,6 +465,10 @@ def split_names(text: Optional[str]) -> Optional[list]:
     from .config import safe_load, split_top_level
 
     return [safe_load(part) for part in split_top_level(text) if part.strip()]
+
+
+def split_list(text: Optional[str]) -> Optional[list[str]]:
+    return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
 
 
 def registries_by_kind() -> dict:

@@ -33,11 +33,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .config import apply_override, failure, load_config, parse_override, read_yaml
+from .config import (apply_override, failure, load_config, parse_override, read_yaml,
+                     resolve_data_path)
 from .experiment import prepare, resolve
-from .registry import ConfigError
-from .runs import (check_out_dir, claim_out_dir, new_run_dir, read_metrics, read_summary, to_json,
-                   write_yaml)
+from .plots import check_metric
+from .registry import ConfigError, label
+from .runs import (check_out_dir, claim_out_dir, new_run_dir, read_metrics, read_summary,
+                   safe_name, to_json, write_yaml)
 from .signals import StopRequests
 from .train import train
 
@@ -76,12 +78,28 @@ class Sweep:
 
 
 def slug(setting: dict) -> str:
-    """A folder-name-safe summary: {'model.initializer': 'he_normal'} -> 'initializer=he_normal'."""
+    """A folder-name-safe summary of a grid point's settings, from the same labels as tables and
+    legends: {'model.initializer': {'name': 'normal', 'std': 0.01}} -> 'initializer=normal_std=0.01'."""
+    return "-".join(safe_name(f"{key.split('.')[-1]}={label(value)}", 40)
+                    for key, value in setting.items())[:80] or "base"
+
+
+def legacy_slug(setting: dict) -> str:
+    """The folder names of nntrain 0.2's compare ('initializer=_name_normal_,_std_0.01_'), so that
+    --resume still finishes a compare folder made by it."""
     parts = []
     for key, value in setting.items():
         text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
         parts.append(f"{key.split('.')[-1]}={text}")
     return re.sub(r"[^A-Za-z0-9=._,-]+", "_", "_".join(parts))[:80] or "base"
+
+
+def adopt_legacy_dirs(folder: Path, points: list[dict]) -> None:
+    """Resuming a compare folder made before the folder names changed: keep its run folders."""
+    for point in points:
+        old = f"{point['index']:03d}-{legacy_slug(point['setting'])}-seed{point['seed']}"
+        if not (folder / point["dir"]).exists() and (folder / old).is_dir():
+            point["dir"] = old
 
 
 def parse_seeds(text: str | None, default: int) -> list[int]:
@@ -105,15 +123,17 @@ def make_sweep(config: str | Path, overrides: list[str], initializers: list | No
     if raw.get("name") is None:
         raw["name"] = Path(config).stem
     axes = {}
+    resolve_data_path(raw, Path(config).resolve().parent)  # relative to the config file
     for text in overrides:
-        prefix, key, values = parse_override(text)
+        prefix, key, values, sweep = parse_override(text)
         if key == "seed":
             raise ConfigError("use --seeds to run several seeds", "seed")
-        if len(values) > 1:
+        if sweep:
             apply_override(raw, text, value=values[0])  # adds the key (+) or checks it exists
             axes[key] = values
         else:
             apply_override(raw, text)
+    resolve_data_path(raw, Path.cwd())  # an override's path: relative to the current folder
     if initializers:
         axes["model.initializer"] = initializers
     base_seed = raw.get("seed", 0)
@@ -342,13 +362,15 @@ def run_dask(points: list[dict], client, on_result: Callable[[dict], None]) -> N
 
 
 def result_row(point: dict, summary: dict, history: list[dict], target: float | None) -> dict:
-    row = {**point["setting"], "seed": point["seed"], "status": summary.get("status")}
+    row = {k: label(v) for k, v in point["setting"].items()}
+    row.update(seed=point["seed"], status=summary.get("status"))
     final, best = summary.get("final") or {}, summary.get("best") or {}
     monitor = summary.get("monitor", "loss")
     row.update(epochs=summary.get("epochs"), final_loss=final.get("loss"))
     if "val_loss" in final:
         row["final_val_loss"] = final["val_loss"]
-    row.update(best_loss=best.get(monitor), best_epoch=best.get("epoch"))
+    row[f"best_{monitor}"] = best.get(monitor)  # best_val_loss when validation chose the epoch
+    row["best_epoch"] = best.get("epoch")
     for metric in ("accuracy", "val_accuracy", "mae", "val_mae"):
         if metric in final:
             row[f"final_{metric}"] = final[metric]
@@ -361,8 +383,9 @@ def result_row(point: dict, summary: dict, history: list[dict], target: float | 
     return row
 
 
-def write_results(folder: Path, sweep: Sweep, points: list[dict]):
-    """results.csv, summary.csv and loss.png from the run folders present; returns the summary."""
+def write_results(folder: Path, sweep: Sweep, points: list[dict], metric: str = "loss"):
+    """results.csv, summary.csv and <metric>.png from the run folders present; returns the
+    summary."""
     import pandas as pd
 
     rows = []
@@ -380,7 +403,8 @@ def write_results(folder: Path, sweep: Sweep, points: list[dict]):
             results[column] = results[column].astype("Int64")
     results.to_csv(folder / "results.csv", index=False)
     keys = list(sweep.axes)
-    figures = [c for c in results.columns if c.startswith(("final_", "best_loss", "epochs_to"))
+    figures = [c for c in results.columns
+               if c.startswith(("final_", "best_loss", "best_val_loss", "epochs_to"))
                and pd.api.types.is_numeric_dtype(results[c])]
     grouped = results.assign(_v=results[keys].astype(str).agg("|".join, axis=1) if keys else "all")
     table = []
@@ -399,7 +423,7 @@ def write_results(folder: Path, sweep: Sweep, points: list[dict]):
     if ran:
         from .plots import plot_runs
 
-        plot_runs(ran, folder / "loss.png", "loss")
+        plot_runs(ran, folder / f"{metric}.png", metric)
     return summary
 
 
@@ -410,21 +434,26 @@ def compare(config: str | Path, overrides: list[str] = (), *, initializers: list
             seeds: str | None = None, workers: int | None = None, executor: str = "local",
             address: str | None = None, out: str | Path | None = None,
             resume: str | Path | None = None, target_loss: float | None = None,
-            plugins: list[str] = (), progress=None, connect_timeout: float = 10.0):
-    """Run the grid; returns (folder, summary DataFrame, number of failed runs)."""
+            plugins: list[str] = (), progress=None, connect_timeout: float = 10.0,
+            metric: str = "loss"):
+    """Run the grid; returns (folder, summary DataFrame, number of failed runs).
+
+    ``metric``: the metrics.csv or layers.csv column drawn in <metric>.png."""
     if executor not in ("local", "dask"):
         raise ConfigError(f"must be local or dask, got {executor!r}", "--executor")
     sweep = make_sweep(config, list(overrides), initializers, seeds, target_loss)
     extra = [str(Path(p).resolve()) for p in plugins]
     points = validate(sweep, extra, ship_data=executor == "dask")
+    check_metric(metric)
     workers = workers or os.cpu_count() or 1
     with contextlib.ExitStack() as stack:
         client = (stack.enter_context(dask_client(workers, address, connect_timeout))
                   if executor == "dask" else None)
-        return _run(sweep, points, workers, client, out, resume, progress)
+        return _run(sweep, points, workers, client, out, resume, progress, metric)
 
 
-def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, progress):
+def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, progress,
+         metric: str = "loss"):
     """Make (or reopen) the compare folder, run what is not finished, write the results."""
     if resume is not None:
         folder = Path(resume)
@@ -434,6 +463,7 @@ def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, pr
         if read_yaml(saved) != json.loads(json.dumps(sweep.to_dict())):
             raise ConfigError("this config and these settings are not the sweep saved there",
                               f"--resume {folder}")
+        adopt_legacy_dirs(folder, points)
     elif out is not None:
         folder = claim_out_dir(check_out_dir(out))
     else:
@@ -464,7 +494,7 @@ def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, pr
     finally:
         if progress:
             progress.stop()
-        summary = write_results(folder, sweep, points)  # also after Ctrl-C: what finished
+        summary = write_results(folder, sweep, points, metric)  # also after Ctrl-C: what finished
     return folder, summary, failed
 
 

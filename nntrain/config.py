@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import traceback
 import types
@@ -241,11 +242,10 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
     so their components can be named.
     """
     raw = copy.deepcopy(raw) if raw is not None else read_yaml(path)
-    for override in overrides:
-        apply_override(raw, override, sweep_hint=True)
+    base = Path(path).resolve().parent if path is not None else Path.cwd()
+    apply_overrides(raw, overrides, base)
     if path is not None and raw.get("name") is None:
         raw["name"] = Path(path).stem
-    base = Path(path).resolve().parent if path is not None else Path.cwd()
     yaml_plugins = raw.get("plugins") or []
     if not isinstance(yaml_plugins, list) or not all(isinstance(p, str) for p in yaml_plugins):
         raise ConfigError(f"must be a list of Python files, got {describe(yaml_plugins)}", "plugins")
@@ -335,9 +335,8 @@ def parse(cls: type, raw: Any, key: str) -> Any:
         elif takes_params:
             params[name] = value  # checked against the component's signature in check()
         else:
-            raise ConfigError(
-                f"unknown key{did_you_mean(name, names)} known: {', '.join(names)}", dotted
-            )
+            hint = did_you_mean(name, names) or dotted_hint(name, key)
+            raise ConfigError(f"unknown key{hint} known: {', '.join(names)}", dotted)
     if takes_params:
         values["params"] = params
     return cls(**values)
@@ -350,6 +349,8 @@ def convert(value: Any, hint: Any, key: str) -> Any:
     if nested:
         if value is None and type(None) in options:
             return None
+        if isinstance(value, str) and "name" in typing.get_type_hints(nested[0]):
+            value = {"name": value}  # optimizer: adam, like any other component
         return parse(nested[0], {} if value is None else value, key)
     if tuple in options or typing.get_origin(hint) is tuple:
         if value is None and type(None) in options:
@@ -421,7 +422,7 @@ def _name(spec: Any) -> str:
     return spec["name"] if isinstance(spec, Mapping) else spec
 
 
-# -- overrides (Hydra's basic grammar) ---------------------------------------------------------
+# -- overrides (Hydra's grammar, by hydra-core) ----------------------------------------------------
 
 
 def split_top_level(text: str, sep: str = ",") -> list[str]:
@@ -445,25 +446,92 @@ def split_top_level(text: str, sep: str = ",") -> list[str]:
     return parts
 
 
-def parse_override(text: str) -> tuple[str, str, list[Any]]:
-    """'+a.b=1,2' -> ('+', 'a.b', [1, 2]). Prefix '' sets, '+' adds, '++' forces, '~' deletes."""
-    prefix = "++" if text.startswith("++") else text[:1] if text[:1] in "+~" else ""
-    body = text[len(prefix):]
-    if prefix == "~":
-        key, _, value = body.partition("=")
-        return prefix, key.strip(), []
-    if "=" not in body:
+class Override(typing.NamedTuple):
+    prefix: str  # '' sets, '+' adds, '++' adds or sets, '~' deletes
+    key: str  # dotted
+    values: list  # one value; several for a sweep (a,b / range() / choice()); none for '~'
+    sweep: bool = False  # a comma list, range() or choice(): an axis of `nntrain compare`
+
+
+HYDRA_PREFIX = {"CHANGE": "", "ADD": "+", "FORCE_ADD": "++", "DEL": "~"}
+
+
+def parse_override(text: str) -> Override:
+    """'+a.b=1,2' -> Override('+', 'a.b', [1, 2], sweep=True), parsed by Hydra's own grammar.
+
+    hydra-core is imported here only, so commands without overrides do not pay for it. Values
+    follow Hydra's rules: 1e-3 and 0.1 are numbers, null is None, [..] and {k: v} are lists and
+    mappings, quotes make strings; a,b / range(0,5) / choice(a,b) are sweeps.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    if "=" not in text and not text.startswith("~"):
         raise ConfigError(f"expected KEY=VALUE (or +KEY=VALUE, ~KEY), got {text!r}", "override")
-    key, value = body.split("=", 1)
-    key = key.strip()
-    if not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"bad key in {text!r}", "override")
     try:
-        values = [safe_load(v) if v.strip() else None for v in split_top_level(value)]
+        parsed = OverridesParser.create().parse_override(text)
+    except HydraException as err:
+        message = str(err).splitlines()[-1].strip() or str(err)
+        key = text.split("=", 1)[0].lstrip("+~").strip() or "override"
+        raise ConfigError(f"cannot parse the value of {text!r} (Hydra's override grammar): "
+                          f"{message}", key) from None
+    prefix, key = HYDRA_PREFIX[parsed.type.name], parsed.key_or_group
+    check_duplicate_keys(text.split("=", 1)[-1], key)
+    if parsed.package is not None:
+        raise ConfigError(f"packages (@) are not supported, got {text!r}", key)
+    if prefix == "~":
+        return Override(prefix, key, [])
+    if parsed.is_sweep_override():
+        if parsed.is_interval_sweep():
+            raise ConfigError("interval() is a continuous range; give the values "
+                              "(a,b,c), range() or choice()", key)
+        return Override(prefix, key, list(parsed.sweep_iterator()), sweep=True)
+    return Override(prefix, key, [parsed.value()])
+
+
+def check_duplicate_keys(value: str, key: str) -> None:
+    """A mapping written twice with the same key ({lr: 1, lr: 2}) is refused, as in a config
+    file; Hydra's parser would keep the last silently. Read as YAML flow (with `k:v` spaced)."""
+    if "{" not in value:
+        return
+    try:
+        safe_load(re.sub(r"(?<=[\w'\"]):(?=[^\s/])", ": ", value))
     except yaml.YAMLError as err:
-        raise ConfigError(f"cannot parse the value of {text!r}: {str(err).splitlines()[0]}",
-                          key) from None
-    return prefix, key, values
+        if "duplicate key" in str(err):
+            raise ConfigError(str(getattr(err, "problem", "") or err).splitlines()[0], key) from None
+
+
+def apply_overrides(raw: dict, overrides: typing.Sequence[str], base: Path) -> None:
+    """Overrides applied to the raw config in place; ``data.path`` made absolute: the file's
+    relative to ``base`` (the config file's folder), an override's relative to the current one."""
+    resolve_data_path(raw, base)
+    for override in overrides:
+        apply_override(raw, override, sweep_hint=True)
+    resolve_data_path(raw, Path.cwd())
+
+
+def resolve_data_path(raw: dict, base: Path) -> None:
+    data = raw.get("data")
+    if isinstance(data, dict) and isinstance(data.get("path"), str) and data["path"]:
+        path = Path(data["path"]).expanduser()
+        data["path"] = str(path if path.is_absolute() else Path(os.path.normpath(base / path)))
+
+
+def dotted_hint(name: str, section: str) -> str:
+    """"; did you mean 'train.epochs'?" for 'epochs' given where another section has it."""
+    found = []
+
+    def walk(cls: Any, prefix: str) -> None:
+        for field_name, hint in typing.get_type_hints(cls).items():
+            dotted = f"{prefix}{field_name}"
+            nested = [o for o in (typing.get_args(hint) or (hint,)) if dataclasses.is_dataclass(o)]
+            if field_name == name and dotted != (f"{section}.{name}" if section else name):
+                found.append(dotted)
+            if nested:
+                walk(nested[0], dotted + ".")
+
+    walk(Config, "")
+    return f"; did you mean '{found[0]}'?" if found else ""
 
 
 def _schema_class(path: list[str]) -> Any:
@@ -496,13 +564,14 @@ def apply_override(raw: dict, text: str, sweep_hint: bool = False, value: Any = 
     ``value`` (when given) replaces the parsed value: compare uses it for each
     value of a sweep axis.
     """
-    prefix, key, values = parse_override(text)
+    prefix, key, values, sweep = parse_override(text)
     if key in REMOVED and prefix != "~":
         raise ConfigError(REMOVED[key], key)
     if value is ...:
-        if len(values) > 1:
+        if sweep:
             hint = "; to run several values use 'nntrain compare'" if sweep_hint else ""
-            raise ConfigError(f"takes one value, got a list {text.split('=', 1)[1]!r}{hint}", key)
+            raise ConfigError(f"takes one value, got a sweep {text.split('=', 1)[1]!r}{hint}; "
+                              "quote a string that holds a comma", key)
         value = values[0] if values else None
     path = key.split(".")
     node = raw

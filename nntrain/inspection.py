@@ -12,17 +12,12 @@ from .diagnostics import layer_pass
 from .experiment import build_network, prepare
 from .initializers import INITIALIZERS
 from .losses import LOSSES
+from .registry import label
 
 INSPECT_COLUMNS = ["initializer", "layer", "fan_in", "fan_out", "activation", "weight_std",
                    "target_weight_std", "act_mean", "act_std", "grad_std"]
-
-
-def spec_label(spec) -> str:
-    """he_normal, or xavier_normal(gain=2) for a mapping."""
-    if isinstance(spec, dict):
-        args = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name")
-        return f"{spec['name']}({args})" if args else spec["name"]
-    return str(spec)
+# left out first when a terminal is too narrow for the whole table (the CSV has every column)
+INSPECT_SECONDARY = ("act_mean", "fan_in", "fan_out", "target_weight_std")
 
 
 def check_specs(specs: list | None) -> list | None:
@@ -44,7 +39,7 @@ def inspect_init(cfg: Config, initializers=None) -> list[dict]:
         for layer, (init, (act, a, W, dW)) in enumerate(zip(net.initializers, passes), start=1):
             fan_in, fan_out = W.shape
             rows.append({
-                "initializer": spec_label(spec), "layer": layer, "fan_in": fan_in,
+                "initializer": label(spec), "layer": layer, "fan_in": fan_in,
                 "fan_out": fan_out, "activation": act.registry_name,
                 "weight_std": float(W.std()), "target_weight_std": init.target_std(fan_in, fan_out),
                 "act_mean": float(a.mean()), "act_std": float(a.std()), "grad_std": float(dW.std()),

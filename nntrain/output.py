@@ -5,27 +5,37 @@ rich is imported only when something is drawn on a terminal.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
+import time
 from pathlib import Path
 
 from .runs import format_value, to_json
 
 
 def print_table(rows: list[dict], columns: list[str], as_json: bool = False,
-                csv_file: Path | None = None, csv_separator: str = ",", header: bool = True) -> None:
+                csv_file: Path | None = None, csv_separator: str = ",", header: bool = True,
+                drop_first: tuple = (), title: str | None = None, width: int | None = None) -> None:
     """JSON with ``as_json``; a rich table on a terminal; CSV when piped. ``csv_file``: also
-    write the table there as CSV."""
+    write the table as CSV (every column, full precision).
+
+    On a terminal numbers have 4 significant digits and are never cut; text folds onto more
+    lines. When the columns still cannot fit, those of ``drop_first`` are left out, in that
+    order, and a line on stderr names them."""
     if as_json:
         sys.stdout.write(to_json([{c: row.get(c) for c in columns} for row in rows]) + "\n")
-    elif sys.stdout.isatty():
+    elif sys.stdout.isatty() or width is not None:
         from rich.console import Console
-        from rich.table import Table
-        from rich.text import Text
 
-        table = Table(*columns, show_header=header)
-        for row in rows:  # Text, not markup: a formula's [ln sigma + ...] is printed as it is
-            table.add_row(*(Text(cell_text(row.get(c))) for c in columns))
-        Console().print(table)
+        console = Console(width=width)
+        shown = fit_columns(rows, columns, drop_first, console.width)
+        console.print(rich_table(rows, shown, header, title))
+        if len(shown) < len(columns):
+            sys.stdout.flush()
+            left_out = [c for c in columns if c not in shown]
+            print(f"left out to fit {console.width} columns: {', '.join(left_out)} "
+                  "(all of them: --csv FILE, --json, or a wider terminal)", file=sys.stderr)
     else:
         write_csv(sys.stdout, rows, columns, csv_separator, header)
     if csv_file is not None:
@@ -33,8 +43,113 @@ def print_table(rows: list[dict], columns: list[str], as_json: bool = False,
             write_csv(f, rows, columns)
 
 
+MIN_TEXT_WIDTH = 10  # a text column narrower than this folds into too many lines to read
+
+
+def is_number_column(rows: list[dict], column: str) -> bool:
+    values = [row.get(column) for row in rows if row.get(column) is not None]
+    return bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                for v in values)
+
+
+def column_width(rows: list[dict], column: str) -> int:
+    """The narrowest a column can be: a number's full text, a header word (headers break after
+    '_'), or MIN_TEXT_WIDTH of folded text."""
+    cells = [cell_text(row.get(column)) for row in rows]
+    header = max(len(part) for part in header_parts(column))
+    if is_number_column(rows, column):
+        return max([header, *map(len, cells)])
+    return max(header, min(MIN_TEXT_WIDTH, max(map(len, cells), default=0)))
+
+
+def fit_columns(rows: list[dict], columns: list[str], drop_first, width: int) -> list[str]:
+    """The columns that fit in ``width`` characters, leaving out ``drop_first`` in order."""
+    shown = list(columns)
+    needed = {c: column_width(rows, c) + 3 for c in columns}  # 2 of padding, 1 of border
+    for column in [c for c in drop_first if c in columns]:
+        if sum(needed[c] for c in shown) + 1 <= width:
+            break
+        shown.remove(column)
+    return shown
+
+
+def header_parts(column: str) -> list[str]:
+    """'target_weight_std' -> ['target_', 'weight_', 'std']: a header breaks after '_' or '.'."""
+    return re.findall(r"[^_.]+[_.]*|[_.]+", column) or [column]
+
+
+def header_text(column: str, width: int) -> str:
+    """The header broken after '_' into lines of at most ``width`` characters."""
+    lines = [""]
+    for part in header_parts(column):
+        if lines[-1] and len(lines[-1]) + len(part) > width:
+            lines.append("")
+        lines[-1] += part
+    return "\n".join(lines)
+
+
+def rich_table(rows: list[dict], columns: list[str], header: bool = True, title: str | None = None):
+    """A rich Table: numbers right-aligned at full width, text folded; cells are Text, not
+    markup, so a formula's [ln sigma + ...] or a path's [1] is printed as it is."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_header=header, title=title, title_justify="left")
+    for column in columns:
+        number = is_number_column(rows, column)
+        width = column_width(rows, column)
+        table.add_column(Text(header_text(column, width), overflow="fold"),
+                         justify="right" if number else "left", no_wrap=number,
+                         min_width=width if number else None, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(cell_text(row.get(c)), overflow="fold") for c in columns))
+    return table
+
+
 def cell_text(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else "" if value is None else str(value)
+    """A cell on a terminal: floats to 4 significant digits, None blank."""
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value).lower()
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def print_report(rows: list[dict], columns: list[str], as_json: bool = False,
+                 csv_file: Path | None = None, width: int | None = None) -> None:
+    """``nntrain report``: on a terminal the run folders are shown below their common parent,
+    and the settings and secondary figures are the first to go when the table cannot fit."""
+    if as_json or not (sys.stdout.isatty() or width is not None):
+        print_table(rows, columns, as_json=as_json, csv_file=csv_file)
+        return
+    paths = [row["run"] for row in rows]
+    parent = os.path.dirname(os.path.commonpath(paths) if len(paths) > 1 else paths[0])
+    if len(paths) > 1 and os.path.commonpath(paths) not in paths:
+        parent = os.path.commonpath(paths)
+    shown = [{**row, "run": os.path.relpath(row["run"], parent) if parent else row["run"]}
+             for row in rows]
+    settings = columns[1:columns.index("status")]
+    secondary = ["wall_time_s", "best_epoch", "epochs", "final_val_accuracy", "final_accuracy",
+                 "final_val_mae", "final_mae"]
+    implied = implied_settings(shown, settings)
+    varied = [c for c in reversed(settings) if c not in implied]
+    print_table(shown, columns, drop_first=(*implied, *secondary, *varied),
+                title=f"runs in {parent}/" if parent else None, width=width)
+    if csv_file is not None:  # the full paths
+        with open(csv_file, "w", newline="") as f:
+            write_csv(f, rows, columns)
+
+
+def implied_settings(rows: list[dict], settings: list[str]) -> list[str]:
+    """Settings a reader learns from another column: the config name when the run folders show
+    it (runs/<name>/...), and settings that never vary among runs of one name (the dataset of
+    a lesson): the first to leave a narrow table, before the settings a sweep varied."""
+    by_name: dict = {}
+    for row in rows:
+        by_name.setdefault(row.get("name"), []).append(row)
+    implied = [c for c in settings if c != "name" and len(by_name) > 1 and all(
+        len({repr(r.get(c)) for r in group}) == 1 for group in by_name.values())]
+    if "name" in settings and all(f"{r.get('name')}/" in f"/{r['run']}" for r in rows):
+        implied.insert(0, "name")
+    return implied
 
 
 def write_csv(stream, rows: list[dict], columns: list[str], separator: str = ",",
@@ -100,22 +215,80 @@ class Bar:
         self.progress.stop()
 
 
+def epoch_figures(row: dict) -> str:
+    """A metrics row as Keras prints it: 'loss 0.6931 - accuracy 0.5 - val_loss 0.7 - ...'."""
+    return " - ".join(f"{k} {v:.4g}" for k, v in row.items()
+                      if k not in ("epoch", "lr", "grad_norm", "time_s") and v is not None)
+
+
+class EpochRate:
+    """Epochs per second and the time left, from the epochs finished since the start."""
+
+    def __init__(self, total: int):
+        self.total, self.start, self.first = total, time.perf_counter(), None
+
+    def text(self, epoch: int) -> str:
+        now = time.perf_counter()
+        if self.first is None:  # epoch 0 (the untrained network) is not a training epoch
+            self.first = (epoch, now)
+            return ""
+        done, seconds = epoch - self.first[0], now - self.first[1]
+        if done <= 0 or seconds <= 0:
+            return ""
+        rate = done / seconds
+        left = (self.total - epoch) / rate
+        return f"{rate:.4g} epochs/s - {format_seconds(left)} left"
+
+
+def format_seconds(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 class EpochProgress(Bar):
-    """Epochs of one run, with the current loss."""
+    """Epochs of one run, like Keras: loss, accuracy (or MAE), the val figures, epochs/s and
+    the time left."""
 
     def __init__(self, label: str):
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
-        super().__init__(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                         TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())
+        # the rate and time left before the figures: a narrow terminal cuts the line's end
+        super().__init__(TextColumn("[bold]{task.description}"), BarColumn(bar_width=16),
+                         MofNCompleteColumn(), TextColumn("{task.fields[text]}", markup=False))
         self.label = label
 
     def start(self, total: int) -> None:
-        self.task = self.progress.add_task(self.label, total=total, loss="-")
+        self.total, self.rate = total, EpochRate(total)
+        self.task = self.progress.add_task(self.label, total=total, text="")
         self.progress.start()
 
-    def update(self, epoch: int, loss: float) -> None:
-        self.progress.update(self.task, completed=epoch, loss=f"{loss:.4g}")
+    def update(self, epoch: int, row: dict) -> None:
+        rate = self.rate.text(epoch)
+        text = f"{rate} - {epoch_figures(row)}" if rate else epoch_figures(row)
+        # what is left of the line after the label, the bar and 'epoch/total'
+        room = self.progress.console.width - len(self.label) - 16 - 2 * len(str(self.total)) - 5
+        if len(text) > room:  # cut the line's end (the last figures), never the bar
+            text = text[:max(room - 1, 0)] + "…"
+        self.progress.update(self.task, completed=epoch, text=text)
+
+
+class EpochLines:
+    """``--verbose``: one line per epoch on stderr (stdout keeps the run folder for scripts)."""
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def start(self, total: int) -> None:
+        self.total, self.rate = total, EpochRate(total)
+
+    def update(self, epoch: int, row: dict) -> None:
+        rate = self.rate.text(epoch)
+        print(f"{self.label} epoch {epoch}/{self.total} - {epoch_figures(row)}"
+              + (f" - {rate}" if rate else ""), file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        pass
 
 
 class RunsProgress(Bar):
@@ -125,7 +298,7 @@ class RunsProgress(Bar):
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
         super().__init__(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
-                         TextColumn("{task.fields[last]}"), TimeElapsedColumn())
+                         TextColumn("{task.fields[last]}", markup=False), TimeElapsedColumn())
 
     def start(self, total: int, done: int) -> None:
         self.task = self.progress.add_task("runs", total=total, completed=done, last="")

@@ -7,11 +7,14 @@ in nntrain imports this module at start-up.
 from __future__ import annotations
 
 import re
+import textwrap
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from .diagnostics import LAYER_COLUMNS
+from .registry import ConfigError, did_you_mean, label
 from .runs import (SEED_KEYS, differing_keys, metrics_frame, read_config, read_summary,
                    variant_label)
 
@@ -43,35 +46,132 @@ def _natural(label: str) -> list:
     return [(0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts)]
 
 
+METRIC_COLUMNS = ["loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_mae", "lr",
+                  "grad_norm", "time_s"]
+# layers.csv's own columns (its grad_norm is per layer; --metric grad_norm is metrics.csv's)
+LAYER_METRICS = [c for c in LAYER_COLUMNS if c not in ("epoch", "layer", "activation")
+                 and c not in METRIC_COLUMNS]
+MAX_LAYER_PANELS = 6
+INSIDE_LEGEND = 8  # past this many series a legend goes below its axes
+
+
+def check_metric(metric: str) -> None:
+    """``--metric``: a metrics.csv or layers.csv column, checked before anything runs."""
+    known = METRIC_COLUMNS + LAYER_METRICS
+    if metric not in known:
+        raise ConfigError(f"no column {metric!r} in metrics.csv or layers.csv"
+                          f"{did_you_mean(metric, known)} metrics.csv: "
+                          f"{', '.join(METRIC_COLUMNS)}; layers.csv: {', '.join(LAYER_METRICS)}",
+                          "--metric")
+
+
+def picture_path(out: Path) -> Path:
+    """The file savefig writes: matplotlib adds .png to a name without a suffix."""
+    out = Path(out)
+    if not out.suffix:
+        return out.with_name(out.name + ".png")
+    if out.suffix[1:].lower() not in ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "webp",
+                                      "tif", "tiff", "pgf", "raw", "rgba", "svgz"):
+        raise ConfigError(f"unknown picture format {out.suffix!r}; use .png, .svg or .pdf",
+                          f"-o {out}")
+    return out
+
+
+def _save(plt, fig, out: Path) -> Path:
+    """Save at a size that holds every legend (bbox 'tight' grows the canvas; no warnings)."""
+    written = picture_path(out)
+    fig.savefig(written, bbox_inches="tight")
+    plt.close(fig)
+    return written
+
+
+def _panels(run_dirs: list[Path], configs: list[dict], metric: str) -> list[dict]:
+    """What goes on which axes: one panel, one per loss (curves of different losses share no
+    scale), or, for a layers.csv column, one per layer."""
+    keys = [k for k in differing_keys(configs) if k not in SEED_KEYS + ("name",)]
+    runs = [{"dir": d, "config": c} for d, c in zip(run_dirs, configs)]
+    if metric in LAYER_METRICS:
+        depth = max(int(_layer_frame(d)["layer"].max()) for d in run_dirs)
+        layers = sorted({round(1 + i * (depth - 1) / max(MAX_LAYER_PANELS - 1, 1))
+                         for i in range(min(depth, MAX_LAYER_PANELS))})
+        return [{"title": f"layer {k} of {depth}", "runs": runs, "keys": keys, "layer": k}
+                for k in layers]
+    if metric.endswith("loss") and "loss" in keys:
+        others = [k for k in keys if k != "loss"]
+        by_loss: dict[str, list] = {}
+        for run in runs:
+            by_loss.setdefault(label(run["config"].get("loss")), []).append(run)
+        return [{"title": f"loss {name}", "runs": members, "keys": others, "layer": None}
+                for name, members in by_loss.items()]
+    return [{"title": "", "runs": runs, "keys": keys, "layer": None}]
+
+
+def _layer_frame(run_dir: Path):
+    path = run_dir / "layers.csv"
+    if not path.is_file():
+        raise ConfigError("has no layers.csv (train.diagnostics_every: 0?)", str(run_dir))
+    return _read_csv(path)
+
+
+def _series(run_dir: Path, metric: str, layer: int | None):
+    """(epoch-indexed frame) of one run: metrics.csv, or one layer's rows of layers.csv."""
+    if layer is None:
+        return metrics_frame(run_dir)
+    frame = _layer_frame(run_dir)
+    return frame[frame["layer"] == layer].drop(columns=["layer", "activation"])
+
+
 @np.errstate(over="ignore", invalid="ignore")  # matplotlib's log scale meets diverged runs' 1e300s
 def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
     """``metric`` against epoch for each run; runs differing only in seed are drawn as their mean
-    with a min-max band. A single run also gets a heat map of per-layer gradient norms."""
+    with a min-max band. A single run also gets a heat map of per-layer gradient norms.
+    Returns the file written."""
+    check_metric(metric)
+    written = picture_path(out)
     plt = _pyplot()
     configs = [read_config(d) for d in run_dirs]
-    keys = [k for k in differing_keys(configs) if k not in SEED_KEYS + ("name",)]
-    groups: dict[str, dict] = {}
-    for run_dir, config in zip(run_dirs, configs):
-        label = variant_label(config, keys) if keys else config.get("name") or run_dir.name
-        group = groups.setdefault(label, {"frames": [], "diverged": 0})
-        group["frames"].append(metrics_frame(run_dir))
-        group["diverged"] += (read_summary(run_dir) or {}).get("status") == "diverged"
-    available = set().union(*(set(f.columns) for g in groups.values() for f in g["frames"]))
-    if metric not in available:
-        from .registry import ConfigError
-
-        raise ConfigError(f"no column {metric!r} in metrics.csv; columns: "
-                          f"{', '.join(sorted(available))}", "--metric")
+    panels = _panels(run_dirs, configs, metric)
     single = len(run_dirs) == 1
-    heat = single and (run_dirs[0] / "layers.csv").is_file()
-    fig, axes = plt.subplots(1, 2 if heat else 1, figsize=(12 if heat else 7.5, 4.5), squeeze=False)
-    ax = axes[0, 0]
-    values, starts = [], []
-    for label in sorted(groups, key=_natural):
-        frames, diverged = groups[label]["frames"], groups[label]["diverged"]
+    heat = single and metric in METRIC_COLUMNS and (run_dirs[0] / "layers.csv").is_file()
+    count = len(panels) + heat
+    # no layout engine: it would shrink the axes to make room for a long legend; savefig's
+    # tight bounding box grows the picture around the legend instead
+    fig, axes = plt.subplots(1, count, figsize=(6.5 * count, 4.5), squeeze=False)
+    fig.subplots_adjust(wspace=0.3)
+    drawn = [_draw_panel(ax, panel, metric, single) for ax, panel in zip(axes[0], panels)]
+    if not any(drawn):
+        plt.close(fig)
+        columns = sorted(set().union(*(metrics_frame(d).columns for d in run_dirs)))
+        raise ConfigError(f"no column {metric!r} in these runs' files; metrics.csv has: "
+                          f"{', '.join(columns)}", "--metric")
+    name = configs[0].get("name") or run_dirs[0].name
+    title = name if single else f"{name}: {metric} of {len(run_dirs)} runs"
+    fig.suptitle(str(title), y=1.0 if count > 1 else 0.98)
+    if heat:
+        _gradient_heatmap(fig, axes[0, -1], run_dirs[0] / "layers.csv")
+    return _save(plt, fig, written)
+
+
+def _draw_panel(ax, panel: dict, metric: str, single: bool) -> int:
+    """One axes: per variant the mean curve, a min-max band over seeds, lone points as markers
+    and an x where a run diverged. Returns the number of curves drawn."""
+    groups: dict[str, list] = {}
+    for run in panel["runs"]:
+        name = (variant_label(run["config"], panel["keys"]) if panel["keys"]
+                else run["config"].get("name") or run["dir"].name)
+        groups.setdefault(name, []).append(run)
+    values, starts, count, banded = [], [], 0, False
+    if len(groups) > 10:  # past the 10 default colours: one colour scale in the legend's order
+        ax.set_prop_cycle(color=list(plt_colormap("viridis")(np.linspace(0, 0.9, len(groups)))))
+    for name in sorted(groups, key=_natural):
+        members = groups[name]
+        frames = [_series(r["dir"], metric, panel["layer"]) for r in members]
+        diverged = [(read_summary(r["dir"]) or {}).get("status") == "diverged" for r in members]
         columns = [metric] + ([f"val_{metric}"] if single and f"val_{metric}" in frames[0] else [])
         for column in columns:
             curves = [f.set_index("epoch")[column] for f in frames if column in f]
+            if not curves:
+                continue
             epochs = np.unique(np.concatenate([c.index.to_numpy() for c in curves]))
             # runs that stopped early (or diverged) leave gaps: statistics over the runs still going
             table = np.array([c.reindex(epochs).to_numpy(float) for c in curves])
@@ -79,29 +179,56 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean = np.nanmean(table, axis=0)
                 low, high = np.nanmin(table, axis=0), np.nanmax(table, axis=0)
-            name = column if single else label
-            if len(frames) > 1:
-                name += f" (mean of {len(frames)}, min-max band)"
-            if diverged:
-                name += " (diverged)" if diverged == len(frames) else f" ({diverged} diverged)"
-            (line,) = ax.plot(epochs, mean, label=name, lw=1.6)
-            if len(frames) > 1:
+            text = column if single else name
+            if len(curves) > 1:  # the legend's title says what the line and the band are
+                text += f" ({len(curves)} runs)"
+                banded = True
+            if any(diverged):
+                text += " (diverged)" if all(diverged) else f" ({sum(diverged)} diverged)"
+            (line,) = ax.plot(epochs, mean, label=textwrap.fill(text, 60), lw=1.6)
+            _mark_points(ax, epochs, table, mean, diverged, line.get_color())
+            if len(curves) > 1:
                 ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, lw=0)
             values.append(table.ravel())
             starts.append(table[:, 0])
-    _limits(ax, metric, np.concatenate(values), np.concatenate(starts))
+            count += 1
+    if count:
+        _limits(ax, metric, np.concatenate(values), np.concatenate(starts))
+        _legend(ax, count, "line: mean over seeds; band: min to max" if banded else None)
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
-    name = configs[0].get("name") or run_dirs[0].name
-    title = name if single else f"{name}: {metric} of {len(run_dirs)} runs"
-    ax.set_title(str(title))
-    ax.legend(fontsize=8)
-    if heat:
-        _gradient_heatmap(fig, axes[0, 1], run_dirs[0] / "layers.csv")
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    ax.set_title(panel["title"])
+    return count
+
+
+def _mark_points(ax, epochs, table, mean, diverged, color) -> None:
+    """A point with no finite neighbour draws no line: give it a marker. A diverged run gets an x
+    at its last finite value (the epoch after it is inf or NaN)."""
+    finite = np.isfinite(mean)
+    before = np.concatenate([[False], finite[:-1]])
+    after = np.concatenate([finite[1:], [False]])
+    lone = finite & ~before & ~after
+    if lone.any():
+        ax.plot(epochs[lone], mean[lone], "o", color=color, ms=5)
+    for row, gone in zip(table, diverged):
+        ok = np.flatnonzero(np.isfinite(row))
+        if gone and ok.size:
+            ax.plot(epochs[ok[-1]], row[ok[-1]], "x", color=color, ms=9, mew=2)
+
+
+def _legend(ax, count: int, title: str | None = None) -> None:
+    """Inside the axes for a few curves; below them, in columns, past INSIDE_LEGEND."""
+    if count <= INSIDE_LEGEND:
+        ax.legend(fontsize=8, title=title, title_fontsize=8)
+        return
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), title=title,
+              title_fontsize=7, ncol=2 if count > 3 * INSIDE_LEGEND else 1, frameon=False)
+
+
+def plt_colormap(name: str):
+    import matplotlib
+
+    return matplotlib.colormaps[name]
 
 
 def _limits(ax, metric: str, values: np.ndarray, starts: np.ndarray) -> None:
@@ -133,9 +260,17 @@ def _gradient_heatmap(fig, ax, layers_csv: Path) -> None:
     if data.count() == 0:
         ax.set_title("per-layer gradient norm: all zero")
         return
-    image = ax.imshow(data, aspect="auto", origin="lower", norm=LogNorm(), cmap="viridis",
-                      extent=(epochs[0], epochs[-1], 0.5, len(grid.index) + 0.5),
-                      interpolation="nearest")
+    # cell edges halfway between the epochs diagnosed: epoch 0 gets a full-width column too
+    mids = (epochs[1:] + epochs[:-1]) / 2 if len(epochs) > 1 else np.array([])
+    step = epochs[1] - epochs[0] if len(epochs) > 1 else 1
+    last = epochs[-1] - epochs[-2] if len(epochs) > 1 else 1
+    edges = np.concatenate([[epochs[0] - step / 2], mids, [epochs[-1] + last / 2]])
+    rows = np.arange(len(grid.index) + 1) + 0.5
+    image = ax.pcolormesh(edges, rows, data, norm=LogNorm(), cmap="viridis")
+    if len(epochs) > 20:  # a long run: log-like time axis, so the first epochs (where the
+        # gradients change most) are as wide as the last hundreds, not a sliver at the left
+        ax.set_xscale("symlog", linthresh=max(float(step), 1.0))
+        ax.set_xlim(edges[0], edges[-1])
     if len(grid.index) <= 40:
         ax.set_yticks(range(1, len(grid.index) + 1))
     fig.colorbar(image, ax=ax, label="||dE/dW|| (log scale)")
@@ -148,7 +283,7 @@ def _gradient_heatmap(fig, ax, layers_csv: Path) -> None:
 def plot_inspect(rows: list[dict], out: Path) -> Path:
     """Activation std and gradient std against depth, one line per initializer."""
     plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
     for init in dict.fromkeys(r["initializer"] for r in rows):
         mine = [r for r in rows if r["initializer"] == init]
         layers = [r["layer"] for r in mine]
@@ -159,11 +294,8 @@ def plot_inspect(rows: list[dict], out: Path) -> Path:
         ax.set_xlabel("layer (1 = input side)")
         ax.set_ylabel(what)
         ax.set_title(f"{what} at initialization")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+        _legend(ax, len(set(r["initializer"] for r in rows)))
+    return _save(plt, fig, out)
 
 
 def plot_activations(out: Path) -> Path:
@@ -174,7 +306,8 @@ def plot_activations(out: Path) -> Path:
     names = [n for n in ACTIVATIONS if ACTIVATIONS.get(n).hidden]
     cols = 4
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False,
+                             layout="constrained")
     z = np.linspace(-4, 4, 801)[None, :]
     for ax, name in zip(axes.flat, names):
         act = ACTIVATIONS.build(name)
@@ -190,7 +323,4 @@ def plot_activations(out: Path) -> Path:
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
     fig.suptitle("Activations f(z) and their derivatives f'(z)")
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
+import re
 import reprlib
 import types
 import typing
@@ -32,9 +33,36 @@ class ConfigError(ValueError):
         super().__init__(f"{key}: {message}" if key else message)
 
 
+# Other tools' names for nntrain's components: suggested in did-you-mean, never silent aliases
+# (a config that says glorot_uniform still fails, and tells the user the name to write).
+OTHER_TOOLS = {
+    "glorot_uniform": "xavier_uniform", "glorot_normal": "xavier_normal",
+    "kaiming_normal": "he_normal", "kaiming_uniform": "he_uniform",
+    "random_normal": "normal", "random_uniform": "uniform", "truncated_normal": "normal",
+    "linear": "identity", "swish": "silu",
+    "sgd": "gd", "gradient_descent": "gd",
+    "binary_crossentropy": "bce", "bce_with_logits": "bce", "bcewithlogits": "bce",
+    "categorical_crossentropy": "cross_entropy", "sparse_categorical_crossentropy": "cross_entropy",
+    "crossentropy": "cross_entropy", "nll": "cross_entropy",
+    "kl_div": "kl", "kldiv": "kl", "kl_divergence": "kl", "kullback_leibler_divergence": "kl",
+    "mean_squared_error": "mse", "mean_absolute_error": "mae", "l1": "mae", "l2": "mse",
+    "huber_loss": "huber", "gaussiannll": "gaussian_nll",
+    "make_moons": "moons", "make_circles": "circles", "make_blobs": "blobs",
+}
+
+
 def did_you_mean(word: str, known) -> str:
-    """'; did you mean 'relu'?' when a known name is close to ``word``, else ''."""
-    close = difflib.get_close_matches(str(word), list(known), n=1, cutoff=0.6)
+    """'; did you mean 'relu'?' when a known name is close to ``word`` (or is another tool's name
+    for it: glorot_uniform -> xavier_uniform), else ''."""
+    known = list(known)
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(word).strip())  # GlorotUniform
+    plain = re.sub(r"(_?loss)$", "", snake.lower().replace("-", "_")) or str(word)
+    for candidate in (str(word).lower(), plain, plain.replace("_", "")):
+        if candidate in OTHER_TOOLS and OTHER_TOOLS[candidate] in known:
+            return f"; did you mean '{OTHER_TOOLS[candidate]}'?"
+        if candidate in known and candidate != word:
+            return f"; did you mean '{candidate}'?"
+    close = difflib.get_close_matches(str(word), known, n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
@@ -70,6 +98,23 @@ def finite(value: Any, key: str | None) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"must be a finite number, got {value}", key)
     return value
+
+
+def label(spec: Any) -> str:
+    """A component as one short text, the same in every table, legend and file name of nntrain:
+    ``normal(std=0.01)`` for ``{name: normal, std: 0.01}``, ``relu`` for ``relu``."""
+    if isinstance(spec, Mapping) and "name" in spec:
+        args = ", ".join(f"{k}={label(v)}" for k, v in spec.items() if k != "name")
+        return f"{spec['name']}({args})" if args else str(spec["name"])
+    if isinstance(spec, Mapping):
+        return "{" + ", ".join(f"{k}: {label(v)}" for k, v in spec.items()) + "}"
+    if isinstance(spec, (list, tuple)):
+        return "[" + ", ".join(label(v) for v in spec) + "]"
+    if isinstance(spec, bool) or spec is None:
+        return {True: "true", False: "false", None: "null"}[spec]
+    if isinstance(spec, float):
+        return repr(spec)
+    return str(spec)
 
 
 class Registry:

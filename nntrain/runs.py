@@ -14,6 +14,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import secrets
 import socket
 import time
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .registry import ConfigError, did_you_mean
+from .registry import ConfigError, did_you_mean, label
 
 
 def new_run_dir(root: str | Path, name: str, prefix: str = "") -> Path:
@@ -226,33 +227,74 @@ class CsvLog:
 
 
 def read_summary(run_dir: Path) -> dict | None:
+    """summary.json, or None when it is missing, unreadable or not a JSON object."""
     try:
-        return json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return None
+    return summary if isinstance(summary, dict) else None
 
 
 # -- finding and describing runs (report, plot) -------------------------------------------------
 
 
 def find_runs(paths) -> list[Path]:
-    """Run folders (holding metrics.csv) at or under each path, sorted; a path with none is an error."""
+    """Run folders (holding metrics.csv) at or under each path, sorted; a path with none is an error.
+
+    A folder that cannot be read as a run (see ``run_problem``) is skipped with a one-line
+    warning naming it, so one damaged folder does not hide a whole tree of runs.
+    """
+    import warnings
+
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise ConfigError("no such file or folder", str(path))
         runs = [path] if (path / "metrics.csv").is_file() else sorted(
-            p.parent for p in path.rglob("metrics.csv"))
-        if not runs:
-            raise ConfigError("holds no run folder (no metrics.csv under it)", str(path))
-        found += [r for r in runs if r not in found]
+            p.parent for p in path.rglob("metrics.csv") if not _half_written(p.parent, path))
+        readable = []
+        for run in runs:
+            problem = run_problem(run)
+            if problem:
+                warnings.warn(f"skipped {run}: {problem}", stacklevel=2)
+            elif run not in found:
+                readable.append(run)
+        if not readable and not any(r in found for r in runs):
+            what = "no readable run folder" if runs else "no run folder (no metrics.csv under it)"
+            raise ConfigError(f"holds {what}", str(path))
+        found += readable
     return found
+
+
+def _half_written(run: Path, root: Path) -> bool:
+    """A folder compare is still filling (.NAME.partial) or any hidden folder below ``root``."""
+    parts = run.relative_to(root).parts
+    return any(p.startswith(".") or p.endswith(".partial") for p in parts)
+
+
+def run_problem(run_dir: Path) -> str | None:
+    """Why a folder cannot be reported or plotted as a run, or None when it can."""
+    config = run_dir / "config.yaml"
+    if config.is_file():
+        try:
+            if not isinstance(yaml.safe_load(config.read_bytes().decode("utf-8")) or {}, dict):
+                return "config.yaml is not a mapping"
+        except UnicodeDecodeError:
+            return "config.yaml is not UTF-8 text"
+        except yaml.YAMLError:
+            return "config.yaml is not valid YAML"
+    summary = run_dir / "summary.json"
+    if summary.is_file() and read_summary(run_dir) is None:
+        return "summary.json is not a JSON object"
+    if not read_metrics(run_dir):
+        return "metrics.csv has no complete row"
+    return None
 
 
 def flatten(data, prefix: str = "") -> dict:
     """{'optimizer': {'lr': 0.1}} -> {'optimizer.lr': 0.1}; lists and component mappings
-    ({name: elu, alpha: 2} inside a section) as JSON text."""
+    ({name: elu, alpha: 2} inside a section) as their label, elu(alpha=2)."""
     out = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
@@ -260,15 +302,23 @@ def flatten(data, prefix: str = "") -> dict:
             out.update(flatten(value, dotted + "."))
         else:
             out[dotted] = value if isinstance(value, (int, float, str, bool, type(None))) else (
-                json.dumps(value, sort_keys=True))
+                label(value))
     return out
 
 
 def read_config(run_dir: Path) -> dict:
+    """A run's config.yaml flattened to dotted keys; {} when missing or unreadable."""
     try:
-        return flatten(yaml.safe_load((run_dir / "config.yaml").read_text()) or {})
-    except (OSError, yaml.YAMLError):
+        raw = yaml.safe_load((run_dir / "config.yaml").read_text())
+    except (OSError, ValueError, yaml.YAMLError):  # UnicodeDecodeError is a ValueError
         return {}
+    return flatten(raw) if isinstance(raw, dict) else {}
+
+
+def safe_name(text: str, limit: int = 80) -> str:
+    """A label as a folder name that needs no quoting in a shell: 'normal(std=0.01)' ->
+    'normal_std=0.01', '[2, 8, 1]' -> '2_8_1'."""
+    return re.sub(r"[^A-Za-z0-9=._+-]+", "_", text).strip("_")[:limit]
 
 
 SEED_KEYS = ("seed", "data.seed")
@@ -281,7 +331,7 @@ def differing_keys(configs: list[dict], ignore=("plugins",)) -> list[str]:
 
 
 def variant_label(config: dict, keys: list[str]) -> str:
-    return ", ".join(f"{k}={config.get(k)}" for k in keys)
+    return ", ".join(f"{k}={label(config.get(k))}" for k in keys)
 
 
 def effective_status(summary: dict | None) -> str:
@@ -289,13 +339,19 @@ def effective_status(summary: dict | None) -> str:
     if summary is None:
         return "incomplete"
     status = summary.get("status", "incomplete")
-    if status == "running" and summary.get("host") == socket.gethostname():
-        try:
-            os.kill(int(summary.get("pid", 0)), 0)
-        except ProcessLookupError:
-            return "incomplete"
-        except (PermissionError, ValueError, OverflowError):
-            pass
+    if status != "running" or summary.get("host") not in (None, socket.gethostname()):
+        return status  # another machine's run: its process cannot be looked up from here
+    pid = summary.get("pid")
+    # os.kill(0, 0) signals our own process group and always succeeds: without a real pid
+    # there is no process to find, so the run is not running
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return "incomplete"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "incomplete"
+    except (PermissionError, OverflowError):
+        pass
     return status
 
 
@@ -335,25 +391,56 @@ REPORT_FIGURES = ["loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_ma
 
 
 def report_rows(run_dirs: list[Path]) -> tuple[list[dict], list[str]]:
-    """One row per run: the settings that differ between runs, status, final and best figures."""
+    """One row per run: the settings that differ between runs, status, final and best figures.
+
+    Figures are named apart from settings (``final_loss`` beside the ``loss`` setting), and the
+    best figure after what it measures (``best_val_loss`` when validation picked the best epoch).
+    A run without a finished summary (killed, still running) shows its last complete epoch.
+    """
     configs = [read_config(d) for d in run_dirs]
     keys = differing_keys(configs)
     rows = []
     for run_dir, config in zip(run_dirs, configs):
-        summary = read_summary(run_dir)
-        final = (summary or {}).get("final") or (read_metrics(run_dir) or [{}])[-1]
-        best = (summary or {}).get("best") or {}
+        summary = read_summary(run_dir) or {}
+        history = read_metrics(run_dir)
+        last = history[-1] if history else {}
+        final = summary.get("final") or last
+        best = summary.get("best") or {}
         row = {"run": str(run_dir), **{k: config.get(k) for k in keys},
-               "status": effective_status(summary), "epochs": (summary or {}).get("epochs")}
-        row.update({k: final.get(k) for k in REPORT_FIGURES})
-        monitor = (summary or {}).get("monitor", "loss")
-        row.update(best_loss=best.get(monitor), best_epoch=best.get("epoch"),
-                   wall_time_s=(summary or {}).get("wall_time_s"))
+               "status": effective_status(summary or None),
+               "epochs": summary.get("epochs") if summary.get("final") else _whole(last.get("epoch"))}
+        row.update({f"final_{k}": final.get(k) for k in REPORT_FIGURES})
+        row[f"best_{summary.get('monitor', 'loss')}"] = best.get(summary.get("monitor", "loss"))
+        row["best_epoch"] = best.get("epoch")
+        row["wall_time_s"] = summary.get("wall_time_s") if summary.get("final") else last.get("time_s")
         rows.append(row)
     columns = ["run", *keys, "status", "epochs"]
-    columns += [k for k in REPORT_FIGURES if any(r[k] is not None for r in rows)]
-    columns += ["best_loss", "best_epoch", "wall_time_s"]
-    return rows, columns
+    figures = [f"final_{k}" for k in REPORT_FIGURES] + ["best_loss", "best_val_loss", "best_epoch"]
+    columns += [k for k in figures if any(r.get(k) is not None for r in rows)]
+    return rows, columns + ["wall_time_s"]
+
+
+def _whole(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def column_hint(column: str, columns: list[str]) -> str:
+    """Did-you-mean for a column, knowing that figures are final_<metric> (val_loss ->
+    final_val_loss), apart from settings such as loss."""
+    if f"final_{column}" in columns:
+        return f"; did you mean 'final_{column}'? (figures are named final_...)"
+    return did_you_mean(column, columns)
+
+
+def select_columns(columns: list[str], wanted: list[str] | None) -> list[str]:
+    """``--columns a,b``: those columns in that order, after the run folder."""
+    if wanted is None:
+        return columns
+    for column in wanted:
+        if column not in columns:
+            raise ConfigError(f"no column {column!r}{column_hint(column, columns)} columns: "
+                              f"{', '.join(columns)}", "--columns")
+    return ["run"] + [c for c in wanted if c != "run"]
 
 
 def sort_rows(rows: list[dict], columns: list[str], column: str | None) -> list[dict]:
@@ -361,6 +448,7 @@ def sort_rows(rows: list[dict], columns: list[str], column: str | None) -> list[
     if column is None:
         return rows
     if column not in columns:
-        raise ConfigError(f"no column {column!r}{did_you_mean(column, columns)} columns: "
+        raise ConfigError(f"no column {column!r}{column_hint(column, columns)} columns: "
                           f"{', '.join(columns)}", "--sort")
-    return sorted(rows, key=lambda r: (r[column] is None, r[column] if r[column] is not None else 0))
+    return sorted(rows, key=lambda r: (r.get(column) is None,
+                                       r.get(column) if r.get(column) is not None else 0))

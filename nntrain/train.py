@@ -366,7 +366,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
                 if checkpoints.due(epoch):
                     checkpoints.save(epoch, exp, batches, stopper, row["time_s"])
                 if progress:
-                    progress.update(epoch, row["loss"])
+                    progress.update(epoch, row)
 
                 # 6. early stopping, or a first Ctrl-C: stop after the epoch
                 if stopper.should_stop():

@@ -146,8 +146,8 @@ def test_shell_sweep_then_report(tmp_path):
     assert {(r["optimizer.lr"], r["model.activation"]) for r in rows} == {
         ("0.1", "tanh"), ("0.1", "relu"), ("1.0", "tanh"), ("1.0", "relu")}
     assert all(r["status"] == "completed" and r["epochs"] == "5" for r in rows)
-    losses = [float(r["val_loss"]) for r in rows]
-    assert losses == sorted(losses)  # --sort val_loss
+    losses = [float(r["final_val_loss"]) for r in rows]
+    assert losses == sorted(losses)  # --sort final_val_loss
     again = subprocess.run(["bash", str(ROOT / "examples" / "sweep.sh")], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and len(read(tmp_path / "sweep" / "report.csv")) == 4
@@ -167,7 +167,7 @@ def test_report_marks_killed_runs_incomplete(tmp_path):
     proc.wait()
     dead = run_nntrain("report", tmp_path / "k", cwd=tmp_path)
     row = read_rows_text(dead.stdout)[0]
-    assert row["status"] == "incomplete" and float(row["loss"]) > 0  # the last finished epoch
+    assert row["status"] == "incomplete" and float(row["final_loss"]) > 0  # the last finished epoch
 
 
 def read_rows_text(text):

@@ -1,0 +1,334 @@
+"""Reading runs back (report, plot): figures named apart from settings, one component label,
+damaged folders skipped with a warning, killed runs shown from their last complete row, plots
+that show every run (lone points, divergence, one panel per loss, legends that fit)."""
+
+import csv
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from conftest import CONFIGS, write
+from nntrain.compare import legacy_slug, make_sweep, slug
+from nntrain.output import print_run
+from nntrain.registry import label
+from nntrain.runs import effective_status, find_runs, report_rows
+
+
+def csv_rows(text):
+    return list(csv.DictReader(text.splitlines()))
+
+
+def train(cli, *args):
+    result = cli("train", *args, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_report_names_figures_apart_from_settings(cli, tmp_path):
+    """Lesson 7's mse vs mae: the loss setting keeps its names, the figures are final_loss."""
+    for loss in ("mse", "mae"):
+        train(cli, CONFIGS / "sine.yaml", f"loss={loss}", "train.epochs=5")
+    rows = csv_rows(cli("report", tmp_path / "runs").stdout)
+    assert {r["loss"] for r in rows} == {"mse", "mae"}
+    assert all(float(r["final_loss"]) > 0 and float(r["final_val_loss"]) > 0 for r in rows)
+    # validation picked the best epoch: the figure says so
+    assert "best_val_loss" in rows[0] and "best_loss" not in rows[0]
+    assert cli("report", tmp_path / "runs", "--sort", "final_val_loss").exit_code == 0
+    old = cli("report", tmp_path / "runs", "--sort", "val_loss")
+    assert old.exit_code == 2 and "did you mean 'final_val_loss'?" in old.stderr
+
+
+def test_best_loss_without_validation_is_best_loss(cli, tmp_path):
+    train(cli, CONFIGS / "xor.yaml", "train.epochs=5")
+    row = csv_rows(cli("report", tmp_path / "runs").stdout)[0]
+    assert "best_loss" in row and "best_val_loss" not in row
+
+
+def test_report_columns_option(cli, tmp_path):
+    train(cli, CONFIGS / "xor.yaml", "train.epochs=5")
+    rows = csv_rows(cli("report", tmp_path / "runs", "--columns", "status,final_loss").stdout)
+    assert list(rows[0]) == ["run", "status", "final_loss"]
+    bad = cli("report", tmp_path / "runs", "--columns", "final_los")
+    assert bad.exit_code == 2 and "did you mean 'final_loss'?" in bad.stderr
+
+
+def test_one_label_for_a_component_everywhere(cli, tmp_path):
+    assert label({"name": "normal", "std": 0.01}) == "normal(std=0.01)"
+    assert label({"name": "variance_scaling", "scale": 2.0, "mode": "fan_in"}) == (
+        "variance_scaling(scale=2.0, mode=fan_in)")
+    assert label("relu") == "relu" and label([2, 8, 1]) == "[2, 8, 1]"
+    for std in ("0.01", "0.5"):
+        train(cli, CONFIGS / "xor.yaml", f"model.initializer={{name: normal, std: {std}}}",
+              "train.epochs=3")
+    rows = csv_rows(cli("report", tmp_path / "runs").stdout)
+    assert {r["model.initializer"] for r in rows} == {"normal(std=0.01)", "normal(std=0.5)"}
+    inspect = csv_rows(cli("inspect", CONFIGS / "xor.yaml", "--initializers",
+                           "{name: normal, std: 0.01}").stdout)
+    assert inspect[0]["initializer"] == "normal(std=0.01)"
+    folder = slug({"model.initializer": {"name": "normal", "std": 0.01}, "optimizer.lr": 0.1})
+    assert folder == "initializer=normal_std=0.01-lr=0.1"
+    assert legacy_slug({"model.initializer": {"name": "constant", "value": 0.3}}) == (
+        "initializer=_name_constant_,_value_0.3_")
+
+
+def test_compare_labels_settings_in_its_csv_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sweep = make_sweep(CONFIGS / "xor.yaml", ["model.initializer=he_normal,{name:normal,std:0.5}"],
+                       None, None, None)
+    dirs = [p["dir"] for p in sweep.points()]
+    assert dirs == ["000-initializer=he_normal-seed0", "001-initializer=normal_std=0.5-seed0"]
+
+
+@pytest.mark.slow
+def test_compare_resume_finishes_a_folder_with_the_old_names(cli, tmp_path):
+    args = ["compare", CONFIGS / "xor.yaml", "model.initializer={name:constant,value:0.3},he_normal",
+            "train.epochs=3", "--workers", "1", "--quiet"]
+    first = cli(*args, "--out", tmp_path / "c")
+    assert first.exit_code == 0, first.stderr
+    folder = tmp_path / "c"
+    sweep = make_sweep(CONFIGS / "xor.yaml", [str(a) for a in args[2:3]], None, None, None)
+    old = {}
+    for point in sweep.points():  # as nntrain 0.2 named them; the second one never finished
+        legacy = f"{point['index']:03d}-{legacy_slug(point['setting'])}-seed{point['seed']}"
+        os.replace(folder / point["dir"], folder / legacy)
+        old[legacy] = (folder / legacy / "metrics.csv").stat().st_mtime_ns
+    unfinished = sorted(old)[1]
+    (folder / unfinished / "summary.json").write_text('{"status": "running", "pid": null}')
+    again = cli(*args, "--resume", folder)
+    assert again.exit_code == 0, again.stderr
+    rows = csv_rows((folder / "results.csv").read_text())
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"completed"}
+    assert {r["run"] for r in rows} == set(old)  # the old folders, no duplicates
+    first_run = sorted(old)[0]
+    assert (folder / first_run / "metrics.csv").stat().st_mtime_ns == old[first_run]
+    assert {r["model.initializer"] for r in rows} == {"constant(value=0.3)", "he_normal"}
+
+
+# -- damaged and unfinished run folders (issue 14, 19-21) --------------------------------------
+
+
+def make_runs(cli, tmp_path, count=3):
+    return [train(cli, CONFIGS / "xor.yaml", f"optimizer.lr={0.1 * (i + 1):.1f}", "train.epochs=5")
+            for i in range(count)]
+
+
+@pytest.mark.parametrize("damage", ["config not utf-8", "summary not an object",
+                                    "empty metrics", "header-only metrics", "config a list"])
+def test_a_bad_folder_is_skipped_with_a_warning(cli, tmp_path, damage):
+    runs = [tmp_path / r for r in make_runs(cli, tmp_path)]
+    bad = runs[1]
+    if damage == "config not utf-8":
+        (bad / "config.yaml").write_bytes(b"name: \xff\xfe\n")
+    elif damage == "summary not an object":
+        (bad / "summary.json").write_text("[1, 2]")
+    elif damage == "empty metrics":
+        (bad / "metrics.csv").write_text("")
+    elif damage == "header-only metrics":
+        (bad / "metrics.csv").write_text("epoch,loss\n")
+    else:
+        (bad / "config.yaml").write_text("- a\n- b\n")
+    report = cli("report", tmp_path / "runs")
+    assert report.exit_code == 0, report.stderr
+    assert len(csv_rows(report.stdout)) == 2
+    warning = [line for line in report.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and str(bad) in warning[0]
+    plot = cli("plot", tmp_path / "runs", "-o", tmp_path / "p.png")
+    assert plot.exit_code == 0, plot.stderr
+    assert str(bad) in plot.stderr and (tmp_path / "p.png").is_file()
+    only_bad = cli("report", bad)
+    assert only_bad.exit_code == 2 and "no readable run folder" in only_bad.stderr
+
+
+def test_a_killed_run_shows_its_last_complete_row(cli, tmp_path):
+    run = tmp_path / make_runs(cli, tmp_path, 1)[0]
+    lines = (run / "metrics.csv").read_text().splitlines()
+    header, rows = lines[0], lines[1:]
+    (run / "metrics.csv").write_text("\n".join([header, *rows[:4], rows[4][:7]]))  # torn last row
+    summary = json.loads((run / "summary.json").read_text())
+    summary.update(status="running", final=None, best=None, epochs=0, wall_time_s=0.0)
+    summary["host"] = socket.gethostname()
+    summary.pop("pid", None)  # no pid: os.kill(0, 0) would always say "alive"
+    (run / "summary.json").write_text(json.dumps(summary))
+    row = csv_rows(cli("report", run).stdout)[0]
+    last = dict(zip(header.split(","), rows[3].split(",")))
+    assert row["status"] == "incomplete"
+    assert row["epochs"] == last["epoch"] == "3"
+    assert float(row["final_loss"]) == float(last["loss"])
+    assert float(row["wall_time_s"]) == float(last["time_s"]) > 0
+
+
+@pytest.mark.parametrize("pid", [None, 0, -1, "12", True])
+def test_running_without_a_real_pid_is_incomplete(pid):
+    summary = {"status": "running", "host": socket.gethostname(), "pid": pid}
+    assert effective_status(summary) == "incomplete"
+    assert effective_status({**summary, "pid": os.getpid()}) == "running"
+    assert effective_status({**summary, "host": "elsewhere"}) == "running"
+
+
+def test_partial_folders_are_not_runs(cli, tmp_path):
+    run = tmp_path / make_runs(cli, tmp_path, 1)[0]
+    partial = run.parent / f".{run.name}-copy.partial"
+    shutil.copytree(run, partial)
+    write(run.parent / "x.partial" / "metrics.csv", (run / "metrics.csv").read_text())
+    assert find_runs([tmp_path / "runs"]) == [run]
+
+
+def test_plot_prints_the_file_it_wrote(cli, tmp_path):
+    run = make_runs(cli, tmp_path, 1)[0]
+    result = cli("plot", run, "-o", "picture")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "picture.png" and (tmp_path / "picture.png").is_file()
+    assert not (tmp_path / "picture").exists()
+    bad = cli("plot", run, "-o", "picture.v2")
+    assert bad.exit_code == 2 and "unknown picture format '.v2'" in bad.stderr
+    inspect = cli("inspect", CONFIGS / "xor.yaml", "-o", "init")
+    assert inspect.exit_code == 0 and (tmp_path / "init.png").is_file()
+
+
+# -- pictures ------------------------------------------------------------------------------------
+
+
+def test_a_run_diverging_at_epoch_one_is_drawn(tmp_path):
+    from nntrain.plots import _mark_points, _pyplot
+
+    plt = _pyplot()
+    fig, ax = plt.subplots()
+    epochs = np.arange(4.0)
+    table = np.array([[0.7, np.inf, np.nan, np.nan]])
+    _mark_points(ax, epochs, table, table[0], [True], "C0")
+    drawn = [(tuple(line.get_xdata()), line.get_marker()) for line in ax.lines]
+    assert ((0.0,), "o") in drawn  # the lone finite point is a marker
+    assert any(marker == "x" for _, marker in drawn)  # and divergence is marked
+    plt.close(fig)
+
+
+def test_plot_of_a_run_diverged_at_epoch_one(cli, tmp_path):
+    train(cli, CONFIGS / "xor.yaml", "optimizer.lr=1e12", "model.activation=relu", "train.epochs=5")
+    result = cli("plot", tmp_path / "runs", "-o", "d.png")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_plot_and_compare_take_layers_csv_columns(cli, tmp_path):
+    train(cli, CONFIGS / "xor.yaml", "model.activation=relu", "train.epochs=20",
+          "train.diagnostics_every=5")
+    result = cli("plot", tmp_path / "runs", "--metric", "dead_fraction", "-o", "dead.png")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "dead.png").read_bytes()[:4] == b"\x89PNG"
+    bad = cli("compare", CONFIGS / "xor.yaml", "--metric", "dead_fractoin", "--out", "c")
+    assert bad.exit_code == 2 and "did you mean 'dead_fraction'?" in bad.stderr
+    assert not (tmp_path / "c").exists()
+
+
+def test_runs_with_different_losses_get_one_panel_each(cli, tmp_path):
+    from nntrain.plots import _panels
+    from nntrain.runs import read_config
+
+    for loss in ("mse", "mae"):
+        train(cli, CONFIGS / "sine.yaml", f"loss={loss}", "train.epochs=3", "optimizer.lr=0.02")
+    runs = find_runs([tmp_path / "runs"])
+    panels = _panels(runs, [read_config(r) for r in runs], "loss")
+    assert sorted(p["title"] for p in panels) == ["loss mae", "loss mse"]
+    assert all(p["keys"] == [] for p in panels)  # the loss is the panel, not the label
+    assert len(_panels(runs, [read_config(r) for r in runs], "mae")) == 1
+    assert cli("plot", tmp_path / "runs", "-o", "l.png").exit_code == 0
+
+
+def test_many_runs_plot_without_warnings_and_with_the_legend_inside_the_picture(cli, tmp_path):
+    from PIL import Image
+
+    for i in range(13):
+        train(cli, CONFIGS / "xor.yaml", f"optimizer.lr={0.05 * (i + 1):.2f}", "train.epochs=3")
+    few = find_runs([tmp_path / "runs"])[:3]
+    from nntrain.plots import plot_runs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        many = plot_runs(find_runs([tmp_path / "runs"]), tmp_path / "many.png")
+        three = plot_runs(few, tmp_path / "three.png")
+    # the legend of 13 goes below the axes and the picture grows to hold it
+    assert Image.open(many).size[1] > Image.open(three).size[1] * 1.3
+
+
+def test_compare_metric_draws_that_column(cli, tmp_path):
+    result = cli("compare", CONFIGS / "xor.yaml", "optimizer.lr=0.1,0.5", "train.epochs=3",
+                 "--metric", "accuracy", "--out", "c", "--workers", "1", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "c" / "accuracy.png").is_file() and not (tmp_path / "c" / "loss.png").exists()
+
+
+# -- the final line, pipes -------------------------------------------------------------------
+
+
+def test_restored_epoch_in_summary_and_final_line(tmp_path, capsys, monkeypatch):
+    from nntrain.config import load_config
+    from nntrain.train import train as train_run
+
+    cfg = load_config(CONFIGS / "sine.yaml", ["train.epochs=300", "optimizer.lr=0.1",
+                                              "+train.early_stopping={patience:10}"])
+    run = train_run(cfg, out=tmp_path / "r")
+    summary = run.summary
+    assert summary["status"] == "early_stopped"
+    assert summary["restored_epoch"] == summary["best"]["epoch"] < summary["epochs"]
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    print_run(summary)
+    assert f"(weights of epoch {summary['restored_epoch']} restored)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["inspect {configs}/lessons/deep_relu.yaml | head -2",
+                                     "inspect {configs}/lessons/deep_relu.yaml | true",
+                                     "report runs | head -1", "report runs | true"])
+def test_a_closed_pipe_ends_quietly_for_tables(tmp_path, command):
+    for i in range(30):
+        (tmp_path / "runs" / f"r{i}").mkdir(parents=True)
+        (tmp_path / "runs" / f"r{i}" / "metrics.csv").write_text("epoch,loss\n0,1.0\n" * 1)
+    script = f'"{sys.executable}" -m nntrain ' + command.format(configs=CONFIGS)
+    result = subprocess.run(["bash", "-c", f"set -o pipefail; {script}"], capture_output=True,
+                            text=True, cwd=tmp_path)
+    assert result.returncode in (0, 141)
+    assert "Error" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+# -- lessons (issue 15, items 7 and 8) -----------------------------------------------------------
+
+
+def test_lesson_config_comments_name_the_values_the_lesson_runs():
+    """A value a lesson config's comment tells the reader to try is one lessons.md runs."""
+    import re
+
+    from conftest import ROOT
+
+    lessons = (ROOT / "docs" / "lessons.md").read_text()
+    for config in sorted((ROOT / "configs" / "lessons").glob("*.yaml")):
+        comment = " ".join(line for line in config.read_text().splitlines()
+                           if line.startswith("#"))
+        run = re.findall(rf"configs/lessons/{config.name} ([^\n]*)", lessons)
+        said = re.search(r"optimizer\.lr=([\d.]+(?:, [\d.]+)*(?:,? and [\d.]+)?)", comment)
+        if said:
+            values = re.findall(r"[\d.]+", said.group(1))
+            assert values, config.name
+            for value in values:
+                assert any(f"optimizer.lr={value}" in r for r in run), (config.name, value)
+
+
+def test_heat_map_gives_the_first_epoch_a_readable_column(tmp_path):
+    from nntrain.plots import _gradient_heatmap, _pyplot
+
+    rows = ["epoch,layer,grad_norm"] + [f"{e},{k},{0.5 ** k if e == 0 else 1e-4}"
+                                         for e in range(0, 1001, 10) for k in (1, 2, 3)]
+    write(tmp_path / "layers.csv", "\n".join(rows) + "\n")
+    plt = _pyplot()
+    fig, ax = plt.subplots()
+    _gradient_heatmap(fig, ax, tmp_path / "layers.csv")
+    fig.canvas.draw()
+    left, right = ax.transData.transform([(-5, 1), (5, 1)])[:, 0]
+    width = ax.get_window_extent().width
+    assert (right - left) / width > 0.1  # epoch 0 of 101 diagnosed epochs: not a sliver
+    plt.close(fig)
