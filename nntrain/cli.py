@@ -292,25 +292,34 @@ def inspect(
     initializers: InitializersOpt = None,
     csv: CsvOpt = None,
     output: Annotated[Optional[Path], typer.Option(
-        "-o", "--output", metavar="FILE", help="Activation and gradient std against depth (PNG).")
-    ] = None,
+        "-o", "--output", metavar="FILE",
+        help="A picture: activation and gradient std against depth, or with --histograms the "
+             "histograms (default histograms.png).")] = None,
+    histograms: Annotated[bool, typer.Option(
+        "--histograms", help="Draw each layer's activations at init: a row per initializer.")
+    ] = False,
     as_json: JsonOpt = False,
     plugin: PluginOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """The init check: one forward and backward pass at initialization, per layer and initializer."""
     from .config import load_config
-    from .inspection import INSPECT_COLUMNS, INSPECT_SECONDARY, check_specs, inspect_init
+    from .inspection import (INSPECT_COLUMNS, INSPECT_SECONDARY, check_specs, init_activations,
+                             inspect_init)
     from .output import print_table
 
     cfg = load_config(config, overrides or [], plugin_paths(plugin))
-    rows = inspect_init(cfg, check_specs(split_names(initializers)))
+    specs = check_specs(split_names(initializers))
+    rows = inspect_init(cfg, specs)
     print_table(rows, INSPECT_COLUMNS, as_json=as_json, csv_file=csv,
                 drop_first=INSPECT_SECONDARY)
-    if output:
-        from .plots import plot_inspect
+    from . import plots
 
-        plot_inspect(rows, output)
+    if histograms:
+        written = plots.plot_histograms(init_activations(cfg, specs), output or Path("histograms.png"))
+        typer.echo(str(written), err=True)
+    elif output:
+        typer.echo(str(plots.plot_inspect(rows, output)), err=True)
 
 
 @app.command()

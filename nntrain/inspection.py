@@ -27,21 +27,38 @@ def check_specs(specs: list | None) -> list | None:
     return specs
 
 
-def inspect_init(cfg: Config, initializers=None) -> list[dict]:
-    """One row per initializer and layer (``initializers``: specs to compare; default the
-    config's own). float64 throughout."""
+def init_passes(cfg: Config, initializers=None):
+    """Per initializer (``initializers``: specs to compare; default the config's own): its
+    label, its network at initialization, and one forward and backward pass over the training
+    data, per layer (see diagnostics.layer_pass). float64 throughout."""
     cfg, data = prepare(cfg)
     loss = LOSSES.build(cfg.loss, "loss")
-    rows = []
     for spec in initializers or [cfg.model.initializer]:
         net = build_network(cfg, initializer=spec, dtype="float64")
-        passes = layer_pass(net, data.X_train, data.Y_train, loss)
+        yield label(spec), net, layer_pass(net, data.X_train, data.Y_train, loss)
+
+
+def inspect_init(cfg: Config, initializers=None) -> list[dict]:
+    """One row per initializer and layer, beside what theory predicts for the weights."""
+    rows = []
+    for name, net, passes in init_passes(cfg, initializers):
         for layer, (init, (act, a, W, dW)) in enumerate(zip(net.initializers, passes), start=1):
             fan_in, fan_out = W.shape
             rows.append({
-                "initializer": label(spec), "layer": layer, "fan_in": fan_in,
+                "initializer": name, "layer": layer, "fan_in": fan_in,
                 "fan_out": fan_out, "activation": act.registry_name,
                 "weight_std": float(W.std()), "target_weight_std": init.target_std(fan_in, fan_out),
                 "act_mean": float(a.mean()), "act_std": float(a.std()), "grad_std": float(dW.std()),
             })
     return rows
+
+
+def init_activations(cfg: Config, initializers=None) -> list[tuple[str, list[tuple]]]:
+    """Per initializer, its label and each hidden layer's (number, activation, outputs a over
+    the training data) at initialization: what `inspect --histograms` draws."""
+    found = []
+    for name, net, passes in init_passes(cfg, initializers):
+        hidden = list(passes)[:-1]
+        found.append((name, [(i, act.registry_name, a.copy())
+                             for i, (act, a, W, dW) in enumerate(hidden, start=1)]))
+    return found

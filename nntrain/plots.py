@@ -298,6 +298,43 @@ def plot_inspect(rows: list[dict], out: Path) -> Path:
     return _save(plt, fig, out)
 
 
+MAX_HISTOGRAM_LAYERS = 10  # columns of the histogram grid; deeper nets show layers spread evenly
+
+
+def plot_histograms(groups: list[tuple[str, list[tuple]]], out: Path) -> Path:
+    """Histograms of each hidden layer's activations at initialization: one row per initializer,
+    one column per layer, the x axis shared within a row (Deep Learning from Scratch, ch. 6)."""
+    plt = _pyplot()
+    depth = len(groups[0][1])
+    shown = sorted({round(i * (depth - 1) / (MAX_HISTOGRAM_LAYERS - 1))
+                    for i in range(MAX_HISTOGRAM_LAYERS)}) if depth > MAX_HISTOGRAM_LAYERS else range(depth)
+    cols, rows = len(shown), len(groups)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols + 1.2, 1.9 * rows + 0.8),
+                             squeeze=False, sharex="row", layout="constrained")
+    for row, (name, layers) in zip(axes, groups):
+        values = np.concatenate([layers[i][2].ravel() for i in shown])
+        low, high = float(values.min()), float(values.max())
+        bins = np.linspace(low, high if high > low else low + 1, 31)
+        for ax, i in zip(row, shown):
+            number, activation, a = layers[i]
+            values = a.ravel()
+            zeros = np.mean(values == 0)
+            if zeros > 0.05:  # ReLU's exact zeros would dwarf the rest: count them apart
+                values = values[values != 0]
+                ax.text(0.97, 0.92, f"zeros: {zeros:.0%}", transform=ax.transAxes, ha="right",
+                        va="top", fontsize=7)
+            ax.hist(values, bins=bins, color="tab:blue")
+            ax.set_title(f"layer {number} ({activation})", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.set_yticks([])
+        row[0].set_ylabel(name, fontsize=8)
+    title = "hidden activations at initialization"
+    if depth > MAX_HISTOGRAM_LAYERS:
+        title += f" ({cols} of {depth} layers)"
+    fig.suptitle(title)
+    return _save(plt, fig, out)
+
+
 def plot_activations(out: Path) -> Path:
     """Every hidden activation and its derivative on z in [-4, 4] (the figures of the notes)."""
     from .activations import ACTIVATIONS
