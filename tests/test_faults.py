@@ -276,3 +276,29 @@ def test_dask_workers_need_no_shared_folder_for_csv_data(tmp_path):
         for proc in (worker, scheduler):
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def test_a_plugin_exiting_inside_a_sweep_is_a_failed_run_not_a_hang(tmp_path):
+    write(tmp_path / "parts.py", '''
+import sys
+import numpy as np
+from nntrain.activations import ACTIVATIONS, Activation
+
+@ACTIVATIONS.register("quitter")
+class Quitter(Activation):
+    """a = z; exits when used."""
+    def forward(self, z, out=None):
+        sys.exit(0)
+    def backward(self, da):
+        return da
+''')
+    config = write(tmp_path / "c.yaml", "data: {name: xor}\nmodel: {layers: [2, 4, 1]}\n"
+                   "train: {epochs: 5}\nplugins: [parts.py]\n")
+    result = subprocess.run(NNTRAIN + ["compare", str(config), "model.activation=tanh,quitter",
+                                       "--workers", "2", "--out", str(tmp_path / "c")],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    rows = read(tmp_path / "c" / "results.csv")
+    assert [r["status"] for r in rows] == ["completed", "failed"]
+    summary = json.loads((tmp_path / "c" / rows[1]["run"] / "summary.json").read_text())
+    assert "SystemExit(0)" in summary["error"] and "parts.py" in summary["error"]

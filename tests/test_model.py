@@ -250,3 +250,12 @@ def test_a_killed_run_with_early_stopping_resumes_like_an_unbroken_one(tmp_path)
     summaries = [json.loads((p / "summary.json").read_text()) for p in (tmp_path / "a", tmp_path / "b")]
     assert summaries[0]["status"] == summaries[1]["status"] == "early_stopped"
     assert summaries[0]["restored_epoch"] == summaries[1]["restored_epoch"]
+
+
+def test_resume_refuses_a_run_whose_model_was_edited(cli, tmp_path):
+    assert cli("train", CONFIGS / "xor.yaml", "train.epochs=5", "--out", tmp_path / "r",
+               "-q").exit_code == 0
+    config = tmp_path / "r" / "config.yaml"
+    config.write_text(config.read_text().replace("- 4\n", "- 8\n", 1))
+    result = cli("resume", tmp_path / "r", "train.epochs=10")
+    assert result.exit_code == 2 and "the model changed" in result.stderr
