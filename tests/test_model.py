@@ -237,9 +237,15 @@ def test_a_killed_run_with_early_stopping_resumes_like_an_unbroken_one(tmp_path)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = read_checkpoint(tmp_path / "a" / "checkpoint.npz")["state"]["epoch"]
-    predicted = subprocess.run([sys.executable, "-m", "nntrain", "evaluate", str(tmp_path / "a"),
-                                "--json"], capture_output=True, text=True)
+    assert not (tmp_path / "a" / "model.npz").exists()
+    write(tmp_path / "points.csv", "x2,x1\n0.2,-1.0\n-0.5,1.0\n")
+    predicted = subprocess.run([sys.executable, "-m", "nntrain", "predict", str(tmp_path / "a"),
+                                str(tmp_path / "points.csv")], capture_output=True, text=True)
     assert predicted.returncode == 0, predicted.stderr  # the checkpoint is the model
+    assert predicted.stdout.splitlines()[0] == "x2,x1,prediction,p_0,p_1"
+    evaluated = subprocess.run([sys.executable, "-m", "nntrain", "evaluate", str(tmp_path / "a"),
+                                "--json"], capture_output=True, text=True)
+    assert evaluated.returncode == 0, evaluated.stderr
     resumed = subprocess.run([sys.executable, "-m", "nntrain", "resume", str(tmp_path / "a"), "-q"],
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
