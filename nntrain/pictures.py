@@ -25,7 +25,8 @@ from .experiment import prepare
 from .model import TrainedModel, load_run
 from .plots import picture_path
 from .registry import ConfigError
-from .runs import SEED_KEYS, differing_keys, read_config, read_metrics, variant_label
+from .runs import (SEED_KEYS, differing_keys, read_config, read_metrics, read_summary,
+                   variant_label)
 from .snapshots import FILE_NAME, Snapshot, read_snapshots
 
 KINDS = ("boundary", "fit", "neurons")
@@ -108,7 +109,7 @@ def views(run_dirs: list[Path], kind: str, seed: int | None, layer: int) -> list
             variants.setdefault(label, (run_dir, config))
     if not variants:
         raise ConfigError(f"no run with seed {seed} among {len(run_dirs)} runs", "--seed")
-    models = [(label, load_run(d)) for label, (d, _) in variants.items()]
+    models = [(label, load_run(d, require_parameters=False)) for label, (d, _) in variants.items()]
     for _, model in models:
         check_run(model, kind, layer)
     return [View(model, run_snapshots(model), label, data_points(model))
@@ -117,14 +118,19 @@ def views(run_dirs: list[Path], kind: str, seed: int | None, layer: int) -> list
 
 def run_snapshots(model: TrainedModel) -> list[Snapshot]:
     """The run's snapshots; a run without them (snapshot_every: 0, an earlier version) has
-    only its final parameters."""
+    only its saved parameters (model.npz's, else the checkpoint's)."""
     snaps = read_snapshots(model.path / FILE_NAME)
     if snaps:
         return snaps
+    if not any((model.path / name).is_file() for name in ("model.npz", "checkpoint.npz")):
+        raise ConfigError(f"has no {FILE_NAME} and no saved parameters yet: nothing to draw",
+                          str(model.path))
     warnings.warn(f"{model.path} has no {FILE_NAME} (train.snapshot_every: 0?): drawing its "
-                  "final parameters only", stacklevel=2)
+                  "saved parameters only", stacklevel=2)
+    summary = read_summary(model.path) or {}
     rows = read_metrics(model.path)
-    return [Snapshot(int(rows[-1]["epoch"]) if rows else 0, model.network.parameters())]
+    epoch = summary.get("restored_epoch") or (int(rows[-1]["epoch"]) if rows else 0)
+    return [Snapshot(int(epoch), model.network.parameters())]
 
 
 def data_points(model: TrainedModel) -> dict:
@@ -170,6 +176,7 @@ def draw(kind: str, run_dirs: list[Path], out: Path, at: str | None = None,
 
 def figure(kind: str, chosen: list[View], columns: list[list[Snapshot]], layer: int, fig=None):
     """A figure (new, or ``fig`` cleared) with one row per view and a panel per snapshot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     if kind == "neurons":
@@ -183,6 +190,7 @@ def figure(kind: str, chosen: list[View], columns: list[list[Snapshot]], layer: 
         size = (PANEL * shape[1] + 0.6, PANEL * shape[0])
     if fig is None:
         fig = Figure(figsize=size, dpi=100, layout="constrained")
+        FigureCanvasAgg(fig)  # headless, without pyplot's global state
     fig.clear()
     axes = np.atleast_2d(fig.subplots(*shape, squeeze=False))
     if kind == "neurons":
@@ -256,12 +264,13 @@ def region_colours(proba: np.ndarray, task: str) -> np.ndarray:
     from matplotlib.colors import to_rgb
 
     if task == "binary":
-        return 1 - 0.7 * (1 - colormaps["RdBu_r"](np.clip(proba[:, 0], 0, 1))[:, :3])
+        shade = colormaps["RdBu_r"](0.15 + 0.7 * np.clip(proba[:, 0], 0, 1))[:, :3]
+        return 1 - 0.5 * (1 - shade)  # pale enough for the points to show
     colours = np.array([to_rgb(CLASS_COLOURS[i % len(CLASS_COLOURS)])
                         for i in range(proba.shape[1])])
     k = proba.shape[1]
     confidence = (proba.max(axis=1) - 1 / k) / (1 - 1 / k)  # 0 at a uniform guess, 1 sure
-    strength = (0.15 + 0.55 * np.clip(confidence, 0, 1))[:, None]
+    strength = (0.1 + 0.4 * np.clip(confidence, 0, 1))[:, None]
     return 1 - strength * (1 - colours[proba.argmax(axis=1)])
 
 
