@@ -34,6 +34,7 @@ GRID = 200  # points per side of the input plane
 PANEL = 3.4  # inches per panel
 MAX_UNITS = 32  # neuron images per run and epoch
 UNITS_PER_ROW = 8
+PANELS_PER_ROW = 4  # when each run has one panel
 CLASS_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
                  "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -174,33 +175,44 @@ def draw(kind: str, run_dirs: list[Path], out: Path, at: str | None = None,
     return written
 
 
-def figure(kind: str, chosen: list[View], columns: list[list[Snapshot]], layer: int, fig=None):
-    """A figure (new, or ``fig`` cleared) with one row per view and a panel per snapshot."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+def panels(kind: str, chosen: list[View], columns: list[list[Snapshot]], layer: int):
+    """The grid: (rows, columns), figure size in inches, and what each row (or, for neurons,
+    each block of rows) draws: a list of (view, snapshot)."""
     if kind == "neurons":
         blocks = [(v, s) for v, snaps in zip(chosen, columns) for s in snaps]
         units = min(max(v.model.network.sizes[layer] for v in chosen), MAX_UNITS)
         width = min(units, UNITS_PER_ROW)
         per_block = -(-units // width)
-        shape, size = (len(blocks) * per_block, width), (1.4 * width + 1, 1.45 * per_block * len(blocks))
-    else:
-        shape = (len(chosen), max(map(len, columns)))
-        size = (PANEL * shape[1] + 0.6, PANEL * shape[0])
+        return ((len(blocks) * per_block, width),
+                (1.4 * width + 1, 1.45 * per_block * len(blocks)), blocks)
+    rows = [[(v, snap) for snap in snaps] for v, snaps in zip(chosen, columns)]
+    if all(len(row) == 1 for row in rows):  # one panel per run: side by side, 4 a row
+        flat = [row[0] for row in rows]
+        rows = [flat[i:i + PANELS_PER_ROW] for i in range(0, len(flat), PANELS_PER_ROW)]
+    shape = (len(rows), max(map(len, rows)))
+    return shape, (PANEL * shape[1] + 0.6, PANEL * shape[0]), rows
+
+
+def figure(kind: str, chosen: list[View], columns: list[list[Snapshot]], layer: int, fig=None):
+    """A figure (new, or ``fig`` cleared for an animation's next frame) of the panels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    shape, size, groups = panels(kind, chosen, columns, layer)
     if fig is None:
         fig = Figure(figsize=size, dpi=100, layout="constrained")
         FigureCanvasAgg(fig)  # headless, without pyplot's global state
     fig.clear()
-    axes = np.atleast_2d(fig.subplots(*shape, squeeze=False))
+    axes = fig.subplots(*shape, squeeze=False)
     if kind == "neurons":
-        for i, (view, snap) in enumerate(blocks):
+        per_block = shape[0] // len(groups)
+        for i, (view, snap) in enumerate(groups):
             draw_neurons(fig, axes[i * per_block:(i + 1) * per_block].ravel(), view, snap, layer)
         return fig
-    for row_axes, view, snaps in zip(axes, chosen, columns):
-        for ax in row_axes[len(snaps):]:
+    for row_axes, row in zip(axes, groups):
+        for ax in row_axes[len(row):]:
             ax.set_visible(False)
-        for ax, snap in zip(row_axes, snaps):
+        for ax, (view, snap) in zip(row_axes, row):
             (draw_boundary if kind == "boundary" else draw_fit)(ax, view, snap)
             title = f"epoch {snap.epoch}"
             ax.set_title(f"{view.label}\n{title}" if len(chosen) > 1 else title, fontsize=9)
