@@ -293,6 +293,16 @@ def save_run(exp: Experiment, run: Run, status: str, stopper: EarlyStopper,
     return failed, restored
 
 
+def save_due(epoch: int, exp: Experiment, batches: Batches, stopper: EarlyStopper,
+             savers: tuple[Checkpoints, Snapshots], time_s: float) -> None:
+    """After an epoch: the checkpoint and the parameter snapshot, each if its spacing says so."""
+    checkpoints, snapshots = savers
+    if checkpoints.due(epoch):
+        checkpoints.save(epoch, exp, batches, stopper, time_s)
+    if snapshots.due(epoch):
+        snapshots.save(epoch)
+
+
 def save_all(saves: list) -> WriteError | None:
     """Call each save even if one fails (a full disk); return the first failure."""
     failure = None
@@ -371,10 +381,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
                     break
                 stopper.update(row)
                 at_epoch_end = True
-                if checkpoints.due(epoch):
-                    checkpoints.save(epoch, exp, batches, stopper, row["time_s"])
-                if snapshots.due(epoch):
-                    snapshots.save(epoch)
+                save_due(epoch, exp, batches, stopper, (checkpoints, snapshots), row["time_s"])
                 if progress:
                     progress.update(epoch, row)
 
