@@ -321,7 +321,7 @@ def scatter_classes(ax, view: View) -> None:
         handles.append(Line2D([], [], marker="D", ls="", color="0.5", markeredgecolor="w",
                               label="validation"))
     if view.points:
-        ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.7)
+        ax.legend(handles=handles, loc="best", fontsize=7, framealpha=0.7)
 
 
 def draw_fit(ax, view: View, snap: Snapshot) -> None:
