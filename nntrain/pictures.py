@@ -104,8 +104,9 @@ def views(run_dirs: list[Path], kind: str, seed: int | None, layer: int) -> list
     configs = [read_config(d) for d in run_dirs]
     keys = [k for k in differing_keys(configs) if k not in SEED_KEYS + ("name",)]
     variants: dict[str, tuple[Path, dict]] = {}
-    for run_dir, config in zip(run_dirs, configs):
-        label = variant_label(config, keys) if keys else run_dir.name
+    by_seed = sorted(zip(run_dirs, configs), key=lambda pair: pair[1].get("seed") or 0)
+    for run_dir, config in by_seed:  # the lowest seed first; runs that differ in seed only
+        label = variant_label(config, keys) if keys else str(config.get("name") or run_dir.name)
         if seed is None or config.get("seed") == seed:
             variants.setdefault(label, (run_dir, config))
     if not variants:

@@ -58,14 +58,21 @@ class SnapshotFile:
 
     def __init__(self, path: Path, names: list[str], params: list[np.ndarray]):
         self.path = Path(path)
-        if not self.path.is_file() or self.path.stat().st_size == 0:
+        self.size = self.path.stat().st_size if self.path.is_file() else 0
+        if self.size == 0:
             header = json.dumps({"names": names, "shapes": [list(p.shape) for p in params],
                                  "dtype": params[0].dtype.str}).encode()
             self._append(MAGIC + struct.pack("<I", len(header)) + header)
 
     def _append(self, data: bytes) -> None:
-        with writing(self.path), open(self.path, "ab") as f:
-            f.write(data)
+        with writing(self.path):
+            try:
+                with open(self.path, "ab") as f:
+                    f.write(data)
+            except BaseException:  # a full disk, or Ctrl-C mid-write: cut the torn record off,
+                os.truncate(self.path, self.size)  # so that later records stay readable
+                raise
+        self.size += len(data)
 
     def append(self, epoch: int, params: list[np.ndarray]) -> None:
         payload = b"".join(np.ascontiguousarray(p).tobytes() for p in params)

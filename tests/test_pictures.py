@@ -226,6 +226,9 @@ def test_a_folder_of_runs_gives_one_panel_per_variant_first_seed_unless_asked(tm
     result = cli("plot", tmp_path / "cmp", "--boundary", "--at", "0,last", "-o", "cmp.png")
     assert result.exit_code == 0, result.output
     assert cli("plot", tmp_path / "cmp", "--boundary", "--seed", "7").exit_code == 2
+    seeds_only = sorted((tmp_path / "cmp").glob("zeros-*"))[::-1]  # seed 1 listed first
+    (view,) = views(seeds_only, "boundary", None, 1)  # one variant: its lowest seed
+    assert view.model.config.seed == 0 and view.label == "xor"
 
 
 # -- fit and neurons -----------------------------------------------------------------------
@@ -298,3 +301,37 @@ def test_lessons_draw_the_pictures():
     lessons = (ROOT / "docs" / "lessons.md").read_text()
     for option in ("--boundary", "--fit", "--neurons"):
         assert option in lessons, option
+
+
+def test_a_write_cut_short_leaves_no_torn_record_before_the_next(tmp_path, monkeypatch):
+    import errno
+
+    import nntrain.snapshots as snapshots
+    from nntrain.runs import WriteError
+
+    path = tmp_path / FILE_NAME
+    file = SnapshotFile(path, ["b1"], [np.zeros(1000)])
+    file.append(0, [np.zeros(1000)])
+    real_open = open
+
+    class HalfWrite:  # the disk fills up half way through the record
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            self.f.write(data[:len(data) // 2])
+            self.f.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(snapshots, "open", lambda *a: HalfWrite(real_open(*a)), raising=False)
+    with pytest.raises(WriteError, match="no space left"):
+        file.append(1, [np.ones(1000)])
+    monkeypatch.undo()
+    file.append(2, [np.full(1000, 2.0)])
+    assert [(s.epoch, s.params[0][0]) for s in read_snapshots(path)] == [(0, 0.0), (2, 2.0)]
