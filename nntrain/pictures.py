@@ -29,7 +29,6 @@ from .runs import (SEED_KEYS, differing_keys, read_config, read_metrics, read_su
                    variant_label)
 from .snapshots import FILE_NAME, Snapshot, read_snapshots
 
-KINDS = ("boundary", "fit", "neurons")
 GRID = 200  # points per side of the input plane
 PANEL = 3.4  # inches per panel
 MAX_UNITS = 32  # neuron images per run and epoch
@@ -78,25 +77,24 @@ def nearest(snapshots: list[Snapshot], wanted: list[int | str]) -> list[Snapshot
     return sorted(chosen.values(), key=lambda s: s.epoch)
 
 
+# what each picture needs of a run: input features, tasks, and how to say it
+NEEDS = {"boundary": (2, ("binary", "multiclass"), "a classification run with 2 input features"),
+         "neurons": (2, ("binary", "multiclass", "regression"), "a run with 2 input features"),
+         "fit": (1, ("regression",), "a regression run with 1 input feature")}
+
+
 def check_run(model: TrainedModel, kind: str, layer: int) -> None:
     """Refuse a run the picture cannot show, naming its input size and what the picture needs."""
+    inputs, tasks, need = NEEDS[kind]
     n_in, task = len(model.feature_names), model.task
-    features = f"{n_in} input feature{'s' * (n_in != 1)}"
-    if kind == "boundary" and (n_in != 2 or task == "regression"):
-        need = "a classification run with 2 input features"
-        got = features + (", regression" if task == "regression" else "")
-    elif kind == "neurons" and n_in != 2:
-        need, got = "a run with 2 input features", features
-    elif kind == "fit" and (n_in != 1 or task != "regression"):
-        need, got = "a regression run with 1 input feature", f"{features}, {task}"
-    else:
-        hidden = len(model.network.sizes) - 2
-        if kind == "neurons" and not 1 <= layer <= hidden:
-            raise ConfigError(f"the run has {hidden} hidden layer{'s' * (hidden != 1)}; give "
-                              f"1..{hidden}" if hidden else "the run has no hidden layer",
-                              "--layer")
-        return
-    raise ConfigError(f"--{kind} needs {need}; this run has {got}", str(model.path))
+    if n_in != inputs or task not in tasks:
+        got = f"{n_in} input feature{'s' * (n_in != 1)}" + (f", {task}" if task not in tasks
+                                                              else "")
+        raise ConfigError(f"--{kind} needs {need}; this run has {got}", str(model.path))
+    hidden = len(model.network.sizes) - 2
+    if kind == "neurons" and not 1 <= layer <= hidden:
+        raise ConfigError(f"the run has {hidden} hidden layer{'s' * (hidden != 1)}; give "
+                          f"1..{hidden}" if hidden else "the run has no hidden layer", "--layer")
 
 
 def views(run_dirs: list[Path], kind: str, seed: int | None, layer: int) -> list[View]:
@@ -214,7 +212,7 @@ def figure(kind: str, chosen: list[View], columns: list[list[Snapshot]], layer: 
         for ax in row_axes[len(row):]:
             ax.set_visible(False)
         for ax, (view, snap) in zip(row_axes, row):
-            (draw_boundary if kind == "boundary" else draw_fit)(ax, view, snap)
+            PANEL_DRAWERS[kind](ax, view, snap)
             title = f"epoch {snap.epoch}"
             ax.set_title(f"{view.label}\n{title}" if len(chosen) > 1 else title, fontsize=9)
     return fig
@@ -360,3 +358,6 @@ def draw_neurons(fig, axes, view: View, snap: Snapshot, layer: int) -> None:
     more = f" (first {MAX_UNITS} of {total} units)" if total > MAX_UNITS else ""
     axes[0].set_ylabel(f"{view.label}\nepoch {snap.epoch}", fontsize=8)
     fig.colorbar(image, ax=list(axes), shrink=0.8, label=f"layer {layer} activation{more}")
+
+
+PANEL_DRAWERS = {"boundary": draw_boundary, "fit": draw_fit}  # neurons draw a block of panels

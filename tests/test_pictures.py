@@ -2,10 +2,13 @@
 --fit, --neurons. Pictures are checked by content: pixel colours, GIF frames, line data."""
 
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
+from matplotlib.image import imread
 
 from conftest import CONFIGS, ROOT, run_nntrain, write
 from nntrain import load_config, train
@@ -106,10 +109,10 @@ def test_resume_drops_snapshots_after_its_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_a_killed_runs_snapshots_can_be_read_and_drawn(tmp_path):
     config = write(tmp_path / "big.yaml", (CONFIGS / "moons.yaml").read_text())
-    proc = __import__("subprocess").Popen(
-        [__import__("sys").executable, "-m", "nntrain", "train", str(config), "--out", "run",
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nntrain", "train", str(config), "--out", "run",
          "train.epochs=1000000", "train.snapshot_every=1", "model.layers=[2, 128, 128, 1]"],
-        cwd=tmp_path, stdout=-3, stderr=-3)
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     path = tmp_path / "run" / FILE_NAME
     deadline = time.time() + 60
     while time.time() < deadline and not (path.exists() and path.stat().st_size > 3_000_000):
@@ -163,7 +166,7 @@ def test_a_boundary_at_x1_0_colours_the_two_halves_differently(tmp_path):
     (view,) = views([run], "boundary", None, 1)
     fig = figure("boundary", [view], [view.snapshots], 1)
     fig.savefig(tmp_path / "boundary.png")  # the PNG's own pixels
-    rgb = __import__("matplotlib.image").image.imread(tmp_path / "boundary.png")
+    rgb = imread(tmp_path / "boundary.png")
     ax = fig.axes[0]
     assert ax.get_title() == "epoch 7"
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
