@@ -334,17 +334,46 @@ def plot(
     ] = "loss",
     activations: Annotated[bool, typer.Option(
         "--activations", help="Plot every activation and its derivative instead.")] = False,
+    boundary: Annotated[bool, typer.Option(
+        "--boundary", help="Decision regions over the 2-D input plane, with the data.")] = False,
+    fit: Annotated[bool, typer.Option(
+        "--fit", help="A 1-input regression's function over its data.")] = False,
+    neurons: Annotated[bool, typer.Option(
+        "--neurons", help="Each hidden unit's activation over the 2-D input plane.")] = False,
+    layer: Annotated[int, typer.Option(
+        "--layer", metavar="K", help="--neurons: the hidden layer (1 = first).")] = 1,
+    at: Annotated[Optional[str], typer.Option(
+        "--at", metavar="EPOCHS", show_default=False,
+        help="Epochs to draw, nearest snapshot each: 0,10,100,last. Default: first,last for "
+             "one run, last for several.")] = None,
+    seed: Annotated[Optional[int], typer.Option(
+        "--seed", show_default=False, help="Of runs differing in seed, draw this one's.")] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Curves of runs (mean and min-max band over seeds); one run also gets a gradient heat map."""
+    """Curves of runs (mean and min-max band over seeds); one run also gets a gradient heat map.
+
+    --boundary, --fit and --neurons draw what a run's network computes, from its parameter
+    snapshots: one panel per --at epoch, one row per variant; -o NAME.gif animates instead.
+    """
     from . import plots
     from .registry import ConfigError
     from .runs import find_runs
 
+    kinds = [k for k, on in (("boundary", boundary), ("fit", fit), ("neurons", neurons)) if on]
+    if len(kinds) + activations > 1:
+        raise ConfigError("draws one picture at a time: give one of --boundary, --fit, "
+                          "--neurons, --activations", "plot")
+    if not kinds and (at is not None or seed is not None or layer != 1):
+        raise ConfigError("--at, --seed and --layer go with --boundary, --fit or --neurons",
+                          "plot")
     if activations:
         written = plots.plot_activations(output)
     elif not paths:
         raise ConfigError("give run folders to plot, or --activations", "plot")
+    elif kinds:
+        from . import pictures
+
+        written = pictures.draw(kinds[0], find_runs(paths), output, at, seed, layer)
     else:
         written = plots.plot_runs(find_runs(paths), output, metric)
     typer.echo(str(written))

@@ -76,6 +76,7 @@ class TrainConfig:
     dtype: Literal["float64", "float32"] = "float64"
     threads: int | Literal["auto"] = "auto"  # BLAS threads of this run; auto: from the problem size
     checkpoint_every: int | Literal["auto"] = "auto"  # epochs between checkpoints; auto: ~every 2 s
+    snapshot_every: int | Literal["auto"] = "auto"  # parameter snapshots for pictures; auto: ~50
 
 
 @dataclass(frozen=True)
@@ -405,11 +406,12 @@ def check(cfg: Config) -> None:
                                     or not isinstance(train.threads, int) or train.threads < 1):
         raise ConfigError(f"must be auto or an integer >= 1, got {describe(train.threads)}",
                           "train.threads")
-    if train.checkpoint_every != "auto" and (isinstance(train.checkpoint_every, bool) or not
-                                             isinstance(train.checkpoint_every, int)
-                                             or train.checkpoint_every < 0):
-        raise ConfigError(f"must be auto or an integer >= 0 (0 turns checkpoints off), got "
-                          f"{describe(train.checkpoint_every)}", "train.checkpoint_every")
+    for key, what in (("checkpoint_every", "checkpoints"), ("snapshot_every", "snapshots")):
+        every = getattr(train, key)
+        if every != "auto" and (isinstance(every, bool) or not isinstance(every, int)
+                                or every < 0):
+            raise ConfigError(f"must be auto or an integer >= 0 (0 turns {what} off), got "
+                              f"{describe(every)}", f"train.{key}")
     stop = train.early_stopping
     if stop is not None and (stop.patience < 1 or stop.min_delta < 0):
         raise ConfigError(f"needs patience >= 1 and min_delta >= 0, got {stop}",

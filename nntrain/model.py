@@ -114,8 +114,10 @@ def evaluate_outputs(model: TrainedModel, X: np.ndarray, Y: np.ndarray) -> dict:
     return report
 
 
-def load_run(path: str | Path) -> TrainedModel:
-    """The model a run folder holds: model.npz, or else the latest checkpoint."""
+def load_run(path: str | Path, require_parameters: bool = True) -> TrainedModel:
+    """The model a run folder holds: model.npz, or else the latest checkpoint.
+    ``require_parameters=False``: a run killed before either was written gives its untrained
+    network (the pictures load their parameters from snapshots.bin)."""
     path = Path(path)
     if not (path / "config.yaml").is_file() or not (path / "data.npz").is_file():
         raise ConfigError("is not a run folder of this version (no config.yaml and data.npz)",
@@ -131,6 +133,8 @@ def load_run(path: str | Path) -> TrainedModel:
         arrays = load_arrays(path / "model.npz")
     elif (path / "checkpoint.npz").is_file():
         arrays = read_checkpoint(path / "checkpoint.npz")["params"]
+    elif not require_parameters:
+        arrays = dict(zip(names, network.parameters()))
     else:
         raise ConfigError("has neither model.npz nor checkpoint.npz: nothing was saved yet",
                           str(path))

@@ -28,6 +28,7 @@ from .network import Network
 from .runs import (CsvLog, WriteError, check_out_dir, claim_out_dir, new_run_dir, save_arrays,
                    save_model, truncate_csv, write_checkpoint, write_json, write_yaml)
 from .signals import StopRequests, signal_name
+from .snapshots import FILE_NAME as SNAPSHOT_FILE, Snapshots, truncate_snapshots
 from .threads import blas_threads, limit_threads
 
 
@@ -253,6 +254,7 @@ def open_run(exp: Experiment, out: Path | None, runs_root, threads: int, start: 
         path = out
         for name in ("metrics.csv", "layers.csv"):
             truncate_csv(path / name, start.epoch)
+        truncate_snapshots(path / SNAPSHOT_FILE, start.epoch)
     summary = RunSummary(path, exp, threads)
     metrics = CsvLog(path / "metrics.csv", columns_for(exp.data.task, exp.val is not None),
                      append=start is not None)
@@ -272,19 +274,33 @@ def untrained_row(exp: Experiment, layers: LayerLog | None) -> dict:
 
 
 def save_run(exp: Experiment, run: Run, status: str, stopper: EarlyStopper,
-             checkpoints: Checkpoints, batches: Batches, logs: list, at_epoch_end: bool):
-    """The end of a run, whatever ended it: the checkpoint (if the last epoch finished: the
-    state to resume from, before early stopping restores the best parameters), the logs,
-    model.npz. Returns the first write that failed (a full disk) and the restored epoch."""
+             savers: tuple[Checkpoints, Snapshots], batches: Batches, logs: list,
+             at_epoch_end: bool):
+    """The end of a run, whatever ended it: the checkpoint and the last snapshot (if the last
+    epoch finished: the state to resume from, before early stopping restores the best
+    parameters), the logs, model.npz. Returns the first write that failed (a full disk) and
+    the restored epoch."""
     last = run.history[-1] if run.history else {"epoch": 0, "time_s": 0.0}
+    checkpoints, snapshots = savers
     failed = save_all([lambda: checkpoints.save(last["epoch"], exp, batches, stopper,
-                                                last["time_s"])] if at_epoch_end else [])
+                                                last["time_s"]),
+                       lambda: snapshots.save(last["epoch"])] if at_epoch_end else [])
     restored = stopper.restore(exp.net) if status == "early_stopped" else None
     net = exp.net
     failed = failed or save_all([*(log.close for log in logs if log is not None),
                                  lambda: save_model(run.path / "model.npz", net.parameter_names(),
                                                     net.parameters())])
     return failed, restored
+
+
+def save_due(epoch: int, exp: Experiment, batches: Batches, stopper: EarlyStopper,
+             savers: tuple[Checkpoints, Snapshots], time_s: float) -> None:
+    """After an epoch: the checkpoint and the parameter snapshot, each if its spacing says so."""
+    checkpoints, snapshots = savers
+    if checkpoints.due(epoch):
+        checkpoints.save(epoch, exp, batches, stopper, time_s)
+    if snapshots.due(epoch):
+        snapshots.save(epoch)
 
 
 def save_all(saves: list) -> WriteError | None:
@@ -323,6 +339,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
     # 2. the run folder: config.yaml, data.npz, summary.json ("running"), the CSV logs
     path, summary, metrics, layers = open_run(exp, out, runs_root, threads, start)
     checkpoints = Checkpoints(path / "checkpoint.npz", settings.checkpoint_every)
+    snapshots = Snapshots(path / SNAPSHOT_FILE, settings.snapshot_every, settings.epochs, net)
     run = Run(path, summary.data, list(start.history) if start else [])
     summary.data["resumed_from"] = start.epoch if start else None
     status, at_epoch_end = "completed", True
@@ -338,6 +355,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
                 metrics.write(row)
                 run.history.append(row)
                 stopper.update(row)
+                snapshots.save(0)
             if progress:
                 progress.start(settings.epochs)
 
@@ -363,8 +381,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
                     break
                 stopper.update(row)
                 at_epoch_end = True
-                if checkpoints.due(epoch):
-                    checkpoints.save(epoch, exp, batches, stopper, row["time_s"])
+                save_due(epoch, exp, batches, stopper, (checkpoints, snapshots), row["time_s"])
                 if progress:
                     progress.update(epoch, row)
 
@@ -385,8 +402,8 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
             if progress:
                 progress.stop()
             propagating = status == "failed"  # a failed save must not hide that exception
-            failed_write, restored = save_run(exp, run, status, stopper, checkpoints, batches,
-                                              [metrics, layers], at_epoch_end)
+            failed_write, restored = save_run(exp, run, status, stopper, (checkpoints, snapshots),
+                                              batches, [metrics, layers], at_epoch_end)
             status = "failed" if failed_write else status
             if exp.test is not None and status != "failed":
                 summary.data["test"] = dict(zip(("loss", exp.metric), exp.evaluate(exp.test)))

@@ -36,7 +36,7 @@ def test_xor_config_reaches_full_accuracy(cli, tmp_path):
     assert result.stdout.strip() == str(run.relative_to(tmp_path))  # piped: just the folder
     assert sorted(p.name for p in run.iterdir()) == [
         "checkpoint.npz", "config.yaml", "data.npz", "layers.csv", "metrics.csv", "model.npz",
-        "summary.json"]
+        "snapshots.bin", "summary.json"]
     rows = read_rows(run / "metrics.csv")
     assert list(rows[0]) == ["epoch", "loss", "accuracy", "lr", "grad_norm", "time_s"]
     assert [int(r["epoch"]) for r in rows] == list(range(len(rows)))
