@@ -23,10 +23,6 @@ def signal_name(stop: BaseException) -> str:
     return "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
 
 
-def raise_terminated(signum, frame):
-    raise Terminated
-
-
 class StopRequests:
     """Installs the handlers while a run or sweep is in progress (main thread only) and puts
     the previous ones back after. A handler that someone else installed is left alone: a
@@ -40,19 +36,42 @@ class StopRequests:
         self.graceful = graceful
         self.requested: str | None = None
         self.previous: dict[int, object] = {}
+        self.holding = False  # between hold() and release(), a stop waits
+        self.pending: BaseException | None = None
 
     def __enter__(self) -> StopRequests:
         if threading.current_thread() is not threading.main_thread():
             return self
-        for signum, handler in ((signal.SIGINT, self.on_sigint), (signal.SIGTERM, raise_terminated)):
+        for signum, handler in ((signal.SIGINT, self.on_sigint), (signal.SIGTERM, self.on_sigterm)):
             if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler):
                 self.previous[signum] = signal.signal(signum, handler)
         return self
 
     def on_sigint(self, signum, frame):
         if self.requested or not self.graceful:
-            raise KeyboardInterrupt
-        self.requested = "SIGINT"
+            self.stop_now(KeyboardInterrupt())
+        else:
+            self.requested = "SIGINT"
+
+    def on_sigterm(self, signum, frame):
+        self.stop_now(Terminated())
+
+    def stop_now(self, stop: BaseException) -> None:
+        if self.holding:
+            self.pending = stop
+        else:
+            raise stop
+
+    def hold(self) -> None:
+        """Until release(), a stop at once waits: what is written between stays consistent
+        (an epoch's row in metrics.csv and in the run's history, both or neither)."""
+        self.holding = True
+
+    def release(self) -> None:
+        self.holding = False
+        if self.pending is not None:
+            stop, self.pending = self.pending, None
+            raise stop
 
     def __exit__(self, *exc) -> None:
         for signum, handler in self.previous.items():

@@ -303,6 +303,15 @@ def save_due(epoch: int, exp: Experiment, batches: Batches, stopper: EarlyStoppe
         snapshots.save(epoch)
 
 
+def record(run: Run, metrics: CsvLog, stop: StopRequests, row: dict) -> None:
+    """An epoch's row into metrics.csv and the run's history, both or neither even when a
+    signal stops the run at once (the summary's epochs then match metrics.csv)."""
+    stop.hold()
+    metrics.write(row)
+    run.history.append(row)
+    stop.release()
+
+
 def save_all(saves: list) -> WriteError | None:
     """Call each save even if one fails (a full disk); return the first failure."""
     failure = None
@@ -352,8 +361,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
             # 3. epoch 0, the untrained network (a resumed run has its rows already)
             if start is None:
                 row = untrained_row(exp, layers)
-                metrics.write(row)
-                run.history.append(row)
+                record(run, metrics, stop, row)
                 stopper.update(row)
                 snapshots.save(0)
             if progress:
@@ -371,8 +379,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
                 row["time_s"] = time.perf_counter() - clock
                 if layers and epoch % settings.diagnostics_every == 0:
                     layers.write(epoch, net, exp.train.X, exp.optimizer)
-                metrics.write(row)
-                run.history.append(row)
+                record(run, metrics, stop, row)
 
                 # 5. divergence ends the run: a result, not an error
                 if diverged(row, net.parameters()):
