@@ -22,6 +22,7 @@ def act_std_by_layer(rows, initializer):
             and r["activation"] != "softmax"]
 
 
+@pytest.mark.slow
 def test_inspect_xavier_vs_he_on_30_relu_layers(cli, tmp_path):
     result = cli("inspect", CONFIGS / "lessons" / "deep_relu.yaml",
                  "--initializers", "he_normal,xavier_uniform", "--csv", tmp_path / "i.csv",
@@ -103,6 +104,7 @@ def test_layers_csv_rows(tmp_path):
 ALL_CONFIGS = sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.yaml"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", ALL_CONFIGS)
 def test_gradcheck_passes_on_every_config(cli, config):
     result = cli("gradcheck", CONFIGS / config)
@@ -131,6 +133,7 @@ class BadSoftsign(Activation):
     assert "NO" in result.stdout and "gradcheck failed" in result.stderr
 
 
+@pytest.mark.slow
 def test_plot_runs_and_errors(cli, tmp_path):
     for lr in ("0.1", "0.5"):
         for seed in ("0", "1"):

@@ -196,6 +196,7 @@ def test_samples_default_to_the_batch_capped_at_four(cli):
     assert len(explain_json(cli, CONFIGS / "iris.yaml", "--samples", "10")["inputs"]) == 10
 
 
+@pytest.mark.slow
 def test_large_layers_print_a_slice_unless_full(cli):
     out = cli("explain", CONFIGS / "digits.yaml").stdout
     assert "W1 64x64, first 6x6" in out and "b1 1x64, first 1x6" in out

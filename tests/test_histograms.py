@@ -2,6 +2,7 @@
 initializer, one column per layer, the x axis shared within a row."""
 
 import numpy as np
+import pytest
 
 from conftest import CONFIGS
 from nntrain import load_config, plots
@@ -20,6 +21,7 @@ def test_activations_vanish_with_a_tiny_std_and_keep_their_scale_with_he():
     assert 0.2 < he_std[-1] / he_std[0] < 5  # He keeps it level
 
 
+@pytest.mark.slow
 def test_the_grid_has_a_row_per_initializer_and_shares_x_within_a_row(tmp_path, monkeypatch):
     drawn = {}
 
@@ -37,6 +39,7 @@ def test_the_grid_has_a_row_per_initializer_and_shares_x_within_a_row(tmp_path, 
     assert axes[0, -1].get_title().startswith("layer 30")
 
 
+@pytest.mark.slow
 def test_the_command_writes_the_picture(cli, tmp_path):
     result = cli("inspect", CONFIGS / "lessons" / "init_scale.yaml", "--initializers",
                  "he_normal,xavier_normal", "--histograms", "-o", tmp_path / "h.png")

@@ -64,6 +64,7 @@ def test_deep_nesting_is_a_config_error(cli, tmp_path, text):
     "[" + ", ".join(["123456789"] * 20_000) + "]",
     "{" + ", ".join(f"k{i}: {i}" for i in range(5000)) + "}",
 ])
+@pytest.mark.slow
 def test_a_value_quoted_in_an_error_is_cut(cli, tmp_path, value):
     config = write(tmp_path / "c.yaml", BASE + f"seed: {value}\n")
     result = cli("train", config)
@@ -506,6 +507,7 @@ class Exits(Activation):
     "x" * 50_000,  # no '=': the text is quoted
     "+data.noise=" + "[" * 50 + "]" * 50,
 ])
+@pytest.mark.slow
 def test_no_error_line_is_unbounded_whatever_it_quotes(cli, tmp_path, override):
     config = write(tmp_path / "c.yaml", BASE)
     result = cli("train", config, override)

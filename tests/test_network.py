@@ -32,6 +32,7 @@ def xor_net(seed, initializer="xavier_uniform", dtype="float64"):
                    initializer=initializer, seed=seed, dtype=dtype)
 
 
+@pytest.mark.slow
 def test_xor_is_solved_for_at_least_nine_of_ten_seeds():
     solved = 0
     for seed in range(10):

@@ -202,6 +202,7 @@ def test_boundary_uses_the_original_units_of_standardized_data(tmp_path):
     assert np.allclose(X.mean(axis=0), model.mean)
 
 
+@pytest.mark.slow
 def test_the_gif_has_one_frame_per_snapshot(tmp_path, cli):
     from PIL import Image
 
@@ -212,6 +213,7 @@ def test_the_gif_has_one_frame_per_snapshot(tmp_path, cli):
         assert gif.n_frames == len(epochs_of(run)) == 7
 
 
+@pytest.mark.slow
 def test_a_folder_of_runs_gives_one_panel_per_variant_first_seed_unless_asked(tmp_path, cli):
     for init in ("zeros", "xavier_uniform"):
         for seed in (0, 1):

@@ -180,6 +180,7 @@ def test_partial_folders_are_not_runs(cli, tmp_path):
     assert find_runs([tmp_path / "runs"]) == [run]
 
 
+@pytest.mark.slow
 def test_plot_prints_the_file_it_wrote(cli, tmp_path):
     run = make_runs(cli, tmp_path, 1)[0]
     result = cli("plot", run, "-o", "picture")
@@ -240,6 +241,7 @@ def test_runs_with_different_losses_get_one_panel_each(cli, tmp_path):
     assert cli("plot", tmp_path / "runs", "-o", "l.png").exit_code == 0
 
 
+@pytest.mark.slow
 def test_many_runs_plot_without_warnings_and_with_the_legend_inside_the_picture(cli, tmp_path):
     from PIL import Image
 
@@ -256,6 +258,7 @@ def test_many_runs_plot_without_warnings_and_with_the_legend_inside_the_picture(
     assert Image.open(many).size[1] > Image.open(three).size[1] * 1.3
 
 
+@pytest.mark.slow
 def test_compare_metric_draws_that_column(cli, tmp_path):
     result = cli("compare", CONFIGS / "xor.yaml", "optimizer.lr=0.1,0.5", "train.epochs=3",
                  "--metric", "accuracy", "--out", "c", "--workers", "1", "--quiet")
