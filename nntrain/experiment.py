@@ -95,13 +95,16 @@ def columns_for(task: str, has_val: bool) -> list[str]:
     return cols + ([f"val_{metric}"] if has_val else []) + ["lr", "grad_norm", "time_s"]
 
 
+def predicted_index(output: np.ndarray, task: str) -> np.ndarray:
+    """The predicted class of each row: output > 0.5 (binary) or the largest output."""
+    return (output[:, 0] > 0.5).astype(int) if task == "binary" else output.argmax(axis=1)
+
+
 def metric_sum(output: np.ndarray, labels: np.ndarray, task: str) -> float:
     """Correct predictions (classes) or summed mean-absolute error per sample (regression)."""
-    if task == "binary":
-        return float(np.count_nonzero((output[:, 0] > 0.5) == labels))
-    if task == "multiclass":
-        return float(np.count_nonzero(output.argmax(axis=1) == labels))
-    return float(np.abs(output - labels).sum()) / output.shape[1]
+    if task == "regression":
+        return float(np.abs(output - labels).sum()) / output.shape[1]
+    return float(np.count_nonzero(predicted_index(output, task) == labels))
 
 
 def targets_for_metric(Y: np.ndarray, task: str) -> np.ndarray:

@@ -16,11 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from .config import Config, load_config
+from .config import Config, load_config, read_yaml
 from .datasets import encode
-from .experiment import build_network, metric_name, metric_sum, targets_for_metric
+from .experiment import (build_network, metric_name, metric_sum, predicted_index, prepare,
+                         targets_for_metric)
 from .losses import LOSSES
 from .network import Network
 from .registry import ConfigError
@@ -70,8 +70,7 @@ class TrainedModel:
         o = self.outputs(X)
         if self.task == "regression":
             return o[:, 0] if o.shape[1] == 1 else o
-        index = (o[:, 0] > 0.5).astype(int) if self.task == "binary" else o.argmax(axis=1)
-        return np.asarray(self.classes)[index]
+        return np.asarray(self.classes)[predicted_index(o, self.task)]
 
     def evaluate(self, X, y) -> dict:
         """loss, accuracy (or mae), and for classes the confusion matrix and per-class
@@ -98,8 +97,7 @@ def evaluate_outputs(model: TrainedModel, X: np.ndarray, Y: np.ndarray) -> dict:
     report = {"loss": E, metric: metric_sum(net.output, truth, model.task) / len(X), "n": len(X)}
     if model.classes is None:
         return report
-    o = net.output
-    predicted = (o[:, 0] > 0.5).astype(int) if model.task == "binary" else o.argmax(axis=1)
+    predicted = predicted_index(net.output, model.task)
     k = len(model.classes)
     confusion = np.zeros((k, k), dtype=int)  # rows: true class, columns: predicted
     np.add.at(confusion, (truth.astype(int), predicted), 1)
@@ -122,11 +120,7 @@ def load_run(path: str | Path, require_parameters: bool = True) -> TrainedModel:
     if not (path / "config.yaml").is_file() or not (path / "data.npz").is_file():
         raise ConfigError("is not a run folder of this version (no config.yaml and data.npz)",
                           str(path))
-    try:
-        raw = yaml.safe_load((path / "config.yaml").read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"config.yaml cannot be read ({err})", str(path)) from None
-    config = load_config(raw=raw)
+    config = load_config(raw=read_yaml(path / "config.yaml"))
     network = build_network(config)
     names = network.parameter_names()
     if (path / "model.npz").is_file():
@@ -175,7 +169,8 @@ def read_table(path: str | Path, model: TrainedModel, with_target: bool = False)
             raise ConfigError("has no array y of targets to evaluate against", str(path))
         return table, X.astype(np.float64), y
     try:
-        table = pd.read_csv(path, encoding="utf-8-sig")
+        # as the training data is read: only an empty cell is missing ("NA" can be a class)
+        table = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False, na_values=[""])
     except (ValueError, OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"cannot be read as CSV ({str(err)[:80]})", str(path)) from None
     table.columns = [str(c).strip() for c in table.columns]
@@ -227,8 +222,6 @@ def evaluate_run(model: TrainedModel, path: str | Path | None = None) -> dict:
     if path is not None:
         _, X, y = read_table(path, model, with_target=True)
         return {"split": str(path), **model.evaluate(X, y)}
-    from .experiment import prepare
-
     _, data = prepare(model.config)
     for split, X, Y in (("test", data.X_test, data.Y_test), ("validation", data.X_val, data.Y_val)):
         if X is not None:  # already standardized like the training part

@@ -1,7 +1,7 @@
 """Pictures: loss curves of runs, per-layer gradient heat maps, the init check, the activations.
 
-matplotlib is imported here only, with the headless Agg backend; nothing else
-in nntrain imports this module at start-up.
+matplotlib is imported here and in pictures.py only, with the headless Agg
+backend; nothing in nntrain imports either module at start-up.
 """
 
 from __future__ import annotations

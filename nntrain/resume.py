@@ -12,9 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from .config import apply_override, load_config, parse_override
+from .config import apply_override, load_config, parse_override, read_yaml
 from .experiment import build_network, prepare
 from .registry import ConfigError
 from .runs import load_arrays, read_checkpoint, read_metrics
@@ -31,10 +30,7 @@ def resume(run_dir: str | Path, overrides: list[str] = (), progress=None) -> Run
     if not (path / "checkpoint.npz").is_file():
         raise ConfigError("has no checkpoint.npz to resume from (train.checkpoint_every: 0, or "
                           "a run of an earlier version)", str(path))
-    try:
-        raw = yaml.safe_load((path / "config.yaml").read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"config.yaml cannot be read ({err})", str(path)) from None
+    raw = read_yaml(path / "config.yaml")
     for text in overrides:
         key = parse_override(text)[1]
         if not any(key == k or key.startswith(k + ".") for k in CHANGEABLE):

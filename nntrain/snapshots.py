@@ -1,7 +1,7 @@
 """snapshots.bin: a run's parameters at chosen epochs, for the pictures of what it learned.
 
 An append-only record file, because rewriting a growing npz at every snapshot
-costs about 0.5 s over a 1.6 s moons run, and appending one record about 7 ms.
+costs far more than appending one record (docs/performance.md has the figures).
 The file starts with a header (magic, then the parameters' names, shapes and
 dtype as JSON); each record is a fixed header (magic, epoch, payload size,
 CRC-32 of the payload) and the parameters' raw bytes, written with one call

@@ -328,7 +328,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
     """Train the network ``cfg`` describes; write its run folder; return the Run.
 
     ``out``: the run folder to use (must be new or empty). ``progress``: an
-    object with ``start(total)``, ``update(epoch, loss)`` and ``stop()``.
+    object with ``start(total)``, ``update(epoch, row)`` and ``stop()``.
     ``data``: the config's data already loaded (else it is loaded here).
     ``start``: go on from a checkpoint in ``out`` (see nntrain.resume).
     Raises ConfigError before anything is written if the config or data is wrong.

@@ -11,7 +11,7 @@ import typing
 import numpy as np
 import pytest
 
-from conftest import CONFIGS, write
+from conftest import write
 from nntrain import datasets
 from nntrain.cli import registries_by_kind
 from nntrain.config import Config, load_config, safe_load

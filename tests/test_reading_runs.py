@@ -18,7 +18,7 @@ from conftest import CONFIGS, write
 from nntrain.compare import legacy_slug, make_sweep, slug
 from nntrain.output import print_run
 from nntrain.registry import label
-from nntrain.runs import effective_status, find_runs, report_rows
+from nntrain.runs import effective_status, find_runs
 
 
 def csv_rows(text):
