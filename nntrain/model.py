@@ -132,15 +132,24 @@ def load_run(path: str | Path, require_parameters: bool = True) -> TrainedModel:
     else:
         raise ConfigError("has neither model.npz nor checkpoint.npz: nothing was saved yet",
                           str(path))
+    network.load_parameters(fitting(network, arrays, str(path)))
+    return TrainedModel(path, config, network, load_arrays(path / "data.npz"))
+
+
+def fitting(network: Network, arrays: dict[str, np.ndarray], key: str) -> list[np.ndarray]:
+    """Saved parameters (name -> array) in the order of ``network.parameters()``, if they are
+    exactly the network's: the same names and shapes."""
+    names = network.parameter_names()
     missing = [n for n in names if n not in arrays]
     shapes = [n for n, p in zip(names, network.parameters())
               if n in arrays and arrays[n].shape != p.shape]
-    if missing or shapes:
-        raise ConfigError(f"the saved parameters do not fit the config's network "
-                          f"({'missing ' + ', '.join(missing) if missing else 'shapes of ' + ', '.join(shapes)})",
-                          str(path))
-    network.load_parameters([arrays[n] for n in names])
-    return TrainedModel(path, config, network, load_arrays(path / "data.npz"))
+    extra = [n for n in arrays if n not in names]
+    if missing or shapes or extra:
+        detail = ("missing " + ", ".join(missing) if missing else
+                  "shapes of " + ", ".join(shapes) if shapes else "extra " + ", ".join(extra))
+        raise ConfigError(f"the saved parameters do not fit the config's network ({detail}): "
+                          "the model changed", key)
+    return [arrays[n] for n in names]
 
 
 # -- files of new data (nntrain predict, nntrain evaluate) -------------------------------------

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from .config import apply_override, load_config, parse_override, read_yaml
 from .experiment import build_network, prepare
+from .model import fitting
 from .registry import ConfigError
 from .runs import load_arrays, read_checkpoint, read_metrics
 from .train import Run, Start, train
@@ -51,20 +51,11 @@ def resume(run_dir: str | Path, overrides: list[str] = (), progress=None) -> Run
     history = [row for row in read_metrics(path) if row["epoch"] <= epoch]
     for row in history:
         row["epoch"] = int(row["epoch"])
-    names = parameter_names(cfg, checkpoint["params"])
+    network = build_network(cfg)
     best = checkpoint["best"]
-    start = Start(epoch=epoch, params=[checkpoint["params"][n] for n in names],
-                  best_params=[best[n] for n in names] if best else None,
+    start = Start(epoch=epoch, params=fitting(network, checkpoint["params"], "model"),
+                  best_params=fitting(network, best, "model") if best else None,
                   optimizer=checkpoint["optimizer"], batch_rng=state["batch_rng"],
                   stopper=state["stopper"], history=history, time_s=float(state["time_s"]))
     return train(cfg, out=path, progress=progress, data=data, start=start)
 
-
-def parameter_names(cfg, saved: dict[str, np.ndarray]) -> list[str]:
-    """The network's parameter names, in order, if the checkpoint's parameters fit it."""
-    net = build_network(cfg)
-    expected = {n: p.shape for n, p in zip(net.parameter_names(), net.parameters())}
-    if expected != {n: p.shape for n, p in saved.items()}:
-        raise ConfigError("the checkpoint's parameters do not fit the config's network (the "
-                          "model changed)", "model")
-    return net.parameter_names()

@@ -198,14 +198,15 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def train_epoch(exp: Experiment, batches: Batches, lr: float) -> dict:
+def train_epoch(exp: Experiment, batches: Batches, lr: float, arrays: tuple) -> dict:
     """One pass over the training data: forward, loss, backward and update, batch by batch.
 
-    The epoch's loss and metric are sample-weighted means of the batches' (each measured
-    before its batch's update); grad_norm is the mean over batches of ||dE/dp||.
+    ``arrays``: the net's (parameters, gradients, is_weight), taken once per run. The epoch's
+    loss and metric are sample-weighted means of the batches' (each measured before its
+    batch's update); grad_norm is the mean over batches of ||dE/dp||.
     """
     net, task = exp.net, exp.data.task
-    params, grads, is_weight = net.parameters(), net.gradients(), net.is_weight()
+    params, grads, is_weight = arrays
     loss_sum = metric_total = grad_norm_sum = 0.0
     n_batches = 0
     for X, Y, labels in batches:
@@ -341,7 +342,8 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
     batch = n if cfg.optimizer.batch_size is None else min(cfg.optimizer.batch_size, n)
     batches = Batches(exp.train, batch, np.random.default_rng([1, cfg.seed]))  # init: rng(seed)
     threads = blas_threads(settings.threads, net.sizes, batch)
-    stopper = EarlyStopper(exp.monitor, settings.early_stopping, net.parameters())
+    arrays = (net.parameters(), net.gradients(), net.is_weight())  # live lists, taken once
+    stopper = EarlyStopper(exp.monitor, settings.early_stopping, arrays[0])
     if start is not None:
         start.apply(exp, batches, stopper)
 
@@ -375,14 +377,14 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
                 # 4. one pass over the data, then validation after the updates
                 at_epoch_end = False
                 lr = exp.schedule(cfg.optimizer.lr, epoch - 1)
-                row = add_validation(exp, {"epoch": epoch, **train_epoch(exp, batches, lr)})
+                row = add_validation(exp, {"epoch": epoch, **train_epoch(exp, batches, lr, arrays)})
                 row["time_s"] = time.perf_counter() - clock
                 if layers and epoch % settings.diagnostics_every == 0:
                     layers.write(epoch, net, exp.train.X, exp.optimizer)
                 record(run, metrics, stop, row)
 
                 # 5. divergence ends the run: a result, not an error
-                if diverged(row, net.parameters()):
+                if diverged(row, arrays[0]):
                     summary.data["diverged"] = {"epoch": epoch, **first_nonfinite(net, exp.train.X)}
                     status = "diverged"
                     break
@@ -402,7 +404,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
         except KeyboardInterrupt as signalled:  # a second Ctrl-C, or SIGTERM: at once
             status, summary.data["signal"] = "interrupted", signal_name(signalled)
         except BaseException:
-            status = "failed"  # and the exception goes on: a failed save below must not hide it
+            status = "failed"
             raise
         finally:
             # 7. save the state to resume from, the parameters, the test figures, the summary
