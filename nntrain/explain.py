@@ -18,7 +18,7 @@ import numpy as np
 from .activations import ACTIVATIONS
 from .config import Config
 from .experiment import Experiment, setup
-from .gradcheck import numerical_gradients, relative_error
+from .gradcheck import check_gradients
 from .initializers import INITIALIZERS
 from .losses import LOSSES
 from .optimizers import OPTIMIZERS
@@ -46,7 +46,7 @@ class Step:
     backward: list[dict]  # per layer {delta, dW, db}
     errors: dict[str, float]  # parameter name -> relative error against central differences
     checked_all: bool
-    state: dict[str, list[np.ndarray]]  # the optimizer's state after the step (v; m, v)
+    state: dict[str, list[np.ndarray]]  # the optimizer's state_names after the step (v; m, v)
     updated: list[dict]  # per layer {W, b}
     loss_after: float
 
@@ -75,14 +75,16 @@ def explain_step(cfg: Config, samples: int | None = None, full: bool = False) ->
     grads = [g.copy() for g in net.gradients()]  # weight decay adds to them in place
     backward = [{"delta": t.delta, "dW": dW.copy(), "db": db.copy()}
                 for t, dW, db in zip(trace, net.dW, net.db)]
-    errors, checked_all = check_gradients(exp, X, Y, grads, None if full else CHECKED)
+    # without --full, the first CHECKED entries of each parameter (no rng), as print_backward says
+    checks = check_gradients(net, X, Y, loss, grads, None if full else CHECKED)
     lr = exp.schedule(exp.cfg.optimizer.lr, 0)
     exp.optimizer.step(net.parameters(), net.gradients(), lr, net.is_weight())
     return Step(
         exp=exp, dtype=cfg.train.dtype, X=X, Y=Y, lr=lr, initial=initial,
         forward=[{"z": t.z, "a": t.a} for t in trace], dE_do=dE_do,
         per_sample=per_sample_losses(exp, trace[-1].z, trace[-1].a, Y), E=E,
-        backward=backward, errors=errors, checked_all=checked_all,
+        backward=backward, errors={name: c["error"] for name, c in checks.items()},
+        checked_all=all(c["every_entry"] for c in checks.values()),
         state=optimizer_state(exp), updated=[{"W": W.copy(), "b": b.copy()} for W, b in
                                              zip(net.W, net.b)],
         loss_after=net.loss(X, Y, loss))
@@ -94,22 +96,11 @@ def per_sample_losses(exp: Experiment, z: np.ndarray, o: np.ndarray, Y: np.ndarr
     return np.array([exp.loss.value(x[n:n + 1], Y[n:n + 1]) for n in range(len(Y))])
 
 
-def check_gradients(exp: Experiment, X, Y, grads: list[np.ndarray],
-                    entries: int | None) -> tuple[dict[str, float], bool]:
-    """Per parameter, ||analytic - numeric|| / (||analytic|| + ||numeric||) over its entries
-    (all, or the first ``entries`` of a larger one), and whether every entry was checked."""
-    net = exp.net
-    indices = [np.arange(g.size if entries is None else min(g.size, entries)) for g in grads]
-    numeric = numerical_gradients(net, X, Y, exp.loss, indices=indices)
-    errors = {name: relative_error(g.reshape(-1)[idx], num)
-              for name, g, idx, num in zip(net.parameter_names(), grads, indices, numeric)}
-    return errors, all(len(idx) == g.size for idx, g in zip(indices, grads))
-
-
 def optimizer_state(exp: Experiment) -> dict[str, list[np.ndarray]]:
-    """Momentum's v, Adam's m and v after the step, in the order of ``parameters()``."""
+    """Each of the optimizer's ``state_names`` (momentum's v, Adam's m and v) after the step,
+    in the order of ``parameters()``: the step has made them."""
     return {name: [s.copy() for s in getattr(exp.optimizer, name)]
-            for name in ("m", "v") if isinstance(getattr(exp.optimizer, name, None), list)}
+            for name in exp.optimizer.state_names}
 
 
 # -- JSON ------------------------------------------------------------------------------------

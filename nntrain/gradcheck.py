@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from .experiment import build_network, prepare
-from .losses import LOSSES
+from .losses import LOSSES, Loss
 from .network import Network, check_pair, resolve_loss
 
 TOLERANCE = 1e-5  # float64 central differences agree to ~1e-9 on a correct backward pass
@@ -46,35 +46,59 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     return float(np.linalg.norm(analytic - numeric) / scale) if scale > 1e-12 else 0.0
 
 
-def compare_gradients(net: Network, X, Y, loss, eps: float = 1e-6, entries: int | None = None,
-                      seed: int = 0) -> list[dict]:
-    """Per parameter: name, relative error, and whether the gradient is large enough to check.
+def pick_entries(size: int, entries: int | None,
+                 rng: np.random.Generator | None = None) -> np.ndarray:
+    """The flat entries of a parameter of ``size`` entries to check: all of them, or at most
+    ``entries``: the first ones, or with ``rng`` ones drawn at random (sorted)."""
+    if entries is None or size <= entries:
+        return np.arange(size)
+    if rng is None:
+        return np.arange(entries)
+    return np.sort(rng.choice(size, entries, replace=False))
 
-    ``entries``: check at most this many entries of each parameter, drawn at random
-    (as CS231n's sparse check); None checks every entry.
+
+def check_gradients(net: Network, X, Y, loss: Loss, analytic: list[np.ndarray],
+                    entries: int | None = None, rng: np.random.Generator | None = None,
+                    eps: float = 1e-6) -> dict[str, dict]:
+    """Per parameter name: ``error``, the relative error of its analytic gradient against
+    central differences; ``resolvable``, whether the gradient is large enough to check;
+    ``every_entry``, whether all its entries were checked.
+
+    ``analytic``: dE/dp for every p in ``net.parameters()``, taken at the current parameters.
+    ``entries``: check at most this many entries of each parameter, the first ones or, given
+    ``rng``, ones drawn at random (as CS231n's sparse check); None checks every entry.
+    X and Y in the net's dtype, Y with one row per sample.
     """
+    E = net.loss(X, Y, loss)
+    indices = [pick_entries(a.size, entries, rng) for a in analytic]
+    numeric = numerical_gradients(net, X, Y, loss, eps, indices)
+    checks = {}
+    for name, a, n, idx in zip(net.parameter_names(), analytic, numeric, indices):
+        every_entry = len(idx) == a.size
+        a = a.reshape(-1)[idx]
+        noise = ROUNDING * abs(E) / eps * np.sqrt(a.size)  # expected ||rounding error of n||
+        scale = np.linalg.norm(a) + np.linalg.norm(n)
+        checks[name] = {"error": relative_error(a, n),
+                        "resolvable": bool(scale == 0 or scale * TOLERANCE > noise),
+                        "every_entry": every_entry}
+    return checks
+
+
+def compare_gradients(net: Network, X, Y, loss, eps: float = 1e-6, entries: int | None = None,
+                      seed: int = 0) -> dict[str, dict]:
+    """``check_gradients`` of ``loss_and_gradients`` on (X, Y), over at most ``entries`` entries
+    of each parameter drawn at random with ``seed`` (None: every entry)."""
     loss = resolve_loss(loss)
     check_pair(net.activations[-1].registry_name, loss)
     X = np.asarray(X, dtype=net.dtype)
     Y = np.asarray(Y, dtype=net.dtype).reshape(len(X), -1)
-    E, analytic = net.loss_and_gradients(X, Y, loss)
-    rng = np.random.default_rng(seed)
-    indices = [np.arange(a.size) if entries is None or a.size <= entries
-               else np.sort(rng.choice(a.size, entries, replace=False)) for a in analytic]
-    numeric = numerical_gradients(net, X, Y, loss, eps, indices)
-    rows = []
-    for name, a, n, idx in zip(net.parameter_names(), analytic, numeric, indices):
-        a = a.reshape(-1)[idx]
-        noise = ROUNDING * abs(E) / eps * np.sqrt(a.size)  # expected ||rounding error of n||
-        scale = np.linalg.norm(a) + np.linalg.norm(n)
-        rows.append({"name": name, "error": relative_error(a, n),
-                     "resolvable": scale == 0 or scale * TOLERANCE > noise})
-    return rows
+    _, analytic = net.loss_and_gradients(X, Y, loss)
+    return check_gradients(net, X, Y, loss, analytic, entries, np.random.default_rng(seed), eps)
 
 
 def gradient_errors(net: Network, X, Y, loss, eps: float = 1e-6) -> dict[str, float]:
     """{parameter name: relative error} of ``loss_and_gradients`` against central differences."""
-    return {row["name"]: row["error"] for row in compare_gradients(net, X, Y, loss, eps)}
+    return {name: c["error"] for name, c in compare_gradients(net, X, Y, loss, eps).items()}
 
 
 def check_config(cfg, n_samples: int = 8, entries: int | None = 50,
@@ -94,15 +118,15 @@ def check_config(cfg, n_samples: int = 8, entries: int | None = 50,
     rng = np.random.default_rng(cfg.seed)
     for b in net.b:
         b[...] = rng.normal(0.0, 0.1, b.shape)
-    rows = compare_gradients(net, data.X_train[:n_samples], data.Y_train[:n_samples],
-                             LOSSES.build(cfg.loss, "loss"), eps, entries, cfg.seed)
+    checks = compare_gradients(net, data.X_train[:n_samples], data.Y_train[:n_samples],
+                               LOSSES.build(cfg.loss, "loss"), eps, entries, cfg.seed)
     layers: dict[int, dict] = {}
-    for row in rows:
-        layer = int(re.search(r"\d+$", row["name"]).group())  # W3, b3, alpha3 -> 3
+    for name, check in checks.items():
+        layer = int(re.search(r"\d+$", name).group())  # W3, b3, alpha3 -> 3
         worst = layers.setdefault(layer, {"layer": layer, "max_relative_error": 0.0,
                                           "resolvable": True})
-        if row["resolvable"]:
-            worst["max_relative_error"] = max(worst["max_relative_error"], row["error"])
+        if check["resolvable"]:
+            worst["max_relative_error"] = max(worst["max_relative_error"], check["error"])
         else:
             worst["resolvable"] = False
     for worst in layers.values():

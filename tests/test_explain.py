@@ -12,6 +12,7 @@ import pytest
 from conftest import CONFIGS, write
 from nntrain import load_config
 from nntrain.explain import explain_step
+from nntrain.optimizers import OPTIMIZERS, Optimizer
 
 KEYS = {"inputs", "targets", "lr", "initial", "forward", "loss", "backward",
         "gradcheck_max_rel_error", "updated", "loss_after"}
@@ -178,6 +179,43 @@ def test_momentum_state_after_one_step_is_the_gradient():
     np.testing.assert_array_equal(step.state["v"][0], step.backward[0]["dW"])  # v = 0.9*0 + g
     np.testing.assert_allclose(step.updated[0]["W"],
                                step.initial[0]["W"] - 0.5 * step.backward[0]["dW"], rtol=1e-14)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS.names())
+def test_the_state_shown_is_the_optimizers_state_names(optimizer):
+    cfg = load_config(CONFIGS / "xor.yaml", overrides=[f"optimizer.name={optimizer}"])
+    step = explain_step(cfg)
+    opt = step.exp.optimizer
+    assert list(step.state) == list(opt.state_names)
+    for name, arrays in step.state.items():
+        for shown, live in zip(arrays, getattr(opt, name), strict=True):
+            np.testing.assert_array_equal(shown, live)
+            assert shown is not live  # a copy: the state after this step, not a later one
+
+
+def test_a_new_optimizers_state_is_shown_under_its_own_names(cli):
+    @OPTIMIZERS.register("rmsprop_test")  # unregistered after the test (conftest)
+    class RMSProp(Optimizer):
+        """s <- 0.9 s + 0.1 g^2;  w <- w - lr g / (sqrt(s) + 1e-8)."""
+
+        state_names = ("s",)
+
+        def init_state(self, params):
+            self.s = [np.zeros_like(p) for p in params]
+
+        def update(self, i, g, u, lr):
+            s = self.s[i]
+            s *= 0.9
+            s += 0.1 * g**2
+            np.divide(g, np.sqrt(s) + 1e-8, out=u)
+            u *= -lr
+
+    cfg = load_config(CONFIGS / "xor.yaml", overrides=["optimizer.name=rmsprop_test"])
+    step = explain_step(cfg)
+    assert list(step.state) == ["s"]
+    np.testing.assert_allclose(step.state["s"][0], 0.1 * step.backward[0]["dW"] ** 2, rtol=1e-14)
+    out = cli("explain", CONFIGS / "xor.yaml", "optimizer.name=rmsprop_test").stdout
+    assert "s(W1)" in out and "s(b2)" in out
 
 
 def test_weight_decay_is_in_the_update_not_in_the_shown_gradient():

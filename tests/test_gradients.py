@@ -9,7 +9,7 @@ import pytest
 
 from nntrain import Network
 from nntrain.activations import ACTIVATIONS
-from nntrain.gradcheck import gradient_errors
+from nntrain.gradcheck import check_gradients, gradient_errors, pick_entries
 from nntrain.losses import LOSSES
 
 HIDDEN = [name for name in ACTIVATIONS if ACTIVATIONS.get(name).hidden]
@@ -83,3 +83,32 @@ def test_step_trains_with_zero_gradient_and_warns_once():
     _, grads = net.loss_and_gradients(X, np.ones((5, 1)), loss="bce")
     assert np.all(grads[0] == 0) and np.all(grads[2] == 0)  # layers before a step learn nothing
     assert np.any(grads[4] != 0)  # the output layer still does
+
+
+def test_check_gradients_checks_the_entries_it_is_asked_for():
+    """A wrong analytic entry is caught exactly when it is among the checked entries."""
+    net = Network([4, 6, 2], activation="tanh", output_activation="sigmoid", seed=0)
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(5, 4)), (rng.random((5, 2)) > 0.5).astype(float)
+    loss = LOSSES.build("bce", "loss")
+    _, analytic = net.loss_and_gradients(X, Y, loss)
+    analytic[0].reshape(-1)[20] += 1.0  # W1 has 24 entries: a wrong derivative in the 21st
+
+    every = check_gradients(net, X, Y, loss, analytic)
+    assert every["W1"]["error"] > 1e-2 and every["W1"]["resolvable"]
+    assert max(c["error"] for name, c in every.items() if name != "W1") < 1e-6
+    assert all(c["every_entry"] for c in every.values())
+
+    first = check_gradients(net, X, Y, loss, analytic, entries=20)  # entries 0..19
+    assert first["W1"]["error"] < 1e-6 and not first["W1"]["every_entry"]
+    assert first["b2"]["every_entry"]  # 2 entries: all of them
+
+    caught = []
+    for seed in range(6):  # 12 of 24 drawn at random: some draws hold entry 20, some do not
+        drawn = check_gradients(net, X, Y, loss, analytic, entries=12,
+                                rng=np.random.default_rng(seed))
+        picked = pick_entries(24, 12, np.random.default_rng(seed))  # W1 draws first
+        assert len(np.unique(picked)) == 12 and list(picked) != list(range(12))
+        caught.append(20 in picked)
+        assert (drawn["W1"]["error"] > 1e-2) == caught[-1]
+    assert any(caught) and not all(caught)
