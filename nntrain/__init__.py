@@ -3,12 +3,11 @@
     from nntrain import load_config, train, Network
 """
 
-__version__ = "0.2.0"
-
-from .config import load_config  # noqa: E402  (the modules below read __version__)
-from .model import load_run  # noqa: E402
-from .network import Network  # noqa: E402
-from .registry import ConfigError  # noqa: E402
-from .train import train  # noqa: E402  (the function shadows the module name, as intended)
+from .config import load_config
+from .model import load_run
+from .network import Network
+from .registry import ConfigError
+from .train import train  # the function shadows the module name, as intended
+from .version import __version__
 
 __all__ = ["ConfigError", "Network", "__version__", "load_config", "load_run", "train"]

@@ -21,7 +21,7 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from . import __version__
+from .version import __version__
 
 # Click's own errors (bad option values, usage): Click prints them with the usage line, exit 2.
 # Typer bundles its Click, so the base class is found from an exception Typer exports.

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .preprocess import Preprocessor, parse_labels
 from .registry import ConfigError, Registry, describe, shorten
+from .tasks import TASKS, Task
 
 DATASETS = Registry("dataset")
 
@@ -36,18 +38,40 @@ MAX_CLASSES = 20  # an integer target with more distinct values is taken as regr
 
 @dataclass
 class Data:
+    """The network's arrays of each part (standardized, targets encoded) and the fitted
+    preprocessor that made them from the raw data."""
+
     X_train: np.ndarray
     Y_train: np.ndarray
     X_val: np.ndarray | None
     Y_val: np.ndarray | None
-    task: str  # "binary", "multiclass" or "regression"
-    classes: list | None = None  # class labels in the data's own values, sorted
+    prep: Preprocessor
     X_test: np.ndarray | None = None  # held out: never seen by training or early stopping
     Y_test: np.ndarray | None = None
-    mean: np.ndarray | None = None  # standardization fitted on the training part (or None)
-    std: np.ndarray | None = None
-    feature_names: list[str] = field(default_factory=list)
-    fingerprint: str = ""  # a hash of the raw arrays: resume tells when the data changed
+
+    @property
+    def task(self) -> str:
+        return self.prep.task.name
+
+    @property
+    def classes(self) -> list | None:
+        return self.prep.classes
+
+    @property
+    def mean(self) -> np.ndarray | None:
+        return self.prep.mean
+
+    @property
+    def std(self) -> np.ndarray | None:
+        return self.prep.std
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.prep.feature_names
+
+    @property
+    def fingerprint(self) -> str:
+        return self.prep.fingerprint
 
     @property
     def n_features(self) -> int:
@@ -352,10 +376,9 @@ def string_or_number_labels(labels: np.ndarray) -> np.ndarray:
     """Labels read as text: numbers if every one is a number (a 'nan' among them), else strings."""
     if any(not isinstance(v, str) for v in labels):  # an empty field: first_problem names it
         return np.array(["" if not isinstance(v, str) else v.strip() for v in labels])
-    try:
-        return labels.astype(np.float64)
-    except ValueError:
-        return np.array([v.strip() for v in labels])
+    labels = parse_labels(labels)  # stripped as predict and evaluate strip them
+    # floats, as nntrain 0.2 read them: the data's fingerprint (resume) hashes these values
+    return labels.astype(np.float64) if labels.dtype.kind in "iu" else labels
 
 
 def first_problem(path: Path, sep: str, header: list[str], column: int) -> ConfigError:
@@ -423,18 +446,6 @@ def infer_task(y: np.ndarray, hint: str | None) -> str:
     return "binary" if n <= 2 else "multiclass"
 
 
-def encode(y: np.ndarray, task: str, classes: list | None):
-    """Targets as the network sees them: (N,1) 0/1, one-hot (N,K), or (N,K) floats."""
-    if task == "regression":
-        return y.reshape(len(y), -1).astype(np.float64), None
-    y = y.reshape(len(y))
-    classes = classes if classes is not None else sorted(np.unique(y).tolist())
-    index = np.searchsorted(np.array(classes), y)
-    if task == "binary":
-        return (index == len(classes) - 1).astype(np.float64)[:, None], classes
-    return np.eye(len(classes))[index], classes
-
-
 def check_arrays(X: np.ndarray, y: np.ndarray, spec: dict) -> tuple[np.ndarray, np.ndarray]:
     """X as float64 (N, F) and y (N,) or (N, K), or a ConfigError naming the file or dataset.
 
@@ -464,15 +475,15 @@ def check_arrays(X: np.ndarray, y: np.ndarray, spec: dict) -> tuple[np.ndarray, 
     return X.astype(np.float64, copy=False), y
 
 
-def check_classes(labels: np.ndarray, task: str) -> None:
+def check_classes(labels: np.ndarray, task: Task) -> None:
     """A classifier needs two classes or more; binary at most two."""
     classes = np.unique(labels)
     if len(classes) < 2:
         raise ConfigError(f"the data has a single class ({describe(classes[0].item(), 30)}): a "
                           "classifier needs two or more; for a regression set data.task: regression",
                           "data")
-    if task == "binary" and len(classes) > 2:
-        raise ConfigError(f"task binary, but the data has {len(classes)} classes", "data.task")
+    if task.max_classes is not None and len(classes) > task.max_classes:
+        raise ConfigError(f"task {task.name}, but the data has {len(classes)} classes", "data.task")
 
 
 def split(n: int, labels: np.ndarray | None, fraction: float, rng, rows: np.ndarray | None = None,
@@ -514,7 +525,8 @@ def fingerprint(X: np.ndarray, y: np.ndarray) -> str:
 
 def load_data(spec: dict, seed: int = 0, val_fraction: float = 0.0, standardize: bool = False,
               task: str = "auto", test_fraction: float = 0.0) -> Data:
-    """Generate or read the dataset named in ``spec``, split, standardize and encode it.
+    """Generate or read the dataset named in ``spec``, split it, and fit the preprocessor on
+    the training part; every part goes through that one preprocessor.
 
     The validation part is drawn first, then the test part (each a share of all rows),
     with the same generator: a config without a test part splits as before.
@@ -524,40 +536,37 @@ def load_data(spec: dict, seed: int = 0, val_fraction: float = 0.0, standardize:
     X, y = check_arrays(np.asarray(X), np.asarray(y), spec)
     if task == "auto":
         task = infer_task(y, hint)
-    elif task != "regression" and y.ndim == 2 and y.shape[1] > 1:
+    elif TASKS[task].has_classes and y.ndim == 2 and y.shape[1] > 1:
         raise ConfigError(f"task {task} needs one label per sample, got targets {y.shape}", "data.task")
-    labels = None if task == "regression" else y.reshape(len(y))
+    labels = y.reshape(len(y)) if TASKS[task].has_classes else None
     if labels is not None:
-        check_classes(labels, task)
+        check_classes(labels, TASKS[task])
     train, val = split(len(X), labels, val_fraction, rng)
     train, test = split(len(X), labels, test_fraction, rng, rows=train, key="data.test_fraction")
-    data_hash = fingerprint(X, y)
-    mean = std = None
-    if standardize:
-        mean = X[train].mean(axis=0)  # statistics of the training part only
-        std = np.where(X[train].std(axis=0) > 0, X[train].std(axis=0), 1.0)
-        X = (X - mean) / std
-    Y, classes = encode(y, task, None)
+    names, target = columns(spec, X.shape[1])
+    prep = Preprocessor.fit(X[train], labels, TASKS[task], names, standardize, target=target,
+                            sep=spec.get("sep", ","), fingerprint=fingerprint(X, y))
 
     def part(rows):
-        return (X[rows], Y[rows]) if len(rows) else (None, None)
+        return (prep.inputs(X[rows]), prep.targets(y[rows])) if len(rows) else (None, None)
 
-    return Data(X[train], Y[train], *part(val), task, classes, *part(test), mean=mean, std=std,
-                feature_names=feature_names(spec, X.shape[1]), fingerprint=data_hash)
+    return Data(*part(train), *part(val), prep, *part(test))
 
 
-def feature_names(spec: dict, count: int) -> list[str]:
-    """The CSV header's feature columns (the target left out), else x1..xn."""
+def columns(spec: dict, count: int) -> tuple[list[str], str | None]:
+    """The CSV header's feature columns and its target column, else x1..xn and None."""
     names = [f"x{i}" for i in range(1, count + 1)]
     if spec.get("name") != "csv" or "path" not in spec:
-        return names
+        return names, None
     try:
         with open(spec["path"], newline="", encoding="utf-8-sig") as f:
-            header = next(csv.reader(f, delimiter=spec.get("sep", ",")), [])
+            header = next(csv.reader([f.readline(MAX_HEADER)], delimiter=spec.get("sep", ",")), [])
     except OSError:
-        return names
+        return names, None
     target = spec.get("target", -1)
-    column = (target % len(header) if isinstance(target, int) else
+    column = (target % len(header) if isinstance(target, int) and header else
               header.index(target) if target in header else None)
-    columns = [h.strip() for i, h in enumerate(header) if i != column]
-    return columns if len(columns) == count else names
+    features = [h.strip() for i, h in enumerate(header) if i != column]
+    if len(features) != count or column is None:
+        return names, None
+    return features, header[column].strip()

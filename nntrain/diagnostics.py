@@ -10,11 +10,7 @@ layers.csv columns (one row per layer every ``train.diagnostics_every`` epochs):
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-
-from .runs import CsvLog
 
 LAYER_COLUMNS = ["epoch", "layer", "activation", "act_mean", "act_std", "dead_fraction",
                  "saturated_fraction", "weight_norm", "grad_norm", "update_ratio"]
@@ -73,20 +69,6 @@ def layer_stats(net, X: np.ndarray, optimizer=None, Y=None, loss=None) -> list[d
             "update_ratio": ratio,
         })
     return rows
-
-
-class LayerLog:
-    """layers.csv, written by the training loop at epoch 0 and every ``diagnostics_every`` epochs."""
-
-    def __init__(self, path: Path, append: bool = False):
-        self.csv = CsvLog(path, LAYER_COLUMNS, append)
-
-    def write(self, epoch: int, net, X: np.ndarray, optimizer=None, Y=None, loss=None) -> None:
-        for row in layer_stats(net, X, optimizer, Y, loss):
-            self.csv.write({"epoch": epoch, **row})
-
-    def close(self) -> None:
-        self.csv.close()
 
 
 def first_nonfinite(net, X: np.ndarray) -> dict:

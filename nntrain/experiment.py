@@ -20,33 +20,25 @@ from .losses import LOSSES, Loss
 from .network import Network
 from .optimizers import OPTIMIZERS, SCHEDULES, Optimizer, Schedule
 from .registry import ConfigError, describe
-
-# Task -> (output activation, loss) when the config leaves them out.
-TASK_DEFAULTS = {
-    "binary": ("sigmoid", "bce"),
-    "multiclass": ("softmax", "cross_entropy"),
-    "regression": ("identity", "mse"),
-}
+from .tasks import TASKS, Task
 
 
 def resolve(cfg: Config, data: Data) -> Config:
     """Fill what depends on the data (output activation, loss, lr) and check the layer sizes."""
     model, optimizer = cfg.model, cfg.optimizer
-    output_default, loss_default = TASK_DEFAULTS[data.task]
-    loss = cfg.loss if cfg.loss is not None else loss_default
-    fused = LOSSES.build(loss, "loss").fused_with
+    task = TASKS[data.task]
+    loss = cfg.loss if cfg.loss is not None else task.loss
+    fused = LOSSES.get(label_name(loss), "loss").fused_with
     output = model.output_activation
     if output is None:
-        output = fused or output_default
+        output = fused or task.output_activation
     sizes = list(model.layers)
-    what = {"binary": "a binary task needs 1 output",
-            "multiclass": f"the data has {data.n_outputs} classes",
-            "regression": f"the data has {data.n_outputs} target(s)"}[data.task]
     if sizes[0] != data.n_features:
         raise ConfigError(f"the input size is {sizes[0]} but the data has {data.n_features} "
                           f"features: use [{data.n_features}, ...]", "model.layers")
     if sizes[-1] != data.n_outputs:
-        raise ConfigError(f"the output size is {sizes[-1]} but {what}: use [..., {data.n_outputs}]",
+        raise ConfigError(f"the output size is {sizes[-1]} but "
+                          f"{task.outputs_needed(data.n_outputs)}: use [..., {data.n_outputs}]",
                           "model.layers")
     lr = optimizer.lr if optimizer.lr is not None else OPTIMIZERS.get(optimizer.name).default_lr
     return replace(
@@ -56,6 +48,11 @@ def resolve(cfg: Config, data: Data) -> Config:
         optimizer=replace(optimizer, lr=lr),
         data=replace(cfg.data, task=data.task),
     )
+
+
+def label_name(spec) -> str:
+    """The registry name of a component spec: 'huber' or {name: huber, delta: 2}."""
+    return spec["name"] if isinstance(spec, dict) else spec
 
 
 def prepare(cfg: Config, data: Data | None = None) -> tuple[Config, Data]:
@@ -84,48 +81,49 @@ def build_network(cfg: Config, initializer=None, dtype: str | None = None) -> Ne
 # -- figures ---------------------------------------------------------------------------------
 
 
-def metric_name(task: str) -> str:
-    return "mae" if task == "regression" else "accuracy"
-
-
-def columns_for(task: str, has_val: bool) -> list[str]:
-    """metrics.csv header: Keras-style names, columns that do not apply left out."""
-    metric = metric_name(task)
-    cols = ["epoch", "loss"] + (["val_loss"] if has_val else []) + [metric]
-    return cols + ([f"val_{metric}"] if has_val else []) + ["lr", "grad_norm", "time_s"]
-
-
-def predicted_index(output: np.ndarray, task: str) -> np.ndarray:
-    """The predicted class of each row: output > 0.5 (binary) or the largest output."""
-    return (output[:, 0] > 0.5).astype(int) if task == "binary" else output.argmax(axis=1)
-
-
-def metric_sum(output: np.ndarray, labels: np.ndarray, task: str) -> float:
-    """Correct predictions (classes) or summed mean-absolute error per sample (regression)."""
-    if task == "regression":
-        return float(np.abs(output - labels).sum()) / output.shape[1]
-    return float(np.count_nonzero(predicted_index(output, task) == labels))
-
-
-def targets_for_metric(Y: np.ndarray, task: str) -> np.ndarray:
-    """What ``metric_sum`` compares against: 0/1 flags, class indices or the targets."""
-    if task == "binary":
-        return Y[:, 0] > 0.5
-    return Y.argmax(axis=1) if task == "multiclass" else Y
-
-
 @dataclass
 class Split:
     """One part of the data in the network's dtype, with what the metric compares against."""
 
     X: np.ndarray
     Y: np.ndarray
-    labels: np.ndarray
+    truth: np.ndarray  # class indices, or the targets (see Task.truth)
 
     @classmethod
-    def of(cls, X: np.ndarray, Y: np.ndarray, dtype, task: str) -> Split:
+    def of(cls, X: np.ndarray, Y: np.ndarray, dtype, task: Task) -> Split:
         Y = Y.astype(dtype)
-        return cls(X.astype(dtype), Y, targets_for_metric(Y, task))
+        return cls(X.astype(dtype), Y, task.truth(Y))
+
+
+def evaluate(net: Network, loss: Loss, task: Task, split: Split) -> tuple[float, float, np.ndarray]:
+    """Loss, accuracy (or mae) and the outputs of a whole split, in one forward pass: the one
+    evaluation of training's validation, the test part and ``nntrain evaluate``."""
+    E, output = net.loss_and_output(split.X, split.Y, loss)
+    return E, task.metric_sum(output, split.truth) / len(split.X), output
+
+
+class Batches:
+    """An epoch's batches of (X, Y, truth): the whole set, or shuffled mini-batches gathered
+    into buffers made once per batch size."""
+
+    def __init__(self, split: Split, size: int, rng: np.random.Generator):
+        self.arrays, self.size, self.rng = (split.X, split.Y, split.truth), size, rng
+        n = len(split.X)
+        self.buffers = {rows: [np.empty((rows, *a.shape[1:]), a.dtype) for a in self.arrays]
+                        for rows in {size, n % size or size}}
+
+    def __iter__(self):
+        n = len(self.arrays[0])
+        if self.size >= n:
+            yield self.arrays
+            return
+        order = self.rng.permutation(n)
+        for begin in range(0, n, self.size):
+            idx = order[begin:begin + self.size]
+            # mode="clip" writes straight into the buffer (the default, "raise", gathers into
+            # a temporary first); idx comes from a permutation, so nothing is clipped
+            yield [np.take(a, idx, axis=0, out=buf, mode="clip")
+                   for a, buf in zip(self.arrays, self.buffers[len(idx)])]
 
 
 @dataclass
@@ -134,6 +132,7 @@ class Experiment:
 
     cfg: Config
     data: Data
+    task: Task
     net: Network
     loss: Loss
     optimizer: Optimizer
@@ -144,17 +143,22 @@ class Experiment:
 
     @property
     def metric(self) -> str:
-        return metric_name(self.data.task)
+        return self.task.metric
 
     @property
     def monitor(self) -> str:
         """The figure early stopping and 'best' watch: val_loss with validation data, else loss."""
         return "val_loss" if self.val is not None else "loss"
 
+    @property
+    def batch_size(self) -> int:
+        """Rows per batch: the optimizer's batch_size, or every row (full batch, as in the notes)."""
+        n, size = len(self.train.X), self.cfg.optimizer.batch_size
+        return n if size is None else min(size, n)
+
     def evaluate(self, split: Split) -> tuple[float, float]:
         """Loss and accuracy (or mae) of a whole split in one forward pass."""
-        E = self.net.loss(split.X, split.Y, self.loss)
-        return E, metric_sum(self.net.output, split.labels, self.data.task) / len(split.X)
+        return evaluate(self.net, self.loss, self.task, split)[:2]
 
 
 def setup(cfg: Config, data: Data | None = None) -> Experiment:
@@ -163,14 +167,17 @@ def setup(cfg: Config, data: Data | None = None) -> Experiment:
     cfg, data = prepare(cfg, data)
     net = build_network(cfg)
     optimizer = cfg.optimizer
-    has_val = data.X_val is not None
+    task = TASKS[data.task]
+
+    def split(X, Y):
+        return Split.of(X, Y, net.dtype, task) if X is not None else None
+
     return Experiment(
-        cfg=cfg, data=data, net=net,
+        cfg=cfg, data=data, task=task, net=net,
         loss=LOSSES.build(cfg.loss, "loss"),
         optimizer=OPTIMIZERS.build({"name": optimizer.name, **optimizer.params}, "optimizer"),
         schedule=SCHEDULES.build(optimizer.schedule, "optimizer.schedule"),
-        train=Split.of(data.X_train, data.Y_train, net.dtype, data.task),
-        val=Split.of(data.X_val, data.Y_val, net.dtype, data.task) if has_val else None,
-        test=(Split.of(data.X_test, data.Y_test, net.dtype, data.task)
-              if data.X_test is not None else None),
+        train=split(data.X_train, data.Y_train),
+        val=split(data.X_val, data.Y_val),
+        test=split(data.X_test, data.Y_test),
     )

@@ -70,8 +70,8 @@ def explain_step(cfg: Config, samples: int | None = None, full: bool = False) ->
     n = sample_count(exp.cfg, len(exp.train.X), samples)
     X, Y = exp.train.X[:n], exp.train.Y[:n]
     initial = [{"W": W.copy(), "b": b.copy()} for W, b in zip(net.W, net.b)]
-    E = net.loss_and_backward(X, Y, loss, trace=True)
-    trace, dE_do = net.trace, net.dE_do
+    traced = net.loss_and_backward(X, Y, loss, trace=True)
+    E, trace, dE_do = traced.E, traced.trace, traced.dE_do
     grads = [g.copy() for g in net.gradients()]  # weight decay adds to them in place
     backward = [{"delta": t.delta, "dW": dW.copy(), "db": db.copy()}
                 for t, dW, db in zip(trace, net.dW, net.db)]

@@ -32,8 +32,13 @@ class Optimizer:
         self.t = 0  # steps taken
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray], lr: float,
-             decay: list[bool] | None = None) -> None:
-        """One update. ``decay[i]`` says whether params[i] is a weight matrix (gets weight_decay)."""
+             decay: list[bool] | None = None, closure=None) -> None:
+        """One update. ``decay[i]`` says whether params[i] is a weight matrix (gets weight_decay).
+
+        ``closure()`` evaluates the loss at the current parameters (as torch.optim's
+        ``step(closure)``): a gradient-free optimizer (random search) overrides ``step`` and
+        calls it instead of reading ``grads``; the gradient-based ones here do not need it.
+        """
         if self.updates is None:
             self.updates = [np.zeros_like(p) for p in params]
             self.init_state(params)

@@ -16,7 +16,7 @@ from .config import apply_override, load_config, parse_override, read_yaml
 from .experiment import build_network, prepare
 from .model import fitting
 from .registry import ConfigError
-from .runs import load_arrays, read_checkpoint, read_metrics
+from .runs import RunFolder, load_arrays
 from .train import Run, Start, train
 
 CHANGEABLE = ("train.epochs", "train.early_stopping")
@@ -24,13 +24,13 @@ CHANGEABLE = ("train.epochs", "train.early_stopping")
 
 def resume(run_dir: str | Path, overrides: list[str] = (), progress=None) -> Run:
     """Train the run in ``run_dir`` on from its checkpoint, to its (new) ``train.epochs``."""
-    path = Path(run_dir)
-    if not (path / "config.yaml").is_file():
-        raise ConfigError("is not a run folder (no config.yaml)", str(path))
-    if not (path / "checkpoint.npz").is_file():
+    folder = RunFolder(run_dir)
+    if not folder.file(folder.CONFIG).is_file():
+        raise ConfigError("is not a run folder (no config.yaml)", str(folder.path))
+    if not folder.file(folder.CHECKPOINT).is_file():
         raise ConfigError("has no checkpoint.npz to resume from (train.checkpoint_every: 0, or "
-                          "a run of an earlier version)", str(path))
-    raw = read_yaml(path / "config.yaml")
+                          "a run of an earlier version)", str(folder.path))
+    raw = read_yaml(folder.file(folder.CONFIG))
     for text in overrides:
         key = parse_override(text)[1]
         if not any(key == k or key.startswith(k + ".") for k in CHANGEABLE):
@@ -38,17 +38,18 @@ def resume(run_dir: str | Path, overrides: list[str] = (), progress=None) -> Run
                               "can", key)
         apply_override(raw, text)
     cfg = load_config(raw=raw)
-    checkpoint = read_checkpoint(path / "checkpoint.npz")
+    checkpoint = folder.read_checkpoint()
     _, data = prepare(cfg)
-    saved = str(load_arrays(path / "data.npz")["fingerprint"]) if (path / "data.npz").is_file() else ""
-    if saved != data.fingerprint:
+    saved = (load_arrays(folder.file(folder.DATA)).get("fingerprint", "")
+             if folder.file(folder.DATA).is_file() else "")
+    if str(saved) != data.fingerprint:
         raise ConfigError("the data is not the data this run was trained on (its fingerprint "
-                          "changed); resume needs the same data", f"{path}")
+                          "changed); resume needs the same data", str(folder.path))
     state = checkpoint["state"]
     epoch = int(state["epoch"])
     if epoch > cfg.train.epochs:
         raise ConfigError(f"the run is at epoch {epoch}; give a larger number", "train.epochs")
-    history = [row for row in read_metrics(path) if row["epoch"] <= epoch]
+    history = [row for row in folder.read_metrics() if row["epoch"] <= epoch]
     for row in history:
         row["epoch"] = int(row["epoch"])
     network = build_network(cfg)
@@ -57,5 +58,4 @@ def resume(run_dir: str | Path, overrides: list[str] = (), progress=None) -> Run
                   best_params=fitting(network, best, "model") if best else None,
                   optimizer=checkpoint["optimizer"], batch_rng=state["batch_rng"],
                   stopper=state["stopper"], history=history, time_s=float(state["time_s"]))
-    return train(cfg, out=path, progress=progress, data=data, start=start)
-
+    return train(cfg, out=folder.path, progress=progress, data=data, start=start)

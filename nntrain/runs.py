@@ -71,6 +71,78 @@ def claim_out_dir(path: Path) -> Path:
     return path
 
 
+class RunFolder:
+    """One run's folder: the names of its files, the claim on it, atomic writes, reading it back.
+
+    Training writes it through the callbacks (nntrain/callbacks.py); predict, evaluate,
+    resume, plot and report read it through here.
+    """
+
+    CONFIG, DATA, SUMMARY, MODEL = "config.yaml", "data.npz", "summary.json", "model.npz"
+    METRICS, LAYERS, CHECKPOINT, SNAPSHOTS = ("metrics.csv", "layers.csv", "checkpoint.npz",
+                                              "snapshots.bin")
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path is not None else None
+        self.out: Path | None = None  # --out DIR, claimed by open()
+        self.root, self.name = Path("runs"), "run"
+
+    @classmethod
+    def plan(cls, out: str | Path | None, root: str | Path, name: str,
+             resumed: bool = False) -> RunFolder:
+        """The folder a run will write: a resumed run's own, ``--out DIR`` (checked now, before
+        anything is built: it may not exist yet or be empty), or runs/<name>/<time>-<id>."""
+        if resumed:
+            return cls(out)
+        folder = cls(None)
+        folder.out = check_out_dir(out) if out is not None else None
+        folder.root, folder.name = Path(root), name
+        return folder
+
+    def open(self, config: dict, data_info: dict[str, np.ndarray]) -> None:
+        """A new run's folder, claimed atomically, with config.yaml and data.npz; a resumed
+        run's is used as it is (its callbacks drop the rows after the checkpoint)."""
+        if self.path is not None:
+            return
+        self.path = claim_out_dir(self.out) if self.out is not None else new_run_dir(self.root,
+                                                                                      self.name)
+        write_yaml(self.path / self.CONFIG, config)
+        save_arrays(self.path / self.DATA, data_info)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def snapshots_path(self) -> Path:
+        return self.path / self.SNAPSHOTS
+
+    def csv_log(self, name: str, columns: list[str], resumed_at: int | None = None) -> CsvLog:
+        """A per-epoch CSV log: new, or a resumed run's with the rows after ``resumed_at``
+        dropped."""
+        if resumed_at is not None:
+            truncate_csv(self.path / name, resumed_at)
+        return CsvLog(self.path / name, columns, append=resumed_at is not None)
+
+    def write_summary(self, data: dict) -> None:
+        write_json(self.path / self.SUMMARY, data)
+
+    def read_summary(self) -> dict | None:
+        return read_summary(self.path)
+
+    def read_metrics(self) -> list[dict]:
+        return read_metrics(self.path)
+
+    def save_model(self, names: list[str], arrays: list[np.ndarray]) -> None:
+        save_model(self.path / self.MODEL, names, arrays)
+
+    def write_checkpoint(self, params: dict[str, np.ndarray], state: dict, optimizer: dict,
+                         best: dict[str, np.ndarray] | None) -> None:
+        write_checkpoint(self.path / self.CHECKPOINT, params, state, optimizer, best)
+
+    def read_checkpoint(self) -> dict:
+        return read_checkpoint(self.path / self.CHECKPOINT)
+
+
 class WriteError(Exception):
     """A run's file could not be written (a full disk, a folder that went away): one line."""
 
@@ -332,6 +404,21 @@ def differing_keys(configs: list[dict], ignore=("plugins",)) -> list[str]:
 
 def variant_label(config: dict, keys: list[str]) -> str:
     return ", ".join(f"{k}={label(config.get(k))}" for k in keys)
+
+
+def variants(runs: list[tuple[Path, dict]], leave_out: tuple[str, ...] = ()
+             ) -> dict[str, list[tuple[Path, dict]]]:
+    """Runs that differ only in seed are one variant: its label -> its (folder, config) pairs,
+    lowest seed first. The label names the settings that differ among ``runs`` (seeds, the name
+    and ``leave_out`` aside), or is the run's name when nothing else differs. Variants come in
+    the order of their lowest-seed runs."""
+    ignored = SEED_KEYS + ("name",) + leave_out
+    keys = [k for k in differing_keys([config for _, config in runs]) if k not in ignored]
+    groups: dict[str, list[tuple[Path, dict]]] = {}
+    for run_dir, config in sorted(runs, key=lambda run: run[1].get("seed") or 0):
+        name = variant_label(config, keys) if keys else str(config.get("name") or run_dir.name)
+        groups.setdefault(name, []).append((run_dir, config))
+    return groups
 
 
 def effective_status(summary: dict | None) -> str:

@@ -117,7 +117,7 @@ def test_evaluate_falls_back_to_validation_and_refuses_without_either(cli, tmp_p
 @pytest.mark.parametrize("make, message", [
     (lambda d, run: write(d / "bad.csv", "size,colour\n1,2\n"), "has no column weight"),
     (lambda d, run: np.savez(d / "bad.npz", X=np.zeros((3, 5))) or d / "bad.npz",
-     "X has shape (3, 5); the model takes 2"),
+     "the model takes 2 numeric features (size, weight), got an array of float64 (3, 5)"),
     (lambda d, run: d / "missing.csv", "no such file"),
 ])
 def test_predict_refuses_bad_input_in_one_line(ring_run, cli, tmp_path, make, message):

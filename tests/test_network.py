@@ -120,15 +120,15 @@ def test_schedules(spec, expected):
 @pytest.mark.parametrize("output", ["sigmoid", "tanh"])
 def test_backward_leaves_the_output_and_uses_hidden_outputs_as_scratch(output):
     """Hidden tanh/sigmoid outputs may be overwritten by backward (they are used up); the
-    output layer's must survive it, because the metrics read it after the step."""
+    output layer's must survive it, because the metrics read the step's output after it."""
     from nntrain.losses import LOSSES
 
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(20, 3)), rng.random((20, 2))
     net = Network([3, 5, 5, 2], ["tanh", "sigmoid"], output)
     expected = net.forward(X)
-    net.loss_and_backward(X, Y, LOSSES.build("mse"))
-    np.testing.assert_array_equal(net.output, expected)
+    step = net.loss_and_backward(X, Y, LOSSES.build("mse"))
+    np.testing.assert_array_equal(step.output, expected)
     E, grads = net.loss_and_gradients(X, Y, "mse")  # and the gradients stay right twice over
     E2, grads2 = net.loss_and_gradients(X, Y, "mse")
     assert E == E2 and all(np.array_equal(g, h) for g, h in zip(grads, grads2))
@@ -141,23 +141,24 @@ def test_traced_step_keeps_each_layers_z_a_and_delta(activation, loss, output):
     X, Y = rng.normal(size=(5, 3)), rng.uniform(size=(5, 2))
     net = Network([3, 4, 4, 2], activation=activation, output_activation=output, seed=1)
     loss = LOSSES.build(loss)
-    E = net.loss_and_backward(X, Y, loss)
+    step = net.loss_and_backward(X, Y, loss)
     plain = [g.copy() for g in net.gradients()]
-    assert net.trace is None and net.dE_do is None  # nothing copied unless asked
-    assert net.loss_and_backward(X, Y, loss, trace=True) == E
+    assert step.trace is None and step.dE_do is None  # nothing copied unless asked
+    traced = net.loss_and_backward(X, Y, loss, trace=True)
+    assert traced.E == step.E
     for g, p in zip(net.gradients(), plain):
         np.testing.assert_array_equal(g, p)  # the same step, bit for bit
     a = X
-    for W, b, layer, act in zip(net.W, net.b, net.trace, net.activations):
+    for W, b, layer, act in zip(net.W, net.b, traced.trace, net.activations):
         np.testing.assert_allclose(layer.z, a @ W + b, rtol=1e-12)  # z itself, not f(z)
         a = act.forward((a @ W + b).copy())
         np.testing.assert_allclose(layer.a, a, rtol=1e-12)
     # delta_l: dE/dz_l; dW_l = a_(l-1)^T delta_l and db_l = the sum of delta_l over samples
-    inputs = [X] + [layer.a for layer in net.trace[:-1]]
-    for a_prev, layer, dW, db in zip(inputs, net.trace, net.dW, net.db):
+    inputs = [X] + [layer.a for layer in traced.trace[:-1]]
+    for a_prev, layer, dW, db in zip(inputs, traced.trace, net.dW, net.db):
         np.testing.assert_allclose(dW, a_prev.T @ layer.delta, rtol=1e-12)
         np.testing.assert_allclose(db, layer.delta.sum(axis=0), rtol=1e-12, atol=1e-15)
     if loss.fused_with:
-        assert net.dE_do is None
+        assert traced.dE_do is None
     else:
-        np.testing.assert_allclose(net.dE_do, loss.grad(net.trace[-1].a, Y), rtol=1e-15)
+        np.testing.assert_allclose(traced.dE_do, loss.grad(traced.trace[-1].a, Y), rtol=1e-15)

@@ -1,0 +1,361 @@
+"""What happens around the training loop's epochs: one interface, Keras' callbacks.
+
+    class Every100(Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch % 100 == 0:
+                print(epoch, logs["loss"])
+
+    nntrain.train(cfg, callbacks=[Every100()])
+
+The loop calls ``on_train_begin()``, ``on_epoch_end(epoch, logs)`` after each
+epoch (logs: that epoch's metrics.csv row), and ``on_train_end(logs)`` however
+the run ended. A callback sees the run through ``self.training`` (a Training:
+the experiment, the run folder, the history) and ends it with
+``self.training.stop(status)``, as Keras' ``model.stop_training``.
+
+The built-in ones are the run folder's writers (metrics.csv, layers.csv,
+checkpoints, snapshots, summary.json, model.npz), the divergence sentinel,
+early stopping and the progress display; ``default_callbacks`` lists them in
+the order they run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import EarlyStopping as EarlyStoppingSetting
+from .diagnostics import LAYER_COLUMNS, first_nonfinite, layer_stats
+from .experiment import Batches, Experiment, evaluate
+from .runs import RunFolder, WriteError
+from .snapshots import Snapshots, truncate_snapshots
+
+
+@dataclass
+class Training:
+    """The state of one training run, as the loop and its callbacks share it."""
+
+    exp: Experiment
+    folder: RunFolder
+    batches: Batches
+    history: list[dict] = field(default_factory=list)  # the rows of metrics.csv so far
+    summary: dict = field(default_factory=dict)  # extra fields for summary.json
+    status: str = "running"  # at the end: completed, early_stopped, diverged, interrupted, failed
+    halted: bool = False  # this epoch's state is not to be kept (it diverged)
+    at_epoch_end: bool = True  # False while an epoch is under way (a stop at once mid-epoch)
+    resumed_at: int | None = None  # the epoch a resumed run goes on from; None: a new run
+    started: float = field(default_factory=time.perf_counter)
+
+    def stop(self, status: str, halt: bool = False) -> None:
+        """End the run after this epoch with ``status``; ``halt``: at once, the epoch's
+        state unkept (the later callbacks do not see it)."""
+        self.status, self.halted = status, halt
+
+    @property
+    def stopping(self) -> bool:
+        return self.status != "running"
+
+    def clock(self) -> float:
+        """Seconds of training so far (a resumed run's earlier ones included)."""
+        return time.perf_counter() - self.started
+
+
+class Callback:
+    """Base class: every hook does nothing. ``self.training`` is set before on_train_begin."""
+
+    training: Training
+
+    def on_train_begin(self) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        pass
+
+    def on_train_end(self, logs: dict | None) -> None:
+        pass
+
+
+class CallbackList:
+    """Calls each callback in order. At an epoch's end a halted run's later callbacks are
+    skipped; at the run's end every callback is called even if a write fails (a full disk),
+    and the first failure is kept in ``failure`` (the run is then 'failed')."""
+
+    def __init__(self, callbacks: list[Callback], training: Training):
+        self.callbacks, self.training = list(callbacks), training
+        self.failure: WriteError | None = None
+        for callback in self.callbacks:
+            callback.training = training
+
+    def on_train_begin(self) -> None:
+        for callback in self.callbacks:
+            callback.on_train_begin()
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        for callback in self.callbacks:
+            if self.training.halted:
+                break
+            callback.on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs: dict | None) -> None:
+        for callback in self.callbacks:
+            try:
+                callback.on_train_end(logs)
+            except WriteError as err:
+                self.failure = self.failure or err
+                if self.training.status != "failed":
+                    self.training.status = "failed"
+
+
+# -- the run folder's logs -----------------------------------------------------------------
+
+
+class MetricsLog(Callback):
+    """metrics.csv (Keras' CSVLogger): one row per epoch, flushed as it is written."""
+
+    def on_train_begin(self) -> None:
+        exp, training = self.training.exp, self.training
+        columns = exp.task.columns(exp.val is not None)
+        self.log = training.folder.csv_log(training.folder.METRICS, columns, training.resumed_at)
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        self.log.write(logs)
+
+    def on_train_end(self, logs: dict | None) -> None:
+        self.log.close()
+
+
+class LayerLog(Callback):
+    """layers.csv: per-layer statistics at epoch 0 and every ``every`` epochs (0: none)."""
+
+    def __init__(self, every: int):
+        self.every = every
+
+    def on_train_begin(self) -> None:
+        training = self.training
+        if not self.every:
+            return
+        self.log = training.folder.csv_log(training.folder.LAYERS, LAYER_COLUMNS,
+                                           training.resumed_at)
+
+    def write(self, epoch: int, X: np.ndarray, optimizer=None, Y=None, loss=None) -> None:
+        for row in layer_stats(self.training.exp.net, X, optimizer, Y, loss):
+            self.log.write({"epoch": epoch, **row})
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        exp = self.training.exp
+        if not self.every or epoch % self.every:
+            return
+        if epoch == 0:  # the untrained network: a backward pass over the training data first
+            self.write(0, exp.train.X, Y=exp.train.Y, loss=exp.loss)
+        else:  # the gradients and updates of the epoch's last batch
+            self.write(epoch, exp.train.X, exp.optimizer)
+
+    def on_train_end(self, logs: dict | None) -> None:
+        if self.every:
+            self.log.close()
+
+
+# -- ending a run --------------------------------------------------------------------------
+
+
+class DivergenceSentinel(Callback):
+    """Keras' TerminateOnNaN: a non-finite loss, validation loss, gradient norm or parameter
+    ends the run at once as 'diverged' (a result, not an error), naming the first layer
+    that overflowed."""
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        if not epoch:  # the untrained network is where training starts, whatever its loss
+            return
+        figures = (logs["loss"], logs["grad_norm"] or 0.0, logs.get("val_loss") or 0.0)
+        net = self.training.exp.net
+        if all(map(math.isfinite, figures)) and all(np.isfinite(p).all()
+                                                    for p in net.parameters()):
+            return
+        self.training.summary["diverged"] = {"epoch": epoch,
+                                             **first_nonfinite(net, self.training.exp.train.X)}
+        self.training.stop("diverged", halt=True)
+
+
+class EarlyStopping(Callback):
+    """The best epoch of the monitored figure (val_loss with validation data, else loss); with
+    a setting, stops after ``patience`` epochs without improvement and restores the best
+    parameters. Without one, the best row is still kept for the summary."""
+
+    def __init__(self, setting: EarlyStoppingSetting | None):
+        self.setting = setting
+        self.best, self.row, self.saved, self.wait = math.inf, None, None, 0
+
+    def on_train_begin(self) -> None:
+        if self.should_stop():  # resumed after it had stopped, patience unchanged
+            self.training.stop("early_stopped")
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        monitor = self.training.exp.monitor
+        min_delta = self.setting.min_delta if self.setting else 0.0
+        if logs[monitor] < self.best - min_delta:
+            self.best, self.row, self.wait = logs[monitor], logs, 0
+            if self.setting and self.setting.restore_best:
+                self.saved = [p.copy() for p in self.training.exp.net.parameters()]
+        else:
+            self.wait += 1
+        if self.should_stop():
+            self.training.stop("early_stopped")
+
+    def should_stop(self) -> bool:
+        return self.setting is not None and self.wait >= self.setting.patience
+
+    def state(self) -> dict:
+        """What a checkpoint keeps of it (the saved parameters go beside, as arrays)."""
+        return {"best": self.best, "row": self.row, "wait": self.wait}
+
+    def load(self, state: dict, saved: list[np.ndarray] | None) -> None:
+        self.best, self.row, self.wait = state["best"], state["row"], state["wait"]
+        self.saved = saved
+
+    def on_train_end(self, logs: dict | None) -> None:
+        """Load the best epoch's parameters (if kept) into the network."""
+        if self.should_stop() and self.saved is not None:
+            self.training.exp.net.load_parameters(self.saved)
+            self.training.summary["restored_epoch"] = self.row["epoch"]
+
+
+# -- saving state --------------------------------------------------------------------------
+
+
+class Checkpoint(Callback):
+    """checkpoint.npz (Keras' BackupAndRestore), the latest state a run can be resumed from:
+    parameters, optimizer state, batch-order generator, early-stopping state and epoch;
+    replaced atomically every ``every`` epochs, or with auto about every AUTO_SECONDS of
+    wall time; and at the run's end, if its last epoch finished."""
+
+    AUTO_SECONDS = 2.0  # an xor epoch takes 0.05 ms and a checkpoint about 1 ms to write
+
+    def __init__(self, every: int | str, stopper: EarlyStopping):
+        self.every, self.stopper = every, stopper
+        self.saved_at, self.saved_epoch = time.perf_counter(), None
+
+    def on_train_begin(self) -> None:
+        # resumed: the checkpoint on disk is the state it goes on from
+        self.saved_epoch = self.training.resumed_at
+
+    def due(self, epoch: int) -> bool:
+        if self.every == "auto":
+            return time.perf_counter() - self.saved_at >= self.AUTO_SECONDS
+        return bool(self.every) and epoch % self.every == 0
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        # a stopping run's last epoch too: before early stopping restores the best parameters
+        if epoch and (self.due(epoch) or self.training.stopping):
+            self.save(epoch, logs["time_s"])
+
+    def save(self, epoch: int, time_s: float) -> None:
+        if self.every == 0:
+            return
+        exp, stopper = self.training.exp, self.stopper
+        names = exp.net.parameter_names()
+        state = {"epoch": epoch, "time_s": time_s, "stopper": stopper.state(),
+                 "batch_rng": self.training.batches.rng.bit_generator.state}
+        best = dict(zip(names, stopper.saved)) if stopper.saved is not None else None
+        self.training.folder.write_checkpoint(dict(zip(names, exp.net.parameters())), state,
+                                              exp.optimizer.state_dict(), best)
+        self.saved_at, self.saved_epoch = time.perf_counter(), epoch
+
+    def on_train_end(self, logs: dict | None) -> None:
+        """A run stopped at once (a second Ctrl-C, SIGTERM) between epochs: its last one."""
+        if self.training.at_epoch_end and logs is not None and logs["epoch"] != self.saved_epoch:
+            self.save(logs["epoch"], logs["time_s"])
+
+
+class SnapshotLog(Callback):
+    """snapshots.bin: the parameters at the epochs ``train.snapshot_every`` keeps, for the
+    pictures; and at the run's last finished epoch."""
+
+    def __init__(self, every: int | str, epochs: int):
+        self.every, self.epochs = every, epochs
+
+    def on_train_begin(self) -> None:
+        training = self.training
+        path = training.folder.snapshots_path
+        if training.resumed_at is not None:
+            truncate_snapshots(path, training.resumed_at)
+        self.snapshots = Snapshots(path, self.every, self.epochs, training.exp.net)
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        if self.snapshots.due(epoch) or (epoch and self.training.stopping):
+            self.snapshots.save(epoch)  # before early stopping restores the best parameters
+
+    def on_train_end(self, logs: dict | None) -> None:
+        if self.training.at_epoch_end and logs is not None:
+            self.snapshots.save(logs["epoch"])
+
+
+class ModelFile(Callback):
+    """model.npz at the run's end: the final parameters (the best ones, once early stopping
+    has restored them), loaded with allow_pickle=False."""
+
+    def on_train_end(self, logs: dict | None) -> None:
+        net = self.training.exp.net
+        self.training.folder.save_model(net.parameter_names(), net.parameters())
+
+
+class TestFigures(Callback):
+    """The held-out test part, evaluated once when training has ended (summary.json's test)."""
+
+    def on_train_end(self, logs: dict | None) -> None:
+        exp = self.training.exp
+        if exp.test is not None and self.training.status != "failed":
+            E, metric, _ = evaluate(exp.net, exp.loss, exp.task, exp.test)
+            self.training.summary["test"] = {"loss": E, exp.task.metric: metric}
+
+
+class Summary(Callback):
+    """summary.json: written as 'running' when the run starts, replaced atomically at its end
+    with the status, the final and best rows and the wall time."""
+
+    def __init__(self, stopper: EarlyStopping, fields: dict):
+        self.stopper, self.data = stopper, fields
+
+    def on_train_begin(self) -> None:
+        self.training.folder.write_summary(self.data)
+
+    def on_train_end(self, logs: dict | None) -> None:
+        training = self.training
+        best = self.stopper.row
+        self.data.update(training.summary)
+        self.data.update(
+            status=training.status,
+            epochs=logs["epoch"] if logs else 0,
+            final={k: v for k, v in logs.items() if k not in ("epoch", "lr", "time_s")}
+            if logs else None,
+            best={k: v for k, v in best.items() if k not in ("lr", "time_s")} if best else None,
+            wall_time_s=round(time.perf_counter() - training.started, 6),
+            finished=now(),
+        )
+        training.folder.write_summary(self.data)
+
+
+class Progress(Callback):
+    """The progress display (a rich bar, or a line per epoch): ``display`` has ``start(total)``,
+    ``update(epoch, row)`` and ``stop()``."""
+
+    def __init__(self, display, epochs: int):
+        self.display, self.epochs = display, epochs
+
+    def on_train_begin(self) -> None:
+        self.display.start(self.epochs)
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        if epoch:
+            self.display.update(epoch, logs)
+
+    def on_train_end(self, logs: dict | None) -> None:
+        self.display.stop()
+
+
+def now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

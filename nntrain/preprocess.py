@@ -1,0 +1,255 @@
+"""From data to the network's arrays: one fitted object, used alike by train, predict, evaluate,
+plot and ``load_run`` (scikit-learn's fitted Pipeline, without the machinery).
+
+    prep = Preprocessor.fit(X_train, y, task, names, standardize=True)
+    X = prep.inputs(frame)       # columns by name, checked, standardized as in training
+    Y = prep.targets(labels)     # labels matched to the classes, encoded for the loss
+
+It is fitted once, on the training part, and saved in the run folder
+(data.npz); what it did at training time it does again at prediction time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .registry import ConfigError, shorten
+from .tasks import TASKS, Task
+
+SHOWN_ROWS = 5  # rows named in an error about missing values
+
+
+def parse_labels(values: np.ndarray) -> np.ndarray:
+    """Labels as read from a file: numbers if every one is a number (integers if every one is
+    whole: a class is 0, not 0.0), else the texts with surrounding spaces stripped."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iub":
+        return values.astype(np.int64)
+    if values.dtype.kind != "f":
+        texts = np.array([str(v).strip() for v in values.reshape(-1)]).reshape(values.shape)
+        try:
+            values = texts.astype(np.float64)
+        except ValueError:
+            return texts
+    whole = np.isfinite(values).all() and np.all(values == np.round(values))
+    return values.astype(np.int64) if whole and np.abs(values).max(initial=0) < 2**53 else values
+
+
+def bad_rows(X: np.ndarray) -> np.ndarray:
+    """Indices of the rows with a missing (NaN) or infinite feature."""
+    return np.flatnonzero(~np.isfinite(X).all(axis=1))
+
+
+@dataclass
+class Preprocessor:
+    """What turns raw features and labels into the network's inputs and targets."""
+
+    task: Task
+    feature_names: list[str]
+    classes: list | None = None  # class labels in the data's own values, sorted
+    mean: np.ndarray | None = None  # standardization fitted on the training part (or None)
+    std: np.ndarray | None = None
+    target: str | None = None  # the target's column in a CSV file
+    sep: str = ","  # a CSV file's separator (data.sep)
+    fingerprint: str = ""  # a hash of the raw training data: resume tells when it changed
+    options: dict = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, X_train: np.ndarray, labels: np.ndarray | None, task: Task,
+            feature_names: list[str], standardize: bool, **where) -> Preprocessor:
+        """Fitted on the training part (``X_train``); ``labels``: every class label of the data
+        (None for regression), so that the classes are the same whatever the split."""
+        classes = sorted(np.unique(parse_labels(labels)).tolist()) if labels is not None else None
+        mean = std = None
+        if standardize:
+            mean = X_train.mean(axis=0)
+            spread = X_train.std(axis=0)
+            std = np.where(spread > 0, spread, 1.0)
+        return cls(task, list(feature_names), classes, mean, std, **where)
+
+    # -- features -------------------------------------------------------------------------
+
+    def inputs(self, X, where: str = "X", allow_missing: bool = False) -> np.ndarray:
+        """Raw features -> the network's inputs: a DataFrame's columns by name, an array's in
+        ``feature_names`` order; checked for missing and infinite values; standardized.
+
+        ``allow_missing``: rows with a missing or infinite feature stay NaN (the caller
+        blanks their predictions) instead of being refused.
+        """
+        X = self.feature_array(X, where)
+        bad = bad_rows(X)
+        if len(bad) and not allow_missing:
+            raise ConfigError(missing_message(X, bad, self.feature_names), where)
+        if self.mean is not None:
+            X = (X - self.mean) / self.std
+        return X
+
+    def feature_array(self, X, where: str) -> np.ndarray:
+        """The features as float64 (N, F), a DataFrame's chosen by column name."""
+        names = self.feature_names
+        if hasattr(X, "columns"):  # a pandas DataFrame: by name, in any order
+            columns = [str(c).strip() for c in X.columns]
+            missing = [n for n in names if n not in columns]
+            if missing:
+                raise ConfigError(f"has no column {', '.join(missing[:8])}; the model takes the "
+                                  f"features {', '.join(names[:8])}", where)
+            X = X.set_axis(columns, axis=1)[names]
+            try:
+                return X.to_numpy(dtype=np.float64)
+            except (ValueError, TypeError):
+                column = next(c for c in names if not numeric(X[c]))
+                raise ConfigError(f"the feature column {column!r} is not numeric", where) from None
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != len(names) or X.dtype.kind not in "biuf":
+            raise ConfigError(f"the model takes {len(names)} numeric features "
+                              f"({', '.join(names[:8])}), got an array of {X.dtype} {X.shape}",
+                              where)
+        return X.astype(np.float64)
+
+    # -- targets --------------------------------------------------------------------------
+
+    def class_index(self, labels, where: str = "y") -> np.ndarray:
+        """Each label's index in ``classes``: numbers match by value (a 0.2 run's 1.0 is 1),
+        texts after stripping spaces. An unknown label is a ConfigError naming it."""
+        labels = parse_labels(np.asarray(labels).reshape(-1))
+        known = np.asarray(self.classes)
+        if known.dtype.kind in "iuf" and labels.dtype.kind in "iuf":
+            known, labels = known.astype(np.float64), labels.astype(np.float64)
+        else:
+            known, labels = known.astype(str), labels.astype(str)
+        index = np.searchsorted(known, labels).clip(0, len(known) - 1)
+        unknown = labels[known[index] != labels]
+        if len(unknown):
+            shown = ", ".join(str(u) for u in list(dict.fromkeys(unknown.tolist()))[:5])
+            raise ConfigError(f"labels the model does not know: {shown}; it knows "
+                              f"{', '.join(map(str, self.classes))}", where)
+        return index
+
+    def targets(self, y, where: str = "y") -> np.ndarray:
+        """Labels or targets in the data's own values -> what the loss compares outputs with."""
+        y = np.asarray(y)
+        if not self.task.has_classes:
+            Y = y.reshape(len(y), -1).astype(np.float64)
+            bad = bad_rows(Y)
+            if len(bad):
+                raise ConfigError(f"the target is missing or not finite in row(s) "
+                                  f"{row_list(bad)}", where)
+            return Y
+        empty = np.flatnonzero(empty_cells(y.reshape(-1)))
+        if len(empty):
+            raise ConfigError(f"the target is empty in row(s) {row_list(empty)}", where)
+        return self.task.encode(self.class_index(y, where), len(self.classes))
+
+    def labels(self, output: np.ndarray) -> np.ndarray:
+        """Network outputs -> predictions in the data's own values (classes or targets)."""
+        if not self.task.has_classes:
+            return output[:, 0] if output.shape[1] == 1 else output
+        return np.asarray(self.classes)[self.task.predicted_index(output)]
+
+    # -- files ----------------------------------------------------------------------------
+
+    def read(self, path: str | Path, with_target: bool = False):
+        """A CSV with a header (read with the run's separator, the same missing-value rule as
+        training) or an npz with X (and y): the table as a DataFrame, and the targets."""
+        import pandas as pd
+
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError("no such file", str(path))
+        if path.suffix == ".npz":
+            return self.read_npz(path, with_target)
+        try:
+            # as the training data is read: only an empty cell is missing ("NA" can be a class)
+            table = pd.read_csv(path, sep=self.sep, encoding="utf-8-sig", keep_default_na=False,
+                                na_values=[""], dtype=str)
+        except (ValueError, OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"cannot be read as CSV ({shorten(str(err), 80)})",
+                              str(path)) from None
+        table.columns = [str(c).strip() for c in table.columns]
+        y = table[self.target_column(table, path)].to_numpy(dtype=object) if with_target else None
+        return table, y
+
+    def read_npz(self, path: Path, with_target: bool):
+        import pandas as pd
+
+        from .runs import load_arrays
+
+        arrays = load_arrays(path)
+        if "X" not in arrays:
+            raise ConfigError(f"has no array X (arrays: {', '.join(arrays)})", str(path))
+        X = self.feature_array(arrays["X"], str(path))
+        if with_target and "y" not in arrays:
+            raise ConfigError("has no array y of targets to evaluate against", str(path))
+        return pd.DataFrame(X, columns=self.feature_names), arrays.get("y")
+
+    def target_column(self, table, path: Path) -> str:
+        """The targets' column: the training file's by name, else the one non-feature column."""
+        if self.target is not None:
+            if self.target not in table.columns:
+                raise ConfigError(f"has no target column {self.target!r}", str(path))
+            return self.target
+        others = [c for c in table.columns if c not in self.feature_names]
+        if len(others) != 1:
+            raise ConfigError(f"needs one target column besides the features; found "
+                              f"{', '.join(others[:8]) or 'none'}", str(path))
+        return others[0]
+
+    # -- saving ---------------------------------------------------------------------------
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """data.npz: plain arrays, loaded without pickle."""
+        info = {"feature_names": np.array(self.feature_names), "task": np.array(self.task.name),
+                "fingerprint": np.array(self.fingerprint), "sep": np.array(self.sep)}
+        if self.classes is not None:
+            info["classes"] = np.array(self.classes)
+        if self.mean is not None:
+            info.update(mean=self.mean, std=self.std)
+        if self.target is not None:
+            info["target"] = np.array(self.target)
+        return info
+
+    @classmethod
+    def from_arrays(cls, info: dict, task: str, sep: str = ",", target=None) -> Preprocessor:
+        """A saved preprocessor; ``task``, ``sep`` and ``target`` come from the run's config
+        when data.npz (a 0.2 run's) does not hold them."""
+        text = {k: str(info[k]) for k in ("task", "sep", "target", "fingerprint") if k in info}
+        target = text.get("target", target if isinstance(target, str) else None)
+        return cls(TASKS[text.get("task", task)], [str(n) for n in info["feature_names"]],
+                   info["classes"].tolist() if "classes" in info else None,
+                   info.get("mean"), info.get("std"), target, text.get("sep", sep),
+                   text.get("fingerprint", ""))
+
+
+def empty_cells(y: np.ndarray) -> np.ndarray:
+    """Which labels are missing: NaN, None or blank text."""
+    if y.dtype.kind == "f":
+        return np.isnan(y)
+    if y.dtype.kind in "iub":
+        return np.zeros(len(y), bool)
+    return np.array([v is None or (isinstance(v, float) and np.isnan(v))
+                     or (isinstance(v, str) and not v.strip()) for v in y], bool)
+
+
+def numeric(column) -> bool:
+    """Whether a column read as text holds only numbers (and empty cells)."""
+    import pandas as pd
+
+    return bool(pd.to_numeric(column, errors="coerce").notna().sum() == column.notna().sum())
+
+
+def row_list(rows: np.ndarray) -> str:
+    """'3, 8, 9' or '3, 8, 9, 12, 20 and 4 more': rows counted from 1, as a spreadsheet's
+    data rows below the header."""
+    shown = ", ".join(str(r + 1) for r in rows[:SHOWN_ROWS])
+    return shown + (f" and {len(rows) - SHOWN_ROWS} more" if len(rows) > SHOWN_ROWS else "")
+
+
+def missing_message(X: np.ndarray, rows: np.ndarray, names: list[str]) -> str:
+    """'column 'a' is missing or not finite in row(s) 2, 7': the first bad column named."""
+    j = int(np.flatnonzero(~np.isfinite(X[rows[0]]))[0])
+    kind = "empty (or NaN)" if np.isnan(X[rows[0], j]) else "infinite"
+    return (f"column {names[j]!r} is {kind} in row {rows[0] + 1}; rows with a missing or infinite "
+            f"feature: {row_list(rows)} (predict --allow-missing leaves their predictions blank)")

@@ -1,0 +1,70 @@
+"""The three tasks, in one table: what each one's output, loss, metric and predictions are.
+
+    TASKS["binary"].metric              # "accuracy"
+    TASKS["regression"].columns(True)   # the metrics.csv header with validation
+
+A task is looked up once (``TASKS[name]``) and asked; no module compares the
+task's name to a string. The data decides the task (``datasets.infer_task``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    output_activation: str  # when the config leaves model.output_activation out
+    loss: str  # when the config leaves loss out
+    metric: str  # metrics.csv's column: accuracy or mae
+    has_classes: bool  # labels with class names, probabilities, a confusion matrix
+    max_classes: int | None  # binary: 2
+
+    def columns(self, has_val: bool) -> list[str]:
+        """metrics.csv's header: Keras-style names, columns that do not apply left out."""
+        val = ["val_loss"] if has_val else []
+        val_metric = [f"val_{self.metric}"] if has_val else []
+        return ["epoch", "loss", *val, self.metric, *val_metric, "lr", "grad_norm", "time_s"]
+
+    def encode(self, index: np.ndarray, n_classes: int) -> np.ndarray:
+        """Class indices (N,) -> what the network is trained against: (N,1) 0/1 or one-hot (N,K)."""
+        if self.name == "binary":
+            return (index == n_classes - 1).astype(np.float64)[:, None]
+        return np.eye(n_classes)[index]
+
+    def truth(self, Y: np.ndarray) -> np.ndarray:
+        """What ``metric_sum`` compares outputs with: class indices, or the targets themselves."""
+        if not self.has_classes:
+            return Y
+        return (Y[:, 0] > 0.5).astype(int) if self.name == "binary" else Y.argmax(axis=1)
+
+    def predicted_index(self, output: np.ndarray) -> np.ndarray:
+        """The predicted class of each row: output > 0.5 (binary) or the largest output."""
+        return (output[:, 0] > 0.5).astype(int) if self.name == "binary" else output.argmax(axis=1)
+
+    def metric_sum(self, output: np.ndarray, truth: np.ndarray) -> float:
+        """Correct predictions, or the summed per-sample mean absolute error (regression)."""
+        if not self.has_classes:
+            return float(np.abs(output - truth).sum()) / output.shape[1]
+        return float(np.count_nonzero(self.predicted_index(output) == truth))
+
+    def proba(self, output: np.ndarray) -> np.ndarray:
+        """(N, K) class probabilities in class order: binary's one output p becomes [1-p, p]."""
+        return np.hstack([1 - output, output]) if self.name == "binary" else output
+
+    def outputs_needed(self, n_outputs: int) -> str:
+        """Why the output layer must have ``n_outputs`` units, for an error message."""
+        return {"binary": "a binary task needs 1 output",
+                "multiclass": f"the data has {n_outputs} classes",
+                "regression": f"the data has {n_outputs} target(s)"}[self.name]
+
+
+TASKS = {
+    "binary": Task("binary", "sigmoid", "bce", "accuracy", True, 2),
+    "multiclass": Task("multiclass", "softmax", "cross_entropy", "accuracy", True, None),
+    "regression": Task("regression", "identity", "mse", "mae", False, None),
+}
+METRICS = tuple(dict.fromkeys(t.metric for t in TASKS.values()))  # accuracy, mae
