@@ -10,7 +10,8 @@ each the nearest snapshot); ``-o NAME.gif`` animates over all snapshots
 instead. Points and axes are in the data's own units: the grid is standardized
 with the run's saved statistics (data.npz) before it goes through the network.
 
-matplotlib is imported only inside the functions that draw (Agg, no pyplot).
+Figures are made and saved as plots.py makes its own (``new_figure``, ``save_figure``: a
+Figure on an Agg canvas, no pyplot); matplotlib is imported only inside the functions that draw.
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ import numpy as np
 
 from .experiment import prepare
 from .model import TrainedModel, load_run
-from .plots import picture_path
+from .plots import new_figure, picture_path, replacing, save_figure
 from .registry import ConfigError
-from .runs import (SEED_KEYS, differing_keys, read_config, read_metrics, read_summary,
-                   variant_label)
+from .runs import read_config, read_metrics, read_summary, variants
 from .snapshots import FILE_NAME, Snapshot, read_snapshots
 
 GRID = 200  # points per side of the input plane
@@ -77,18 +77,20 @@ def nearest(snapshots: list[Snapshot], wanted: list[int | str]) -> list[Snapshot
     return sorted(chosen.values(), key=lambda s: s.epoch)
 
 
-# what each picture needs of a run: input features, tasks, and how to say it
-NEEDS = {"boundary": (2, ("binary", "multiclass"), "a classification run with 2 input features"),
-         "neurons": (2, ("binary", "multiclass", "regression"), "a run with 2 input features"),
-         "fit": (1, ("regression",), "a regression run with 1 input feature")}
+# what each picture needs of a run: input features, whether its task has classes (None:
+# either way), and how to say it
+NEEDS = {"boundary": (2, True, "a classification run with 2 input features"),
+         "neurons": (2, None, "a run with 2 input features"),
+         "fit": (1, False, "a regression run with 1 input feature")}
 
 
 def check_run(model: TrainedModel, kind: str, layer: int) -> None:
     """Refuse a run the picture cannot show, naming its input size and what the picture needs."""
-    inputs, tasks, need = NEEDS[kind]
+    inputs, classes, need = NEEDS[kind]
     n_in, task = len(model.feature_names), model.task
-    if n_in != inputs or task not in tasks:
-        got = f"{n_in} input feature{'s' * (n_in != 1)}" + (f", {task}" if task not in tasks
+    wrong_task = classes is not None and task.has_classes != classes
+    if n_in != inputs or wrong_task:
+        got = f"{n_in} input feature{'s' * (n_in != 1)}" + (f", {task.name}" if wrong_task
                                                               else "")
         raise ConfigError(f"--{kind} needs {need}; this run has {got}", str(model.path))
     hidden = len(model.network.sizes) - 2
@@ -99,17 +101,14 @@ def check_run(model: TrainedModel, kind: str, layer: int) -> None:
 
 def views(run_dirs: list[Path], kind: str, seed: int | None, layer: int) -> list[View]:
     """One view per variant (the run with the chosen seed, else the first), checked."""
-    configs = [read_config(d) for d in run_dirs]
-    keys = [k for k in differing_keys(configs) if k not in SEED_KEYS + ("name",)]
-    variants: dict[str, tuple[Path, dict]] = {}
-    by_seed = sorted(zip(run_dirs, configs), key=lambda pair: pair[1].get("seed") or 0)
-    for run_dir, config in by_seed:  # the lowest seed first; runs that differ in seed only
-        label = variant_label(config, keys) if keys else str(config.get("name") or run_dir.name)
-        if seed is None or config.get("seed") == seed:
-            variants.setdefault(label, (run_dir, config))
-    if not variants:
+    chosen: dict[str, Path] = {}
+    for label, members in variants([(d, read_config(d)) for d in run_dirs]).items():
+        picked = [d for d, config in members if seed is None or config.get("seed") == seed]
+        if picked:
+            chosen[label] = picked[0]
+    if not chosen:
         raise ConfigError(f"no run with seed {seed} among {len(run_dirs)} runs", "--seed")
-    models = [(label, load_run(d, require_parameters=False)) for label, (d, _) in variants.items()]
+    models = [(label, load_run(d, require_parameters=False)) for label, d in chosen.items()]
     for _, model in models:
         check_run(model, kind, layer)
     return [View(model, run_snapshots(model), label, data_points(model))
@@ -141,14 +140,14 @@ def data_points(model: TrainedModel) -> dict:
     except ConfigError as err:
         warnings.warn(f"data points not drawn: {err}", stacklevel=2)
         return {}
+    task = model.task
     points = {}
     for part, X, Y in (("train", data.X_train, data.Y_train), ("val", data.X_val, data.Y_val)):
         if X is None:
             continue
         raw = X * data.std + data.mean if data.mean is not None else X
-        target = (Y[:, 0] if data.task in ("binary", "regression")
-                  else Y.argmax(axis=1)).astype(float)
-        points[part] = (raw, target)
+        target = task.truth(Y) if task.has_classes else Y[:, 0]  # class index, or the value
+        points[part] = (raw, target.astype(float))
     return points
 
 
@@ -169,9 +168,7 @@ def draw(kind: str, run_dirs: list[Path], out: Path, at: str | None = None,
     if animate:
         return animation(kind, chosen, written, layer)
     columns = [nearest(v.snapshots, wanted) for v in chosen]
-    fig = figure(kind, chosen, columns, layer)
-    fig.savefig(written, bbox_inches="tight")
-    return written
+    return save_figure(figure(kind, chosen, columns, layer), written)
 
 
 def panels(kind: str, chosen: list[View], columns: list[list[Snapshot]], layer: int):
@@ -194,13 +191,9 @@ def panels(kind: str, chosen: list[View], columns: list[list[Snapshot]], layer: 
 
 def figure(kind: str, chosen: list[View], columns: list[list[Snapshot]], layer: int, fig=None):
     """A figure (new, or ``fig`` cleared for an animation's next frame) of the panels."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     shape, size, groups = panels(kind, chosen, columns, layer)
     if fig is None:
-        fig = Figure(figsize=size, dpi=100, layout="constrained")
-        FigureCanvasAgg(fig)  # headless, without pyplot's global state
+        fig = new_figure(size, dpi=100, layout="constrained")
     fig.clear()
     axes = fig.subplots(*shape, squeeze=False)
     if kind == "neurons":
@@ -225,12 +218,14 @@ def animation(kind: str, chosen: list[View], out: Path, layer: int) -> Path:
     epochs = sorted({s.epoch for v in chosen for s in v.snapshots})
     fig = None
     writer = PillowWriter(fps=5)
-    for epoch in epochs:
-        fig = figure(kind, chosen, [nearest(v.snapshots, [epoch]) for v in chosen], layer, fig)
-        if epoch == epochs[0]:
-            writer.setup(fig, str(out), dpi=80)
-        writer.grab_frame()
-    writer.finish()
+    with replacing(out) as tmp:
+        for epoch in epochs:
+            fig = figure(kind, chosen, [nearest(v.snapshots, [epoch]) for v in chosen], layer,
+                         fig)
+            if epoch == epochs[0]:
+                writer.setup(fig, str(tmp), dpi=80)
+            writer.grab_frame()
+        writer.finish()
     return out
 
 
@@ -241,9 +236,10 @@ def bounds(view: View) -> tuple[np.ndarray, np.ndarray]:
         X = np.vstack(known)
         low, high = X.min(axis=0), X.max(axis=0)
     else:  # no data here: 3 standard deviations either side of the training mean
-        n = len(view.model.feature_names)
-        mean = view.model.mean if view.model.mean is not None else np.zeros(n)
-        std = view.model.std if view.model.std is not None else np.ones(n)
+        prep = view.model.prep
+        n = len(prep.feature_names)
+        mean = prep.mean if prep.mean is not None else np.zeros(n)
+        std = prep.std if prep.std is not None else np.ones(n)
         low, high = mean - 3 * std, mean + 3 * std
     pad = 0.1 * np.maximum(high - low, 1e-9)
     return low - pad, high + pad
@@ -261,21 +257,22 @@ def outputs_at(view: View, snap: Snapshot, X_raw: np.ndarray, layer: int | None 
     """The network's output (or hidden layer ``layer``'s activations) at the snapshot."""
     net = view.model.network
     net.load_parameters(snap.params)
-    X = view.model.inputs(X_raw)
+    X = view.model.prep.inputs(X_raw)
     with np.errstate(all="ignore"):
         if layer is None:
             return net.forward(X)
         return net.layer_outputs(X)[layer - 1].copy()
 
 
-def region_colours(proba: np.ndarray, task: str) -> np.ndarray:
-    """RGB per grid point: binary, a blue-white-red shading of P(class 1); multiclass, the
-    likeliest class's colour, paler where the network is less sure."""
+def region_colours(proba: np.ndarray, task) -> np.ndarray:
+    """RGB per grid point from the (N, K) class probabilities of ``task`` (a tasks.Task):
+    two classes at most (binary), a blue-white-red shading of P(class 1); more, the likeliest
+    class's colour, paler where the network is less sure."""
     from matplotlib import colormaps
     from matplotlib.colors import to_rgb
 
-    if task == "binary":
-        shade = colormaps["RdBu_r"](0.15 + 0.7 * np.clip(proba[:, 0], 0, 1))[:, :3]
+    if task.max_classes == 2:
+        shade = colormaps["RdBu_r"](0.15 + 0.7 * np.clip(proba[:, 1], 0, 1))[:, :3]
         return 1 - 0.5 * (1 - shade)  # pale enough for the points to show
     colours = np.array([to_rgb(CLASS_COLOURS[i % len(CLASS_COLOURS)])
                         for i in range(proba.shape[1])])
@@ -286,14 +283,15 @@ def region_colours(proba: np.ndarray, task: str) -> np.ndarray:
 
 
 def draw_boundary(ax, view: View, snap: Snapshot) -> None:
+    task = view.model.task
     xs, ys, grid = plane(view)
-    proba = outputs_at(view, snap, grid)
-    rgb = region_colours(proba, view.model.task).reshape(len(ys), len(xs), 3)
+    proba = task.proba(outputs_at(view, snap, grid))  # (n*n, K) in class order
+    rgb = region_colours(proba, task).reshape(len(ys), len(xs), 3)
     extent = (xs[0], xs[-1], ys[0], ys[-1])
     ax.imshow(np.nan_to_num(rgb, nan=1.0), origin="lower", extent=extent, aspect="auto",
               interpolation="nearest")
-    if view.model.task == "binary" and np.isfinite(proba).all():
-        p = proba[:, 0].reshape(len(ys), len(xs))
+    if task.max_classes == 2 and np.isfinite(proba).all():  # binary: the line P(class 1) = 0.5
+        p = proba[:, 1].reshape(len(ys), len(xs))
         if p.min() < 0.5 < p.max():
             ax.contour(xs, ys, p, levels=[0.5], colors="k", linewidths=0.8)
     scatter_classes(ax, view)

@@ -1,11 +1,16 @@
-"""Pictures: loss curves of runs, per-layer gradient heat maps, the init check, the activations.
+"""Pictures: loss curves of runs, per-layer gradient heat maps, the init check, the activations;
+and the one way nntrain makes and saves a figure (``new_figure``, ``save_figure``), which
+pictures.py draws with too.
 
-matplotlib is imported here and in pictures.py only, with the headless Agg
-backend; nothing in nntrain imports either module at start-up.
+A figure is a matplotlib ``Figure`` on its own Agg canvas: no pyplot, no global figure list,
+no backend to switch. matplotlib is imported inside the functions that draw only; nothing in
+nntrain imports it at start-up.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import textwrap
 import warnings
@@ -15,18 +20,71 @@ import numpy as np
 
 from .diagnostics import LAYER_COLUMNS
 from .registry import ConfigError, did_you_mean, label
-from .runs import (SEED_KEYS, differing_keys, metrics_frame, read_config, read_summary,
-                   variant_label)
+from .runs import differing_keys, metrics_frame, read_config, read_summary, variants, writing
+
+# -- figures: made and saved one way, here and in pictures.py ----------------------------------
+
+FORMATS = ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "webp", "tif", "tiff", "pgf", "raw",
+           "rgba", "svgz")
+CURVES_DPI = 110
+# the curves' look, set for one drawing at a time (never in matplotlib's global rcParams:
+# pictures.py's panels keep matplotlib's defaults)
+CURVES_LOOK = {"axes.grid": True, "grid.alpha": 0.3, "font.size": 10}
 
 
-def _pyplot():
+def new_figure(figsize: tuple[float, float], dpi: int = 100, layout: str | None = None):
+    """A matplotlib Figure drawn by the headless Agg canvas, outside pyplot's global state."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi, layout=layout)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def picture_path(out: Path) -> Path:
+    """The file a figure is saved to: ``out``, with .png added to a name without a suffix."""
+    out = Path(out)
+    if not out.suffix:
+        return out.with_name(out.name + ".png")
+    if out.suffix[1:].lower() not in FORMATS:
+        raise ConfigError(f"unknown picture format {out.suffix!r}; use .png, .svg or .pdf",
+                          f"-o {out}")
+    return out
+
+
+@contextlib.contextmanager
+def replacing(path: Path):
+    """A temporary name beside ``path`` to write to, renamed over ``path`` once written: a
+    reader never sees half a picture, and a symlink at ``path`` is replaced, not written
+    through. The name keeps the suffix, from which matplotlib and Pillow take the format."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    with writing(path):
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def save_figure(fig, out: Path) -> Path:
+    """Write ``fig`` to ``picture_path(out)`` at a size that holds every legend and title (the
+    'tight' bounding box grows the canvas around them). Returns the file written."""
+    written = picture_path(out)
+    with replacing(written) as tmp:
+        fig.savefig(tmp, bbox_inches="tight")
+    return written
+
+
+def _curves_look():
+    """CURVES_LOOK for the drawing inside the with block, saving included: matplotlib reads the
+    grid's settings when it makes the ticks, which is as the figure is saved."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    return matplotlib.rc_context(CURVES_LOOK)
 
-    plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 10})
-    return plt
+
+# -- curves of runs ------------------------------------------------------------------------------
 
 
 def _read_csv(path: Path):
@@ -65,45 +123,27 @@ def check_metric(metric: str) -> None:
                           "--metric")
 
 
-def picture_path(out: Path) -> Path:
-    """The file savefig writes: matplotlib adds .png to a name without a suffix."""
-    out = Path(out)
-    if not out.suffix:
-        return out.with_name(out.name + ".png")
-    if out.suffix[1:].lower() not in ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "webp",
-                                      "tif", "tiff", "pgf", "raw", "rgba", "svgz"):
-        raise ConfigError(f"unknown picture format {out.suffix!r}; use .png, .svg or .pdf",
-                          f"-o {out}")
-    return out
-
-
-def _save(plt, fig, out: Path) -> Path:
-    """Save at a size that holds every legend (bbox 'tight' grows the canvas; no warnings)."""
-    written = picture_path(out)
-    fig.savefig(written, bbox_inches="tight")
-    plt.close(fig)
-    return written
-
-
 def _panels(run_dirs: list[Path], configs: list[dict], metric: str) -> list[dict]:
     """What goes on which axes: one panel, one per loss (curves of different losses share no
-    scale), or, for a layers.csv column, one per layer."""
-    keys = [k for k in differing_keys(configs) if k not in SEED_KEYS + ("name",)]
-    runs = [{"dir": d, "config": c} for d, c in zip(run_dirs, configs)]
+    scale), or, for a layers.csv column, one per layer. Each panel draws its ``variants``
+    (label -> runs, lowest seed first)."""
+    runs = list(zip(run_dirs, configs))
+    if metric.endswith("loss") and "loss" in differing_keys(configs):
+        # the loss is the panel, not part of the label
+        by_loss = {name: {} for name in dict.fromkeys(label(c.get("loss")) for c in configs)}
+        for name, members in variants(runs, leave_out=("loss",)).items():
+            for run in members:
+                by_loss[label(run[1].get("loss"))].setdefault(name, []).append(run)
+        return [{"title": f"loss {loss}", "variants": groups, "layer": None}
+                for loss, groups in by_loss.items()]
+    groups = variants(runs)
     if metric in LAYER_METRICS:
         depth = max(int(_layer_frame(d)["layer"].max()) for d in run_dirs)
         layers = sorted({round(1 + i * (depth - 1) / max(MAX_LAYER_PANELS - 1, 1))
                          for i in range(min(depth, MAX_LAYER_PANELS))})
-        return [{"title": f"layer {k} of {depth}", "runs": runs, "keys": keys, "layer": k}
+        return [{"title": f"layer {k} of {depth}", "variants": groups, "layer": k}
                 for k in layers]
-    if metric.endswith("loss") and "loss" in keys:
-        others = [k for k in keys if k != "loss"]
-        by_loss: dict[str, list] = {}
-        for run in runs:
-            by_loss.setdefault(label(run["config"].get("loss")), []).append(run)
-        return [{"title": f"loss {name}", "runs": members, "keys": others, "layer": None}
-                for name, members in by_loss.items()]
-    return [{"title": "", "runs": runs, "keys": keys, "layer": None}]
+    return [{"title": "", "variants": groups, "layer": None}]
 
 
 def _layer_frame(run_dir: Path):
@@ -128,45 +168,43 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
     Returns the file written."""
     check_metric(metric)
     written = picture_path(out)
-    plt = _pyplot()
     configs = [read_config(d) for d in run_dirs]
     panels = _panels(run_dirs, configs, metric)
     single = len(run_dirs) == 1
     heat = single and metric in METRIC_COLUMNS and (run_dirs[0] / "layers.csv").is_file()
     count = len(panels) + heat
-    # no layout engine: it would shrink the axes to make room for a long legend; savefig's
-    # tight bounding box grows the picture around the legend instead
-    fig, axes = plt.subplots(1, count, figsize=(6.5 * count, 4.5), squeeze=False)
-    fig.subplots_adjust(wspace=0.3)
-    drawn = [_draw_panel(ax, panel, metric, single) for ax, panel in zip(axes[0], panels)]
-    if not any(drawn):
-        plt.close(fig)
-        columns = sorted(set().union(*(metrics_frame(d).columns for d in run_dirs)))
-        raise ConfigError(f"no column {metric!r} in these runs' files; metrics.csv has: "
-                          f"{', '.join(columns)}", "--metric")
-    name = configs[0].get("name") or run_dirs[0].name
-    title = name if single else f"{name}: {metric} of {len(run_dirs)} runs"
-    fig.suptitle(str(title), y=1.0 if count > 1 else 0.98)
-    if heat:
-        _gradient_heatmap(fig, axes[0, -1], run_dirs[0] / "layers.csv")
-    return _save(plt, fig, written)
+    with _curves_look():
+        # no layout engine: it would shrink the axes to make room for a long legend; the saved
+        # picture's tight bounding box grows around the legend instead
+        fig = new_figure((6.5 * count, 4.5), CURVES_DPI)
+        axes = fig.subplots(1, count, squeeze=False)
+        fig.subplots_adjust(wspace=0.3)
+        drawn = [_draw_panel(ax, panel, metric, single) for ax, panel in zip(axes[0], panels)]
+        if not any(drawn):
+            columns = sorted(set().union(*(metrics_frame(d).columns for d in run_dirs)))
+            raise ConfigError(f"no column {metric!r} in these runs' files; metrics.csv has: "
+                              f"{', '.join(columns)}", "--metric")
+        name = configs[0].get("name") or run_dirs[0].name
+        title = name if single else f"{name}: {metric} of {len(run_dirs)} runs"
+        fig.suptitle(str(title), y=1.0 if count > 1 else 0.98)
+        if heat:
+            _gradient_heatmap(fig, axes[0, -1], run_dirs[0] / "layers.csv")
+        return save_figure(fig, written)
 
 
 def _draw_panel(ax, panel: dict, metric: str, single: bool) -> int:
     """One axes: per variant the mean curve, a min-max band over seeds, lone points as markers
     and an x where a run diverged. Returns the number of curves drawn."""
-    groups: dict[str, list] = {}
-    for run in panel["runs"]:
-        name = (variant_label(run["config"], panel["keys"]) if panel["keys"]
-                else run["config"].get("name") or run["dir"].name)
-        groups.setdefault(name, []).append(run)
+    from matplotlib import colormaps
+
+    groups = panel["variants"]
     values, starts, count, banded = [], [], 0, False
     if len(groups) > 10:  # past the 10 default colours: one colour scale in the legend's order
-        ax.set_prop_cycle(color=list(plt_colormap("viridis")(np.linspace(0, 0.9, len(groups)))))
+        ax.set_prop_cycle(color=list(colormaps["viridis"](np.linspace(0, 0.9, len(groups)))))
     for name in sorted(groups, key=_natural):
-        members = groups[name]
-        frames = [_series(r["dir"], metric, panel["layer"]) for r in members]
-        diverged = [(read_summary(r["dir"]) or {}).get("status") == "diverged" for r in members]
+        run_dirs = [run_dir for run_dir, _ in groups[name]]
+        frames = [_series(d, metric, panel["layer"]) for d in run_dirs]
+        diverged = [(read_summary(d) or {}).get("status") == "diverged" for d in run_dirs]
         columns = [metric] + ([f"val_{metric}"] if single and f"val_{metric}" in frames[0] else [])
         for column in columns:
             curves = [f.set_index("epoch")[column] for f in frames if column in f]
@@ -225,12 +263,6 @@ def _legend(ax, count: int, title: str | None = None) -> None:
               title_fontsize=7, ncol=2 if count > 3 * INSIDE_LEGEND else 1, frameon=False)
 
 
-def plt_colormap(name: str):
-    import matplotlib
-
-    return matplotlib.colormaps[name]
-
-
 def _limits(ax, metric: str, values: np.ndarray, starts: np.ndarray) -> None:
     """Log scale for a loss spanning decades; a diverging curve leaves through the top (10x the
     highest starting loss) instead of squashing every other curve against the bottom."""
@@ -282,20 +314,21 @@ def _gradient_heatmap(fig, ax, layers_csv: Path) -> None:
 
 def plot_inspect(rows: list[dict], out: Path) -> Path:
     """Activation std and gradient std against depth, one line per initializer."""
-    plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
-    for init in dict.fromkeys(r["initializer"] for r in rows):
-        mine = [r for r in rows if r["initializer"] == init]
-        layers = [r["layer"] for r in mine]
-        left.plot(layers, [r["act_std"] for r in mine], marker="o", ms=3, label=init)
-        right.plot(layers, [r["grad_std"] for r in mine], marker="o", ms=3, label=init)
-    for ax, what in ((left, "activation std"), (right, "std of dE/dW")):
-        ax.set_yscale("log")
-        ax.set_xlabel("layer (1 = input side)")
-        ax.set_ylabel(what)
-        ax.set_title(f"{what} at initialization")
-        _legend(ax, len(set(r["initializer"] for r in rows)))
-    return _save(plt, fig, out)
+    with _curves_look():
+        fig = new_figure((12, 4.5), CURVES_DPI, layout="constrained")
+        left, right = fig.subplots(1, 2)
+        for init in dict.fromkeys(r["initializer"] for r in rows):
+            mine = [r for r in rows if r["initializer"] == init]
+            layers = [r["layer"] for r in mine]
+            left.plot(layers, [r["act_std"] for r in mine], marker="o", ms=3, label=init)
+            right.plot(layers, [r["grad_std"] for r in mine], marker="o", ms=3, label=init)
+        for ax, what in ((left, "activation std"), (right, "std of dE/dW")):
+            ax.set_yscale("log")
+            ax.set_xlabel("layer (1 = input side)")
+            ax.set_ylabel(what)
+            ax.set_title(f"{what} at initialization")
+            _legend(ax, len(set(r["initializer"] for r in rows)))
+        return save_figure(fig, out)
 
 
 MAX_HISTOGRAM_LAYERS = 10  # columns of the histogram grid; deeper nets show layers spread evenly
@@ -304,60 +337,60 @@ MAX_HISTOGRAM_LAYERS = 10  # columns of the histogram grid; deeper nets show lay
 def plot_histograms(groups: list[tuple[str, list[tuple]]], out: Path) -> Path:
     """Histograms of each hidden layer's activations at initialization: one row per initializer,
     one column per layer, the x axis shared within a row (Deep Learning from Scratch, ch. 6)."""
-    plt = _pyplot()
     depth = len(groups[0][1])
     shown = sorted({round(i * (depth - 1) / (MAX_HISTOGRAM_LAYERS - 1))
                     for i in range(MAX_HISTOGRAM_LAYERS)}) if depth > MAX_HISTOGRAM_LAYERS else range(depth)
     cols, rows = len(shown), len(groups)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols + 1.2, 1.9 * rows + 0.8),
-                             squeeze=False, sharex="row", layout="constrained")
-    for row, (name, layers) in zip(axes, groups):
-        values = np.concatenate([layers[i][2].ravel() for i in shown])
-        low, high = float(values.min()), float(values.max())
-        bins = np.linspace(low, high if high > low else low + 1, 31)
-        for ax, i in zip(row, shown):
-            number, activation, a = layers[i]
-            values = a.ravel()
-            zeros = np.mean(values == 0)
-            if zeros > 0.05:  # ReLU's exact zeros would dwarf the rest: count them apart
-                values = values[values != 0]
-                ax.text(0.97, 0.92, f"zeros: {zeros:.0%}", transform=ax.transAxes, ha="right",
-                        va="top", fontsize=7)
-            ax.hist(values, bins=bins, color="tab:blue")
-            ax.set_title(f"layer {number} ({activation})", fontsize=8)
-            ax.tick_params(labelsize=7)
-            ax.set_yticks([])
-        row[0].set_ylabel(name, fontsize=8)
-    title = "hidden activations at initialization"
-    if depth > MAX_HISTOGRAM_LAYERS:
-        title += f" ({cols} of {depth} layers)"
-    fig.suptitle(title)
-    return _save(plt, fig, out)
+    with _curves_look():
+        fig = new_figure((1.9 * cols + 1.2, 1.9 * rows + 0.8), CURVES_DPI, layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False, sharex="row")
+        for row, (name, layers) in zip(axes, groups):
+            values = np.concatenate([layers[i][2].ravel() for i in shown])
+            low, high = float(values.min()), float(values.max())
+            bins = np.linspace(low, high if high > low else low + 1, 31)
+            for ax, i in zip(row, shown):
+                number, activation, a = layers[i]
+                values = a.ravel()
+                zeros = np.mean(values == 0)
+                if zeros > 0.05:  # ReLU's exact zeros would dwarf the rest: count them apart
+                    values = values[values != 0]
+                    ax.text(0.97, 0.92, f"zeros: {zeros:.0%}", transform=ax.transAxes,
+                            ha="right", va="top", fontsize=7)
+                ax.hist(values, bins=bins, color="tab:blue")
+                ax.set_title(f"layer {number} ({activation})", fontsize=8)
+                ax.tick_params(labelsize=7)
+                ax.set_yticks([])
+            row[0].set_ylabel(name, fontsize=8)
+        title = "hidden activations at initialization"
+        if depth > MAX_HISTOGRAM_LAYERS:
+            title += f" ({cols} of {depth} layers)"
+        fig.suptitle(title)
+        return save_figure(fig, out)
 
 
 def plot_activations(out: Path) -> Path:
     """Every hidden activation and its derivative on z in [-4, 4] (the figures of the notes)."""
     from .activations import ACTIVATIONS
 
-    plt = _pyplot()
     names = [n for n in ACTIVATIONS if ACTIVATIONS.get(n).hidden]
     cols = 4
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False,
-                             layout="constrained")
-    z = np.linspace(-4, 4, 801)[None, :]
-    for ax, name in zip(axes.flat, names):
-        act = ACTIVATIONS.build(name)
-        act.setup(z.shape[1], np.float64)
-        a = act.forward(z.copy()).ravel().copy()
-        slope = act.backward(np.ones_like(z)).ravel()
-        ax.plot(z.ravel(), a, label="f(z)", lw=1.8)
-        ax.plot(z.ravel(), slope, label="f'(z)", lw=1.4, ls="--")
-        ax.set_title(name)
-        ax.set_xlabel("z")
-        ax.axhline(0, color="0.5", lw=0.6)
-        ax.legend(fontsize=7, loc="upper left")
-    for ax in list(axes.flat)[len(names):]:
-        ax.set_visible(False)
-    fig.suptitle("Activations f(z) and their derivatives f'(z)")
-    return _save(plt, fig, out)
+    with _curves_look():
+        fig = new_figure((3.2 * cols, 2.6 * rows), CURVES_DPI, layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False)
+        z = np.linspace(-4, 4, 801)[None, :]
+        for ax, name in zip(axes.flat, names):
+            act = ACTIVATIONS.build(name)
+            act.setup(z.shape[1], np.float64)
+            a = act.forward(z.copy()).ravel().copy()
+            slope = act.backward(np.ones_like(z)).ravel()
+            ax.plot(z.ravel(), a, label="f(z)", lw=1.8)
+            ax.plot(z.ravel(), slope, label="f'(z)", lw=1.4, ls="--")
+            ax.set_title(name)
+            ax.set_xlabel("z")
+            ax.axhline(0, color="0.5", lw=0.6)
+            ax.legend(fontsize=7, loc="upper left")
+        for ax in list(axes.flat)[len(names):]:
+            ax.set_visible(False)
+        fig.suptitle("Activations f(z) and their derivatives f'(z)")
+        return save_figure(fig, out)

@@ -13,12 +13,13 @@ from matplotlib.image import imread
 from conftest import CONFIGS, ROOT, run_nntrain, write
 from nntrain import load_config, train
 from nntrain.model import load_run
-from nntrain.pictures import (CLASS_COLOURS, figure, nearest, parse_at, region_colours,
+from nntrain.pictures import (CLASS_COLOURS, draw, figure, nearest, parse_at, region_colours,
                               views)
 from nntrain.registry import ConfigError
 from nntrain.resume import resume
 from nntrain.snapshots import (FILE_NAME, MAX_BYTES, RECORD, SnapshotFile, planned_epochs,
                                read_snapshots)
+from nntrain.tasks import TASKS
 
 
 def trained(tmp_path, config, *overrides, name="run"):
@@ -186,11 +187,25 @@ def test_a_boundary_at_x1_0_colours_the_two_halves_differently(tmp_path):
 def test_multiclass_regions_take_the_likeliest_class_colour():
     from matplotlib.colors import to_rgb
 
+    multiclass = TASKS["multiclass"]
     proba = np.eye(3)[[2, 0, 1]]
-    assert np.allclose(region_colours(proba, "multiclass")[0],
+    assert np.allclose(region_colours(proba, multiclass)[0],
                        1 - 0.5 * (1 - np.array(to_rgb(CLASS_COLOURS[2]))))
-    unsure = region_colours(np.full((1, 3), 1 / 3), "multiclass")[0]
-    assert unsure.min() > region_colours(proba, "multiclass")[0].min()  # paler
+    unsure = region_colours(np.full((1, 3), 1 / 3), multiclass)[0]
+    assert unsure.min() > region_colours(proba, multiclass)[0].min()  # paler
+
+
+def test_two_class_regions_shade_p1_for_binary_but_not_for_a_2_class_softmax():
+    from matplotlib.colors import to_rgb
+
+    proba = np.array([[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]])  # P(class 0), P(class 1)
+    binary = region_colours(proba, TASKS["binary"])
+    assert binary[0, 2] > binary[0, 0] and binary[2, 0] > binary[2, 2]  # blue, then red
+    assert binary[1].min() > 0.9  # P(class 1) = 0.5: near white
+    # a softmax over 2 classes keeps the class colours: 0.9 sure of class 0 is its colour at
+    # strength 0.1 + 0.4 * (0.9 - 1/2) / (1 - 1/2) = 0.42
+    softmax = region_colours(proba, TASKS["multiclass"])
+    assert np.allclose(softmax[0], 1 - 0.42 * (1 - np.array(to_rgb(CLASS_COLOURS[0]))))
 
 
 def test_boundary_uses_the_original_units_of_standardized_data(tmp_path):
@@ -199,7 +214,7 @@ def test_boundary_uses_the_original_units_of_standardized_data(tmp_path):
     X = view.points["train"][0]
     assert X[:, 0].min() < -0.5 and X[:, 0].max() > 1.5  # not standardized (-1.6..2)
     model = load_run(run)
-    assert np.allclose(X.mean(axis=0), model.mean)
+    assert np.allclose(X.mean(axis=0), model.prep.mean)
 
 
 @pytest.mark.slow
@@ -266,6 +281,35 @@ def test_neurons_show_a_dead_unit_blank(tmp_path):
     assert not images[1].get_array().any() and images[0].get_array().any()
     white = images[1].to_rgba(images[1].get_array())[..., :3]
     assert white.min() > 0.9  # blank: the colour of 0 is (near) white
+
+
+def test_a_picture_replaces_a_symlink_instead_of_writing_through_it(tmp_path):
+    run = trained(tmp_path, "sine.yaml", "train.epochs=2")
+    elsewhere = write(tmp_path / "elsewhere.txt", "not a picture")
+    (tmp_path / "fit.png").symlink_to(elsewhere)
+    assert draw("fit", [run], tmp_path / "fit.png") == tmp_path / "fit.png"
+    assert elsewhere.read_text() == "not a picture"
+    assert not (tmp_path / "fit.png").is_symlink()
+    assert (tmp_path / "fit.png").read_bytes()[:4] == b"\x89PNG"
+    assert not list(tmp_path.glob(".*tmp*"))  # the temporary file became the picture
+
+
+def test_the_curves_look_is_not_left_in_matplotlibs_settings(tmp_path):
+    """plots.py draws curves on a grid at 110 dpi for that drawing only: a picture drawn after
+    it in the same process keeps matplotlib's defaults (pyplot's rcParams.update did not)."""
+    import matplotlib
+
+    from nntrain.plots import plot_activations
+
+    keys = ("axes.grid", "grid.alpha", "figure.dpi")
+    before = {k: matplotlib.rcParams[k] for k in keys}
+    plot_activations(tmp_path / "activations.png")
+    assert {k: matplotlib.rcParams[k] for k in keys} == before
+    run = trained(tmp_path, "sine.yaml", "train.epochs=2")
+    (view,) = views([run], "fit", None, 1)
+    fig = figure("fit", [view], [view.snapshots[-1:]], 1)
+    assert fig.dpi == 100
+    assert not any(line.get_visible() for line in fig.axes[0].get_xgridlines())
 
 
 # -- errors --------------------------------------------------------------------------------
