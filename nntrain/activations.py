@@ -13,10 +13,11 @@ allows it (sigmoid' = a(1-a), tanh' = 1-a^2), as scikit-learn does.
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import numpy as np
 
-from .registry import Registry
+from .registry import NonNegative, Positive, Registry
 
 ACTIVATIONS = Registry("activation")
 
@@ -164,9 +165,7 @@ class LeakyReLU(Activation):
 
     family = "relu"
 
-    def __init__(self, alpha: float = 0.01):
-        if alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
+    def __init__(self, alpha: Annotated[float, NonNegative] = 0.01):
         self.alpha = alpha
 
     def forward(self, z, out=None):
@@ -242,9 +241,7 @@ class Softplus(Activation):
 
     output = True
 
-    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
-        if beta <= 0:
-            raise ValueError(f"beta must be > 0, got {beta}")
+    def __init__(self, beta: Annotated[float, Positive] = 1.0, threshold: float = 20.0):
         self.beta = beta
         self.threshold = threshold
 

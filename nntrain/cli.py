@@ -420,12 +420,16 @@ def predict(
         show_default=False)],
     output: Annotated[Optional[Path], typer.Option(
         "-o", "--output", metavar="FILE", help="Write the CSV here (default: stdout).")] = None,
+    allow_missing: Annotated[bool, typer.Option(
+        "--allow-missing",
+        help="Leave the predictions of rows with a missing or infinite feature blank "
+             "(default: refuse the file, naming the rows).")] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Predict with a trained run: INPUT's columns plus prediction (and p_<label> per class)."""
     from .model import load_run, predict_table
 
-    table = predict_table(load_run(run), data)
+    table = predict_table(load_run(run), data, allow_missing=allow_missing)
     table.to_csv(output if output is not None else sys.stdout, index=False)
 
 

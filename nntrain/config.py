@@ -6,6 +6,7 @@ is allowed, raised before any data is read or any folder is made.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -27,7 +28,7 @@ from yaml.constructor import ConstructorError
 
 from .datasets import DATASETS
 from .losses import LOSSES
-from .network import build_components, check_pair, check_sizes
+from .components import check_pair, check_sizes, prepare_layers
 from .optimizers import OPTIMIZERS, SCHEDULES
 from .registry import QUOTE_LIMIT, ConfigError, check_type, describe, did_you_mean, shorten
 
@@ -255,17 +256,24 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
         load_plugin(plugin)
     raw["plugins"] = resolved
     cfg = parse(Config, raw, "")
-    try:
+    with plugin_failures("the config was checked"):
         check(cfg)
+    return cfg
+
+
+@contextlib.contextmanager
+def plugin_failures(doing: str):
+    """An exception raised in a plugin's code (SystemExit included) while ``doing``: a
+    ConfigError naming the plugin file (exit 2), not a crash of nntrain's."""
+    try:
+        yield
     except ConfigError:
         raise
-    except (Exception, SystemExit) as err:  # a plugin component failing as it is built: exit 2
+    except (Exception, SystemExit) as err:
         plugin = plugin_of(err)
         if plugin is None:
             raise
-        raise ConfigError(f"{what_happened(err)} while the config was checked",
-                          f"plugins: {plugin}") from None
-    return cfg
+        raise ConfigError(f"{what_happened(err)} while {doing}", f"plugins: {plugin}") from None
 
 
 _LOADED_PLUGINS: set[str] = set()
@@ -384,10 +392,10 @@ def check(cfg: Config) -> None:
         raise ConfigError("is required: the sizes [input, hidden..., output], e.g. [2, 4, 1]",
                           "model.layers")
     sizes = check_sizes(list(model.layers))
-    build_components(sizes, model.activation, model.output_activation, model.initializer,
-                     model.bias_initializer)
+    prepare_layers(sizes, model.activation, model.output_activation, model.initializer,
+                   model.bias_initializer)
     if cfg.loss is not None:
-        loss = LOSSES.build(cfg.loss, "loss")
+        loss, _ = LOSSES.prepare(cfg.loss, "loss")
         if model.output_activation is not None:
             check_pair(_name(model.output_activation), loss)
     if opt.lr is not None and opt.lr <= 0:
@@ -395,8 +403,8 @@ def check(cfg: Config) -> None:
     if opt.batch_size is not None and opt.batch_size < 1:
         raise ConfigError(f"must be >= 1 or null (full batch), got {opt.batch_size}",
                           "optimizer.batch_size")
-    OPTIMIZERS.build({"name": opt.name, **opt.params}, "optimizer")
-    SCHEDULES.build(opt.schedule, "optimizer.schedule")
+    OPTIMIZERS.prepare({"name": opt.name, **opt.params}, "optimizer")
+    SCHEDULES.prepare(opt.schedule, "optimizer.schedule")
     if train.epochs < 1:
         raise ConfigError(f"must be >= 1, got {train.epochs}", "train.epochs")
     if train.diagnostics_every < 0:

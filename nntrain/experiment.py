@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .config import Config
+from .config import Config, plugin_failures
 from .datasets import Data, load_data
 from .losses import LOSSES, Loss
 from .network import Network
@@ -165,18 +165,19 @@ def setup(cfg: Config, data: Data | None = None) -> Experiment:
     """Data, network, loss, optimizer and schedule of a config; the data in the net's dtype.
     ``data``: the config's data, already loaded (a sweep's driver ships it to its workers)."""
     cfg, data = prepare(cfg, data)
-    net = build_network(cfg)
     optimizer = cfg.optimizer
     task = TASKS[data.task]
+    with plugin_failures("the components were built"):  # each built once, here
+        net = build_network(cfg)
+        loss = LOSSES.build(cfg.loss, "loss")
+        step = OPTIMIZERS.build({"name": optimizer.name, **optimizer.params}, "optimizer")
+        schedule = SCHEDULES.build(optimizer.schedule, "optimizer.schedule")
 
     def split(X, Y):
         return Split.of(X, Y, net.dtype, task) if X is not None else None
 
     return Experiment(
-        cfg=cfg, data=data, task=task, net=net,
-        loss=LOSSES.build(cfg.loss, "loss"),
-        optimizer=OPTIMIZERS.build({"name": optimizer.name, **optimizer.params}, "optimizer"),
-        schedule=SCHEDULES.build(optimizer.schedule, "optimizer.schedule"),
+        cfg=cfg, data=data, task=task, net=net, loss=loss, optimizer=step, schedule=schedule,
         train=split(data.X_train, data.Y_train),
         val=split(data.X_val, data.Y_val),
         test=split(data.X_test, data.Y_test),

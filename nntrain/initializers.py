@@ -18,11 +18,11 @@ Slips in the training notes, corrected here after the papers:
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 
-from .registry import Registry
+from .registry import Positive, Registry
 
 INITIALIZERS = Registry("initializer")
 
@@ -129,9 +129,7 @@ def given_array(values, name: str, shape: tuple[int, ...]) -> np.ndarray:
 class Uniform(Initializer):
     """W ~ U(-limit, limit); std = limit/sqrt(3)."""
 
-    def __init__(self, limit: float = 0.05):
-        if limit <= 0:
-            raise ValueError(f"limit must be > 0, got {limit}")
+    def __init__(self, limit: Annotated[float, Positive] = 0.05):
         self.limit = limit
 
     def sample(self, shape, fan_in, fan_out, rng):
@@ -145,9 +143,7 @@ class Uniform(Initializer):
 class Normal(Initializer):
     """W ~ N(0, std^2)."""
 
-    def __init__(self, std: float = 0.05):
-        if std <= 0:
-            raise ValueError(f"std must be > 0, got {std}")
+    def __init__(self, std: Annotated[float, Positive] = 0.05):
         self.std = std
 
     def sample(self, shape, fan_in, fan_out, rng):
@@ -173,12 +169,10 @@ class VarianceScaling(Initializer):
 
     def __init__(
         self,
-        scale: float = 1.0,
+        scale: Annotated[float, Positive] = 1.0,
         mode: Literal["fan_in", "fan_out", "fan_avg"] = "fan_in",
         distribution: Literal["normal", "truncated_normal", "uniform"] = "truncated_normal",
     ):
-        if scale <= 0:
-            raise ValueError(f"scale must be > 0, got {scale}")
         self.scale, self.mode, self.distribution = scale, mode, distribution
 
     def fan(self, fan_in: int, fan_out: int) -> float:
@@ -207,27 +201,20 @@ def truncated_normal(shape, std: float, rng: np.random.Generator) -> np.ndarray:
     return w * std
 
 
-def positive_gain(gain: float) -> float:
-    """A gain of 0 is the zeros rule, a negative one flips signs for nothing: both are slips."""
-    if gain <= 0:
-        raise ValueError(f"gain must be > 0, got {gain}")
-    return gain
-
-
 @INITIALIZERS.register("xavier_uniform")
 class XavierUniform(VarianceScaling):
     """W ~ U(+-gain sqrt(6/(fan_in+fan_out))) (Glorot & Bengio 2010, normalised init)."""
 
-    def __init__(self, gain: float = 1.0):
-        super().__init__(scale=positive_gain(gain) ** 2, mode="fan_avg", distribution="uniform")
+    def __init__(self, gain: Annotated[float, Positive] = 1.0):
+        super().__init__(scale=gain**2, mode="fan_avg", distribution="uniform")
 
 
 @INITIALIZERS.register("xavier_normal")
 class XavierNormal(VarianceScaling):
     """W ~ N(0, gain^2 2/(fan_in+fan_out)) (Glorot & Bengio 2010)."""
 
-    def __init__(self, gain: float = 1.0):
-        super().__init__(scale=positive_gain(gain) ** 2, mode="fan_avg", distribution="normal")
+    def __init__(self, gain: Annotated[float, Positive] = 1.0):
+        super().__init__(scale=gain**2, mode="fan_avg", distribution="normal")
 
 
 @INITIALIZERS.register("xavier_simple")
@@ -278,8 +265,8 @@ class Orthogonal(Initializer):
     signs of R's diagonal are folded into Q so that Q is uniformly distributed.
     """
 
-    def __init__(self, gain: float = 1.0):
-        self.gain = positive_gain(gain)
+    def __init__(self, gain: Annotated[float, Positive] = 1.0):
+        self.gain = gain
 
     def sample(self, shape, fan_in, fan_out, rng):
         if len(shape) != 2:

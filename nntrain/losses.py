@@ -17,11 +17,12 @@ from it by the targets' entropy, a constant.
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import numpy as np
 
 from .activations import log_softmax, row_max, row_sum, sigmoid, softmax
-from .registry import Registry
+from .registry import Positive, Registry
 
 LOSSES = Registry("loss")
 
@@ -93,9 +94,7 @@ class MAE(Loss):
 class Huber(Loss):
     """E = mean of d^2/2 if |d| <= delta else delta(|d| - delta/2), d = o-y;  dE/do = clip(d, +-delta)/(NK)."""
 
-    def __init__(self, delta: float = 1.0):
-        if delta <= 0:
-            raise ValueError(f"delta must be > 0, got {delta}")
+    def __init__(self, delta: Annotated[float, Positive] = 1.0):
         self.delta = delta
 
     def value(self, o, y):
@@ -116,9 +115,7 @@ class GaussianNLL(Loss):
     it minimises SSE (the notes' maximum-likelihood derivation).
     """
 
-    def __init__(self, sigma: float = 1.0):
-        if sigma <= 0:
-            raise ValueError(f"sigma must be > 0, got {sigma}")
+    def __init__(self, sigma: Annotated[float, Positive] = 1.0):
         self.sigma = sigma
 
     def value(self, o, y):

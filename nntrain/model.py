@@ -22,7 +22,7 @@ import numpy as np
 
 from .config import Config, load_config, read_yaml
 from .experiment import Split, build_network, evaluate, prepare
-from .losses import LOSSES
+from .losses import LOSSES, Loss
 from .network import Network
 from .preprocess import Preprocessor
 from .registry import ConfigError
@@ -33,8 +33,10 @@ class TrainedModel:
     """A trained network with the preprocessor that turns raw data into its inputs and its
     outputs into labels."""
 
-    def __init__(self, path: Path, config: Config, network: Network, prep: Preprocessor):
-        self.path, self.config, self.network, self.prep = path, config, network, prep
+    def __init__(self, path: Path, config: Config, network: Network, loss: Loss,
+                 prep: Preprocessor):
+        self.path, self.config, self.network, self.loss, self.prep = (path, config, network,
+                                                                       loss, prep)
         self.task = prep.task
         self.classes, self.feature_names = prep.classes, prep.feature_names
 
@@ -58,16 +60,17 @@ class TrainedModel:
         """Labels in the data's own values (classes), or the predicted targets (regression)."""
         return self.prep.labels(self.outputs(X))
 
-    def evaluate(self, X, y) -> dict:
+    def evaluate(self, X, y, where: str = "X") -> dict:
         """loss, accuracy (or mae), and for classes the confusion matrix and per-class
-        precision and recall, on raw features X and targets y in the data's own values."""
-        return self.report(self.prep.inputs(X), self.prep.targets(y))
+        precision and recall, on raw features X and targets y in the data's own values.
+        ``where``: the file they came from, for error messages."""
+        return self.report(self.prep.inputs(X, where), self.prep.targets(y, where))
 
     def report(self, X: np.ndarray, Y: np.ndarray) -> dict:
         """evaluate()'s figures on inputs and targets as the network takes them."""
         net, task = self.network, self.task
         split = Split.of(X, Y, net.dtype, task)
-        E, metric, output = evaluate(net, LOSSES.build(self.config.loss, "loss"), task, split)
+        E, metric, output = evaluate(net, self.loss, task, split)
         figures = {"loss": E, task.metric: metric, "n": len(X)}
         if not task.has_classes:
             return figures
@@ -99,7 +102,7 @@ def load_run(path: str | Path, require_parameters: bool = True) -> TrainedModel:
         raise ConfigError("is not a run folder of this version (no config.yaml and data.npz)",
                           str(folder.path))
     config = load_config(raw=read_yaml(folder.file(folder.CONFIG)))
-    network = build_network(config)
+    network, loss = build_network(config), LOSSES.build(config.loss, "loss")
     names = network.parameter_names()
     if folder.file(folder.MODEL).is_file():
         arrays = load_arrays(folder.file(folder.MODEL))
@@ -114,7 +117,7 @@ def load_run(path: str | Path, require_parameters: bool = True) -> TrainedModel:
     data = config.data
     prep = Preprocessor.from_arrays(load_arrays(folder.file(folder.DATA)), data.task,
                                     data.params.get("sep", ","), data.params.get("target"))
-    return TrainedModel(folder.path, config, network, prep)
+    return TrainedModel(folder.path, config, network, loss, prep)
 
 
 def fitting(network: Network, arrays: dict[str, np.ndarray], key: str) -> list[np.ndarray]:
@@ -167,7 +170,7 @@ def evaluate_run(model: TrainedModel, path: str | Path | None = None) -> dict:
     exactly from the config and its seeds."""
     if path is not None:
         table, y = model.prep.read(path, with_target=True)
-        return {"split": str(path), **model.evaluate(table, y)}
+        return {"split": str(path), **model.evaluate(table, y, str(path))}
     _, data = prepare(model.config)
     for split, X, Y in (("test", data.X_test, data.Y_test), ("validation", data.X_val, data.Y_val)):
         if X is not None:  # already standardized like the training part

@@ -14,79 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .activations import ACTIVATIONS
-from .initializers import INITIALIZERS
+from .components import build_components, check_pair, check_sizes
 from .losses import LOSSES, Loss
 from .registry import ConfigError, describe
-
-
-def per_layer(spec: Any, count: int, what: str, key: str) -> list:
-    """One spec for every layer, or a list with exactly one per layer."""
-    if isinstance(spec, (list, tuple)):
-        if len(spec) != count:
-            raise ConfigError(
-                f"a list needs one {what} per layer: {count} expected, got {len(spec)}", key
-            )
-        return list(spec)
-    return [spec] * count
-
-
-def check_pair(output_activation: str, loss: Loss, key: str = "loss") -> None:
-    """A loss fused with an output activation (computed from its logits) must follow it."""
-    if loss.fused_with and output_activation != loss.fused_with:
-        raise ConfigError(
-            f"{loss.registry_name} needs output_activation {loss.fused_with} "
-            f"(got {output_activation}): it compares probabilities",
-            key,
-        )
-
-
-def check_sizes(layers: Any) -> list[int]:
-    if (not isinstance(layers, (list, tuple)) or len(layers) < 2
-            or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in layers)):
-        raise ConfigError(
-            f"needs a list of at least two sizes [input, hidden..., output], each an integer >= 1, "
-            f"got {describe(layers)}",
-            "model.layers",
-        )
-    return list(layers)
-
-
-def build_components(sizes, activation, output_activation, initializer, bias_initializer):
-    """The checked activation instances, weight initializers and bias initializer of a net.
-
-    ``output_activation`` None (not yet known) skips the output layer's activation.
-    """
-    n_weights = len(sizes) - 1
-    activations = []
-    for spec in per_layer(activation, n_weights - 1, "activation", "model.activation"):
-        act = ACTIVATIONS.build(spec, "model.activation")
-        if not act.hidden:
-            raise ConfigError(f"{act.registry_name} can only be an output activation",
-                              "model.activation")
-        activations.append(act)
-    if output_activation is not None:
-        out = ACTIVATIONS.build(output_activation, "model.output_activation")
-        if not out.output:
-            known = [name for name in ACTIVATIONS if ACTIVATIONS.get(name).output]
-            raise ConfigError(
-                f"{out.registry_name} is not an output activation; known: {', '.join(known)} "
-                "(a plugin activation says output = True)",
-                "model.output_activation",
-            )
-        activations.append(out)
-    # sklearn's preset depends on the hidden activation (its one global setting)
-    hidden_name = activations[0].registry_name if n_weights > 1 else "identity"
-    specs = per_layer(initializer, n_weights, "initializer", "model.initializer")
-    initializers = [  # fan_in, fan_out: for the initializers that check shapes (values)
-        INITIALIZERS.build(spec, initializer_key(initializer, i), activation=hidden_name,
-                           fan_in=fan_in, fan_out=fan_out)
-        for i, (spec, fan_in, fan_out) in enumerate(zip(specs, sizes[:-1], sizes[1:]))
-    ]
-    bias_init = (None if bias_initializer is None else
-                 INITIALIZERS.build(bias_initializer, "model.bias_initializer",
-                                    activation=hidden_name))
-    return activations, initializers, bias_init
 
 
 @dataclass
@@ -121,11 +51,6 @@ class Backprop:
     output: np.ndarray
     trace: list[LayerTrace] | None = None
     dE_do: np.ndarray | None = None
-
-
-def initializer_key(spec: Any, i: int) -> str:
-    """model.initializer, or model.initializer[i] for the i-th of a per-layer list."""
-    return f"model.initializer[{i}]" if isinstance(spec, (list, tuple)) else "model.initializer"
 
 
 class Network:

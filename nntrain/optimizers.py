@@ -10,10 +10,11 @@ or PReLU slopes), i.e. minimises E(W) + wd/2 * sum ||W||^2.
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import numpy as np
 
-from .registry import Registry
+from .registry import AtLeastOne, Decay, Factor, NonNegative, Positive, Registry
 
 OPTIMIZERS = Registry("optimizer")
 SCHEDULES = Registry("schedule")
@@ -24,9 +25,7 @@ class Optimizer:
 
     default_lr = 0.01  # when the config gives no lr (Keras's defaults)
 
-    def __init__(self, weight_decay: float = 0.0):
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    def __init__(self, weight_decay: Annotated[float, NonNegative] = 0.0):
         self.weight_decay = weight_decay
         self.updates: list[np.ndarray] | None = None
         self.t = 0  # steps taken
@@ -88,10 +87,9 @@ class GD(Optimizer):
 class Momentum(Optimizer):
     """v <- beta v + grad;  w <- w - lr v  (nesterov: w <- w - lr (grad + beta v)). As torch.optim.SGD."""
 
-    def __init__(self, beta: float = 0.9, nesterov: bool = False, weight_decay: float = 0.0):
+    def __init__(self, beta: Annotated[float, Decay] = 0.9, nesterov: bool = False,
+                 weight_decay: Annotated[float, NonNegative] = 0.0):
         super().__init__(weight_decay)
-        if not 0 <= beta < 1:
-            raise ValueError(f"beta must be in [0, 1), got {beta}")
         self.beta, self.nesterov = beta, nesterov
 
     state_names = ("v",)
@@ -120,14 +118,11 @@ class Adam(Optimizer):
 
     default_lr = 0.001
 
-    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                 weight_decay: float = 0.0):
+    # eps > 0: eps = 0 divides 0 by 0 for a weight whose gradient is exactly 0
+    def __init__(self, beta1: Annotated[float, Decay] = 0.9, beta2: Annotated[float, Decay] = 0.999,
+                 eps: Annotated[float, Positive] = 1e-8,
+                 weight_decay: Annotated[float, NonNegative] = 0.0):
         super().__init__(weight_decay)
-        for name, beta in (("beta1", beta1), ("beta2", beta2)):
-            if not 0 <= beta < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {beta}")
-        if eps <= 0:  # eps = 0 divides 0 by 0 for a weight whose gradient is exactly 0
-            raise ValueError(f"eps must be > 0, got {eps}")
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     state_names = ("m", "v")
@@ -175,11 +170,9 @@ class ConstantRate(Schedule):
 class StepDecay(Schedule):
     """lr_t = lr * gamma^floor(t / step_size) (torch StepLR)."""
 
-    def __init__(self, step_size: int = 100, gamma: float = 0.5):
-        if step_size < 1:
-            raise ValueError(f"step_size must be >= 1, got {step_size}")
-        if not 0 < gamma <= 1:  # gamma < 0 makes the lr negative: gradient ascent
-            raise ValueError(f"gamma must be in (0, 1], got {gamma}")
+    # gamma in (0, 1]: gamma < 0 makes the lr negative, gradient ascent
+    def __init__(self, step_size: Annotated[int, AtLeastOne] = 100,
+                 gamma: Annotated[float, Factor] = 0.5):
         self.step_size, self.gamma = step_size, gamma
 
     def __call__(self, lr, t):
@@ -190,9 +183,7 @@ class StepDecay(Schedule):
 class Exponential(Schedule):
     """lr_t = lr * gamma^t (torch ExponentialLR)."""
 
-    def __init__(self, gamma: float = 0.99):
-        if not 0 < gamma <= 1:
-            raise ValueError(f"gamma must be in (0, 1], got {gamma}")
+    def __init__(self, gamma: Annotated[float, Factor] = 0.99):
         self.gamma = gamma
 
     def __call__(self, lr, t):
@@ -203,9 +194,7 @@ class Exponential(Schedule):
 class InverseTime(Schedule):
     """lr_t = lr / (1 + decay * t) (Keras InverseTimeDecay with decay_steps 1)."""
 
-    def __init__(self, decay: float = 0.01):
-        if decay < 0:
-            raise ValueError(f"decay must be >= 0, got {decay}")
+    def __init__(self, decay: Annotated[float, NonNegative] = 0.01):
         self.decay = decay
 
     def __call__(self, lr, t):

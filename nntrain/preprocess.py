@@ -135,12 +135,11 @@ class Preprocessor:
             Y = y.reshape(len(y), -1).astype(np.float64)
             bad = bad_rows(Y)
             if len(bad):
-                raise ConfigError(f"the target is missing or not finite in row(s) "
-                                  f"{row_list(bad)}", where)
+                raise ConfigError(f"the target is missing or not finite in {row_list(bad)}", where)
             return Y
         empty = np.flatnonzero(empty_cells(y.reshape(-1)))
         if len(empty):
-            raise ConfigError(f"the target is empty in row(s) {row_list(empty)}", where)
+            raise ConfigError(f"the target is empty in {row_list(empty)}", where)
         return self.task.encode(self.class_index(y, where), len(self.classes))
 
     def labels(self, output: np.ndarray) -> np.ndarray:
@@ -241,15 +240,17 @@ def numeric(column) -> bool:
 
 
 def row_list(rows: np.ndarray) -> str:
-    """'3, 8, 9' or '3, 8, 9, 12, 20 and 4 more': rows counted from 1, as a spreadsheet's
-    data rows below the header."""
+    """'row 3', 'rows 3, 8, 9' or 'rows 3, 8, 9, 12, 20 and 4 more': counted from 1, as the
+    data rows below a CSV's header."""
     shown = ", ".join(str(r + 1) for r in rows[:SHOWN_ROWS])
-    return shown + (f" and {len(rows) - SHOWN_ROWS} more" if len(rows) > SHOWN_ROWS else "")
+    more = f" and {len(rows) - SHOWN_ROWS} more" if len(rows) > SHOWN_ROWS else ""
+    return f"row{'s' * (len(rows) > 1)} {shown}{more}"
 
 
 def missing_message(X: np.ndarray, rows: np.ndarray, names: list[str]) -> str:
-    """'column 'a' is missing or not finite in row(s) 2, 7': the first bad column named."""
+    """"column 'b' is empty (or NaN) in row 2 (also rows 7, 9)": the first bad cell named."""
     j = int(np.flatnonzero(~np.isfinite(X[rows[0]]))[0])
     kind = "empty (or NaN)" if np.isnan(X[rows[0], j]) else "infinite"
-    return (f"column {names[j]!r} is {kind} in row {rows[0] + 1}; rows with a missing or infinite "
-            f"feature: {row_list(rows)} (predict --allow-missing leaves their predictions blank)")
+    others = f" (also {row_list(rows[1:])})" if len(rows) > 1 else ""
+    return (f"column {names[j]!r} is {kind} in row {rows[0] + 1}{others}; a feature must be a "
+            "finite number (predict --allow-missing leaves such rows' predictions blank)")

@@ -15,6 +15,7 @@ import reprlib
 import types
 import typing
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -117,6 +118,36 @@ def label(spec: Any) -> str:
     return str(spec)
 
 
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric parameter allows, written in its annotation beside its default:
+    ``delta: Annotated[float, Positive] = 1.0``. The registry checks it when a config names
+    the component (``prepare``), so a config is checked without building anything."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself is not allowed: > low
+    high_open: bool = False
+
+    def holds(self, value: float) -> bool:
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        return (f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+                f"{')' if self.high_open else ']'}")
+
+
+Positive = Range(0, low_open=True)  # > 0
+NonNegative = Range(0)  # >= 0
+AtLeastOne = Range(1)  # >= 1
+Decay = Range(0, 1, high_open=True)  # [0, 1): a moving average's beta
+Factor = Range(0, 1, low_open=True)  # (0, 1]: a schedule's gamma
+
+
 class Registry:
     """Named components of one kind (activations, losses, ...)."""
 
@@ -183,7 +214,8 @@ class Registry:
             for p in signature.parameters.values()
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         ]
-        hints = typing.get_type_hints(component.__init__ if inspect.isclass(component) else component)
+        hints = typing.get_type_hints(component.__init__ if inspect.isclass(component) else component,
+                                      include_extras=True)
         allowed = [p for p in accepted if p not in context]
         for param, value in params.items():
             if param not in allowed:
@@ -193,8 +225,14 @@ class Registry:
                     key,
                 )
             dotted = f"{key}.{param}" if key else param
+            hint, *ranges = typing.get_args(hints[param]) if typing.get_origin(
+                hints.get(param)) is typing.Annotated else (hints.get(param),)
             # every numeric parameter of every component, annotated or not: no NaN, no inf
-            params[param] = finite(check_type(value, hints.get(param), dotted), dotted)
+            params[param] = value = finite(check_type(value, hint, dotted), dotted)
+            for bounds in ranges:
+                if isinstance(bounds, Range) and not bounds.holds(value):
+                    raise ConfigError(f"{self.kind} '{name}': {param} must be {bounds}, got "
+                                      f"{describe(value)}", key)
         missing = [
             p.name for p in signature.parameters.values()
             if p.default is p.empty and p.name not in params and p.name not in context
@@ -207,13 +245,16 @@ class Registry:
 
     def build(self, spec: Any, key: str | None = None, **context) -> Any:
         """Call the named component with the spec's parameters (checked) and ``context``."""
-        component, kwargs = self.prepare(spec, key, **context)
+        return self.make(*self.prepare(spec, key, **context), key)
+
+    def make(self, component: Callable, kwargs: dict, key: str | None = None) -> Any:
+        """Call a component ``prepare`` checked; what it refuses is a ConfigError at ``key``."""
         name = component.registry_name
         try:
             return component(**kwargs)
         except ConfigError:
             raise
-        except ValueError as err:  # a component's own range check, e.g. limit <= 0
+        except ValueError as err:  # a component's own check, e.g. values' W of the wrong shape
             raise ConfigError(f"{self.kind} '{name}': {shorten(str(err), 2 * QUOTE_LIMIT)}",
                               key) from None
         except ArithmeticError:  # gain: 1e200 squared

@@ -25,11 +25,11 @@ def test_activations_vanish_with_a_tiny_std_and_keep_their_scale_with_he():
 def test_the_grid_has_a_row_per_initializer_and_shares_x_within_a_row(tmp_path, monkeypatch):
     drawn = {}
 
-    def keep(plt, fig, out):
+    def keep(fig, out):
         drawn["fig"] = fig
         return out
 
-    monkeypatch.setattr(plots, "_save", keep)
+    monkeypatch.setattr(plots, "save_figure", keep)
     cfg = load_config(CONFIGS / "lessons" / "deep_relu.yaml")  # 30 hidden layers: 10 shown
     plots.plot_histograms(init_activations(cfg, ["xavier_uniform", "he_normal"]), tmp_path / "h.png")
     axes = np.array(drawn["fig"].axes).reshape(2, 10)

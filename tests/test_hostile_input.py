@@ -483,8 +483,8 @@ def test_a_network_too_large_for_memory_is_a_config_error(cli, tmp_path):
 
 
 @pytest.mark.parametrize("what,fragment", [
-    ("sys.exit(0)", "SystemExit(0) while the config was checked"),
-    ("raise RuntimeError('bug')", "RuntimeError: bug while the config was checked"),
+    ("sys.exit(0)", "SystemExit(0) while the components were built"),
+    ("raise RuntimeError('bug')", "RuntimeError: bug while the components were built"),
 ])
 def test_a_plugin_component_that_fails_when_built_is_a_config_error(cli, tmp_path, what, fragment):
     plugin = write(tmp_path / "exits.py", f"""\

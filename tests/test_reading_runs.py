@@ -197,17 +197,15 @@ def test_plot_prints_the_file_it_wrote(cli, tmp_path):
 
 
 def test_a_run_diverging_at_epoch_one_is_drawn(tmp_path):
-    from nntrain.plots import _mark_points, _pyplot
+    from nntrain.plots import _mark_points, new_figure
 
-    plt = _pyplot()
-    fig, ax = plt.subplots()
+    ax = new_figure((6.4, 4.8)).subplots()
     epochs = np.arange(4.0)
     table = np.array([[0.7, np.inf, np.nan, np.nan]])
     _mark_points(ax, epochs, table, table[0], [True], "C0")
     drawn = [(tuple(line.get_xdata()), line.get_marker()) for line in ax.lines]
     assert ((0.0,), "o") in drawn  # the lone finite point is a marker
     assert any(marker == "x" for _, marker in drawn)  # and divergence is marked
-    plt.close(fig)
 
 
 def test_plot_of_a_run_diverged_at_epoch_one(cli, tmp_path):
@@ -236,7 +234,7 @@ def test_runs_with_different_losses_get_one_panel_each(cli, tmp_path):
     runs = find_runs([tmp_path / "runs"])
     panels = _panels(runs, [read_config(r) for r in runs], "loss")
     assert sorted(p["title"] for p in panels) == ["loss mae", "loss mse"]
-    assert all(p["keys"] == [] for p in panels)  # the loss is the panel, not the label
+    assert all(list(p["variants"]) == ["sine"] for p in panels)  # the loss: a panel, no label
     assert len(_panels(runs, [read_config(r) for r in runs], "mae")) == 1
     assert cli("plot", tmp_path / "runs", "-o", "l.png").exit_code == 0
 
@@ -322,16 +320,15 @@ def test_lesson_config_comments_name_the_values_the_lesson_runs():
 
 
 def test_heat_map_gives_the_first_epoch_a_readable_column(tmp_path):
-    from nntrain.plots import _gradient_heatmap, _pyplot
+    from nntrain.plots import _gradient_heatmap, new_figure
 
     rows = ["epoch,layer,grad_norm"] + [f"{e},{k},{0.5 ** k if e == 0 else 1e-4}"
                                          for e in range(0, 1001, 10) for k in (1, 2, 3)]
     write(tmp_path / "layers.csv", "\n".join(rows) + "\n")
-    plt = _pyplot()
-    fig, ax = plt.subplots()
+    fig = new_figure((6.4, 4.8))
+    ax = fig.subplots()
     _gradient_heatmap(fig, ax, tmp_path / "layers.csv")
     fig.canvas.draw()
     left, right = ax.transData.transform([(-5, 1), (5, 1)])[:, 0]
     width = ax.get_window_extent().width
     assert (right - left) / width > 0.1  # epoch 0 of 101 diagnosed epochs: not a sliver
-    plt.close(fig)

@@ -1,0 +1,164 @@
+"""One data path: the preprocessor fitted at training time reads new data the same way in
+predict, evaluate and load_run (columns by name, the separator, labels, missing values); and
+user callbacks through the Python API."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import write
+from nntrain import load_config, load_run, train
+from nntrain.callbacks import Callback
+
+
+def points(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    return X, (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
+
+
+def train_csv(tmp_path, text, extra=""):
+    """Train a small classifier on a CSV written as ``text``; returns the run and the file."""
+    data = write(tmp_path / "train.csv", text)
+    config = write(tmp_path / "c.yaml",
+                   f"data: {{name: csv, path: train.csv, target: label, standardize: true{extra}}}\n"
+                   "model: {layers: [2, 8, 1], activation: tanh}\n"
+                   "optimizer: {name: adam, lr: 0.05}\ntrain: {epochs: 60}\n")
+    return train(load_config(config), out=tmp_path / "run"), data
+
+
+def csv_text(X, labels, sep=",", label_text=str):
+    rows = [sep.join([repr(float(a)), repr(float(b)), label_text(c)]) for (a, b), c in zip(X, labels)]
+    return sep.join(["a", "b", "label"]) + "\n" + "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize("sep, label_text, classes", [
+    (",", str, [0, 1]),  # integer labels stay integers: 0, not 0.0
+    (",", lambda c: f" {['cat', 'dog'][c]}", ["cat", "dog"]),  # a space before the label
+    (";", str, [0, 1]),  # data.sep: ";"
+])
+def test_a_run_predicts_and_evaluates_its_own_training_file(tmp_path, cli, sep, label_text,
+                                                            classes):
+    X, y = points()
+    extra = f", sep: '{sep}'" if sep != "," else ""
+    run, data = train_csv(tmp_path, csv_text(X, y, sep, label_text), extra)
+    assert load_run(run.path).classes == classes
+    predicted = cli("predict", run.path, data)
+    assert predicted.exit_code == 0, predicted.stderr
+    table = pd.read_csv(pd.io.common.StringIO(predicted.stdout))
+    assert [f"p_{c}" for c in classes] == list(table.columns[-2:])
+    truth = [str(classes[c]) for c in y]
+    assert np.mean(table["prediction"].astype(str).to_numpy() == truth) > 0.9
+    report = cli("evaluate", run.path, data, "--json")
+    assert report.exit_code == 0, report.stderr
+    figures = json.loads(report.stdout)
+    assert figures["n"] == len(y) and figures["accuracy"] > 0.9
+    assert figures["classes"] == [str(c) for c in classes]
+
+
+def test_columns_in_another_order_are_matched_by_name(tmp_path, cli):
+    X, y = points()
+    run, data = train_csv(tmp_path, csv_text(X, y))
+    model = load_run(run.path)
+    frame = pd.DataFrame({"a": X[:, 0], "b": X[:, 1]})
+    swapped = frame[["b", "a"]]
+    expected = model.predict(frame)
+    np.testing.assert_array_equal(model.predict(swapped), expected)  # the API: by name
+    np.testing.assert_array_equal(model.predict(X), expected)  # an array: feature_names order
+    assert not np.array_equal(model.predict(X[:, ::-1]), expected)  # (so the order matters)
+    swapped.assign(label=y).to_csv(tmp_path / "swapped.csv", index=False)
+    result = cli("predict", run.path, tmp_path / "swapped.csv")
+    table = pd.read_csv(pd.io.common.StringIO(result.stdout))
+    np.testing.assert_array_equal(table["prediction"].to_numpy(), expected)  # the CLI: by name
+    assert list(table.columns[:3]) == ["b", "a", "label"]
+
+
+def test_other_columns_are_written_back_as_they_were_read(tmp_path, cli):
+    X, y = points()
+    run, _ = train_csv(tmp_path, csv_text(X, y))
+    write(tmp_path / "new.csv", "id,a,b\n007,0.5,1.5\n010,-1,-2\n")
+    out = cli("predict", run.path, tmp_path / "new.csv")
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("id,a,b,prediction") and lines[1].startswith("007,0.5,1.5,")
+
+
+@pytest.mark.parametrize("cell", ["", "nan", "inf", "-inf"])
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_a_missing_or_infinite_feature_is_refused_and_nothing_is_written(tmp_path, cli, cell,
+                                                                         command):
+    X, y = points()
+    run, _ = train_csv(tmp_path, csv_text(X, y))
+    bad = write(tmp_path / "bad.csv", f"a,b,label\n0.1,0.2,1\n0.3,{cell},0\n1,2,1\n")
+    out = tmp_path / "out.csv"
+    args = ["-o", out] if command == "predict" else []
+    result = cli(command, run.path, bad, *args)
+    assert result.exit_code == 2
+    assert "'b'" in result.stderr and "row 2" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not out.exists() and result.stdout == ""
+
+
+def test_allow_missing_blanks_those_rows_and_never_gives_them_a_class(tmp_path, cli):
+    X, y = points()
+    run, _ = train_csv(tmp_path, csv_text(X, y))
+    bad = write(tmp_path / "bad.csv", "a,b\n0.1,0.2\n0.3,\n1,inf\n-1,-1\n")
+    result = cli("predict", run.path, bad, "--allow-missing")
+    assert result.exit_code == 0, result.stderr
+    table = pd.read_csv(pd.io.common.StringIO(result.stdout))
+    assert table["prediction"].isna().tolist() == [False, True, True, False]
+    assert table["p_1"].isna().tolist() == [False, True, True, False]
+
+
+def test_an_empty_target_cell_in_evaluate_is_refused_naming_the_row(tmp_path, cli):
+    X, y = points()
+    run, _ = train_csv(tmp_path, csv_text(X, y))
+    bad = write(tmp_path / "bad.csv", "a,b,label\n0.1,0.2,1\n0.3,0.4,\n")
+    result = cli("evaluate", run.path, bad)
+    assert result.exit_code == 2 and "row 2" in result.stderr and "target" in result.stderr
+
+
+def test_a_label_of_a_run_from_0_2_matches_by_value(tmp_path, cli):
+    """nntrain 0.2 stored integer classes as floats (0.0, 1.0): labels 0 and 1 match them."""
+    X, y = points()
+    run, data = train_csv(tmp_path, csv_text(X, y))
+    info = dict(np.load(run.path / "data.npz"))
+    info["classes"] = np.array([0.0, 1.0])
+    for key in ("task", "sep", "target"):  # 0.2's data.npz had none of them
+        info.pop(key)
+    np.savez(run.path / "data.npz", **info)
+    assert load_run(run.path).classes == [0.0, 1.0]
+    report = cli("evaluate", run.path, data, "--json")
+    assert report.exit_code == 0, report.stderr
+    assert json.loads(report.stdout)["accuracy"] > 0.9
+
+
+class Recorder(Callback):
+    """A user's callback: it sees every epoch's row and the run's end, and can stop the run."""
+
+    def __init__(self, stop_at=None):
+        self.rows, self.ended, self.stop_at = [], None, stop_at
+
+    def on_epoch_end(self, epoch, logs):
+        self.rows.append((epoch, logs["loss"]))
+        if epoch == self.stop_at:
+            self.training.stop("early_stopped")
+
+    def on_train_end(self, logs):
+        self.ended = (self.training.status, logs["epoch"])
+
+
+def test_a_user_callback_sees_each_epoch_and_can_stop_the_run(tmp_path):
+    cfg = load_config(raw={
+        "data": {"name": "xor"}, "model": {"layers": [2, 4, 1]},
+        "optimizer": {"name": "gd", "lr": 0.5}, "train": {"epochs": 20}})
+    seen = Recorder()
+    run = train(cfg, out=tmp_path / "a", callbacks=[seen])
+    assert [e for e, _ in seen.rows] == list(range(21))  # epoch 0, the untrained network, too
+    assert [loss for _, loss in seen.rows] == [row["loss"] for row in run.history]
+    assert seen.ended == ("completed", 20)
+    stopper = Recorder(stop_at=7)
+    run = train(cfg, out=tmp_path / "b", callbacks=[stopper])
+    assert run.summary["status"] == "early_stopped" and run.summary["epochs"] == 7
+    assert len(pd.read_csv(run.path / "metrics.csv")) == 8
