@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from .runs import format_value, to_json
+from .tasks import METRICS
 
 
 def print_table(rows: list[dict], columns: list[str], as_json: bool = False,
@@ -191,7 +192,7 @@ def print_evaluation(report: dict, as_json: bool = False) -> None:
     if as_json:
         print(to_json(report))
         return
-    figures = {k: v for k, v in report.items() if k in ("split", "n", "loss", "accuracy", "mae")}
+    figures = {k: v for k, v in report.items() if k in ("split", "n", "loss", *METRICS)}
     print_table([figures], list(figures))
     if "confusion" in report:
         classes = report["classes"]

@@ -20,7 +20,9 @@ import numpy as np
 
 from .diagnostics import LAYER_COLUMNS
 from .registry import ConfigError, did_you_mean, label
-from .runs import differing_keys, metrics_frame, read_config, read_summary, variants, writing
+from .runs import (differing_keys, layers_frame, metrics_frame, read_config, read_summary,
+                   variants, writing)
+from .tasks import FIGURES
 
 # -- figures: made and saved one way, here and in pictures.py ----------------------------------
 
@@ -87,12 +89,6 @@ def _curves_look():
 # -- curves of runs ------------------------------------------------------------------------------
 
 
-def _read_csv(path: Path):
-    import pandas as pd
-
-    return pd.read_csv(path)
-
-
 def _log_scale_helps(values: np.ndarray) -> bool:
     finite = values[np.isfinite(values) & (values > 0)]
     return finite.size > 1 and finite.max() / finite.min() > 100
@@ -104,8 +100,7 @@ def _natural(label: str) -> list:
     return [(0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts)]
 
 
-METRIC_COLUMNS = ["loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_mae", "lr",
-                  "grad_norm", "time_s"]
+METRIC_COLUMNS = [*FIGURES, "lr", "grad_norm", "time_s"]
 # layers.csv's own columns (its grad_norm is per layer; --metric grad_norm is metrics.csv's)
 LAYER_METRICS = [c for c in LAYER_COLUMNS if c not in ("epoch", "layer", "activation")
                  and c not in METRIC_COLUMNS]
@@ -138,7 +133,7 @@ def _panels(run_dirs: list[Path], configs: list[dict], metric: str) -> list[dict
                 for loss, groups in by_loss.items()]
     groups = variants(runs)
     if metric in LAYER_METRICS:
-        depth = max(int(_layer_frame(d)["layer"].max()) for d in run_dirs)
+        depth = max(int(layers_frame(d)["layer"].max()) for d in run_dirs)
         layers = sorted({round(1 + i * (depth - 1) / max(MAX_LAYER_PANELS - 1, 1))
                          for i in range(min(depth, MAX_LAYER_PANELS))})
         return [{"title": f"layer {k} of {depth}", "variants": groups, "layer": k}
@@ -146,18 +141,11 @@ def _panels(run_dirs: list[Path], configs: list[dict], metric: str) -> list[dict
     return [{"title": "", "variants": groups, "layer": None}]
 
 
-def _layer_frame(run_dir: Path):
-    path = run_dir / "layers.csv"
-    if not path.is_file():
-        raise ConfigError("has no layers.csv (train.diagnostics_every: 0?)", str(run_dir))
-    return _read_csv(path)
-
-
 def _series(run_dir: Path, metric: str, layer: int | None):
     """(epoch-indexed frame) of one run: metrics.csv, or one layer's rows of layers.csv."""
     if layer is None:
         return metrics_frame(run_dir)
-    frame = _layer_frame(run_dir)
+    frame = layers_frame(run_dir)
     return frame[frame["layer"] == layer].drop(columns=["layer", "activation"])
 
 
@@ -285,7 +273,7 @@ def _limits(ax, metric: str, values: np.ndarray, starts: np.ndarray) -> None:
 def _gradient_heatmap(fig, ax, layers_csv: Path) -> None:
     from matplotlib.colors import LogNorm
 
-    frame = _read_csv(layers_csv)
+    frame = layers_frame(layers_csv.parent)
     grid = frame.pivot(index="layer", columns="epoch", values="grad_norm")
     data = np.ma.masked_where(~(grid.to_numpy(float) > 0), grid.to_numpy(float))
     epochs = grid.columns.to_numpy()

@@ -68,3 +68,5 @@ TASKS = {
     "regression": Task("regression", "identity", "mse", "mae", False, None),
 }
 METRICS = tuple(dict.fromkeys(t.metric for t in TASKS.values()))  # accuracy, mae
+# every figure a metrics.csv row can have, training's and validation's, in report order
+FIGURES = ("loss", "val_loss", *(f for m in METRICS for f in (m, f"val_{m}")))
