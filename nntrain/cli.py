@@ -278,7 +278,8 @@ def report(
     best_loss (or best_val_loss, when validation picked the best epoch), best_epoch.
     """
     from .output import print_report
-    from .runs import find_runs, report_rows, select_columns, sort_rows
+    from .results import report_rows
+    from .runs import find_runs, select_columns, sort_rows
 
     rows, columns = report_rows(find_runs(paths))
     rows = sort_rows(rows, columns, sort)

@@ -38,8 +38,9 @@ from .config import (apply_override, failure, load_config, parse_override, read_
 from .experiment import prepare, resolve
 from .plots import check_metric
 from .registry import ConfigError, label
-from .runs import (check_out_dir, claim_out_dir, new_run_dir, read_metrics, read_summary,
-                   safe_name, to_json, write_yaml)
+from .results import BEST_LOSSES, FINAL_LOSSES, FINAL_METRICS, filled_columns, run_row
+from .runs import (check_out_dir, claim_out_dir, flatten, new_run_dir, read_summary, safe_name,
+                   to_json, write_yaml)
 from .signals import StopRequests
 from .train import train
 
@@ -361,63 +362,34 @@ def run_dask(points: list[dict], client, on_result: Callable[[dict], None]) -> N
 # -- results ------------------------------------------------------------------------------
 
 
-def result_row(point: dict, summary: dict, history: list[dict], target: float | None) -> dict:
-    row = {k: label(v) for k, v in point["setting"].items()}
-    row.update(seed=point["seed"], status=summary.get("status"))
-    final, best = summary.get("final") or {}, summary.get("best") or {}
-    monitor = summary.get("monitor", "loss")
-    row.update(epochs=summary.get("epochs"), final_loss=final.get("loss"))
-    if "val_loss" in final:
-        row["final_val_loss"] = final["val_loss"]
-    row[f"best_{monitor}"] = best.get(monitor)  # best_val_loss when validation chose the epoch
-    row["best_epoch"] = best.get("epoch")
-    for metric in ("accuracy", "val_accuracy", "mae", "val_mae"):
-        if metric in final:
-            row[f"final_{metric}"] = final[metric]
-    if target is not None:
-        reached = [int(r["epoch"]) for r in history if r.get("loss") is not None
-                   and r["loss"] <= target]
-        row["epochs_to_target"] = reached[0] if reached else None
-    row["wall_time_s"] = summary.get("wall_time_s")
-    row["run"] = point["dir"]
-    return row
-
-
 def write_results(folder: Path, sweep: Sweep, points: list[dict], metric: str = "loss"):
     """results.csv, summary.csv and <metric>.png from the run folders present; returns the
     summary."""
     import pandas as pd
 
+    keys = list(sweep.axes)
     rows = []
     for point in points:
-        summary = read_summary(folder / point["dir"])
-        if summary is None:
+        run_dir = folder / point["dir"]
+        if read_summary(run_dir) is None:
             continue
-        rows.append(result_row(point, summary, read_metrics(folder / point["dir"]),
-                               sweep.target_loss))
+        # the point's config: a run stopped before it started has no config.yaml
+        row = run_row(run_dir, flatten(point["config"]), [*keys, "seed"], sweep.target_loss)
+        row.update({k: label(row[k]) for k in keys})  # text, as in sweep.yaml: null, true
+        row["run"] = point["dir"]  # the run's folder inside the compare folder
+        rows.append(row)
     if not rows:  # stopped before any run finished
         return pd.DataFrame()
-    results = pd.DataFrame(rows)
+    figures = filled_columns(rows, [*FINAL_LOSSES, *BEST_LOSSES, "best_epoch", *FINAL_METRICS])
+    if sweep.target_loss is not None:
+        figures.append("epochs_to_target")
+    results = pd.DataFrame(rows, columns=[*keys, "seed", "status", "epochs", *figures,
+                                          "wall_time_s", "run"])
     for column in ("seed", "epochs", "best_epoch", "epochs_to_target"):
         if column in results:  # whole numbers, blank where missing (not 97.0 and NaN)
             results[column] = results[column].astype("Int64")
     results.to_csv(folder / "results.csv", index=False)
-    keys = list(sweep.axes)
-    figures = [c for c in results.columns
-               if c.startswith(("final_", "best_loss", "best_val_loss", "epochs_to"))
-               and pd.api.types.is_numeric_dtype(results[c])]
-    grouped = results.assign(_v=results[keys].astype(str).agg("|".join, axis=1) if keys else "all")
-    table = []
-    for _, group in grouped.groupby("_v", sort=False):
-        entry = {k: group[k].iloc[0] for k in keys}
-        entry["runs"] = len(group)
-        entry["diverged"] = int((group["status"] == "diverged").sum())
-        entry["failed"] = int((group["status"] == "failed").sum())
-        for column in figures:
-            entry[f"{column}_mean"] = group[column].mean()
-            entry[f"{column}_std"] = group[column].std(ddof=0)
-        table.append(entry)
-    summary = pd.DataFrame(table)
+    summary = variant_summary(results, keys, [f for f in figures if f != "best_epoch"])
     summary.to_csv(folder / "summary.csv", index=False)
     ran = [folder / p["dir"] for p in points if (folder / p["dir"] / "metrics.csv").is_file()]
     if ran:
@@ -425,6 +397,26 @@ def write_results(folder: Path, sweep: Sweep, points: list[dict], metric: str = 
 
         plot_runs(ran, folder / f"{metric}.png", metric)
     return summary
+
+
+def variant_summary(results, keys: list[str], figures: list[str]):
+    """summary.csv: per variant (one value of every axis, all its seeds) the number of runs,
+    how many diverged and failed, and each figure's mean and std (ddof=0) over the runs that
+    finished: a failed run's last epoch is not a result."""
+    def std(values):  # the population std (ddof=0); pandas' "std" divides by n - 1
+        return values.std(ddof=0)
+
+    status = results["status"]
+    table = results[keys].assign(
+        runs=1, diverged=(status == "diverged").astype(int), failed=(status == "failed").astype(int),
+        **{f: results[f].where(status.isin(FINISHED)) for f in figures})
+    groups = table.groupby(keys or (lambda _: "all"), sort=False)  # no axis: one variant
+    summary = groups[["runs", "diverged", "failed"]].sum()
+    if figures:  # none when no run got to its first epoch
+        stats = groups[figures].agg(["mean", std])
+        stats.columns = [f"{figure}_{stat}" for figure, stat in stats.columns]
+        summary = summary.join(stats)
+    return summary.reset_index(drop=not keys)
 
 
 # -- the command ----------------------------------------------------------------------------
