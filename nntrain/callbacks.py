@@ -22,16 +22,36 @@ the order they run.
 from __future__ import annotations
 
 import math
+import os
+import platform
+import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .config import EarlyStopping as EarlyStoppingSetting
 from .diagnostics import LAYER_COLUMNS, first_nonfinite, layer_stats
-from .experiment import Batches, Experiment, evaluate
+from .experiment import Experiment, evaluate
 from .runs import RunFolder, WriteError
 from .snapshots import Snapshots, truncate_snapshots
+from .version import __version__
+
+
+@dataclass
+class Start:
+    """Where a resumed run picks up: the state of its checkpoint and the rows before it
+    (nntrain.resume reads it; each callback restores its own part)."""
+
+    epoch: int
+    params: list[np.ndarray]
+    best_params: list[np.ndarray] | None
+    optimizer: dict
+    batch_rng: dict
+    stopper: dict
+    history: list[dict]
+    time_s: float
 
 
 @dataclass
@@ -39,15 +59,24 @@ class Training:
     """The state of one training run, as the loop and its callbacks share it."""
 
     exp: Experiment
-    folder: RunFolder
-    batches: Batches
+    start: Start | None = None  # a resumed run's checkpoint; None: a new run
+    folder: RunFolder = field(default_factory=lambda: RunFolder(None))  # opened by RunFiles
     history: list[dict] = field(default_factory=list)  # the rows of metrics.csv so far
-    summary: dict = field(default_factory=dict)  # extra fields for summary.json
+    summary: dict = field(default_factory=dict)  # summary.json, kept by the Summary callback
     status: str = "running"  # at the end: completed, early_stopped, diverged, interrupted, failed
     halted: bool = False  # this epoch's state is not to be kept (it diverged)
     at_epoch_end: bool = True  # False while an epoch is under way (a stop at once mid-epoch)
-    resumed_at: int | None = None  # the epoch a resumed run goes on from; None: a new run
     started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        if self.start is not None:  # its rows so far, and its wall time counted on
+            self.history = list(self.start.history)
+            self.started -= self.start.time_s
+
+    @property
+    def resumed_at(self) -> int | None:
+        """The epoch a resumed run goes on from; None for a new run."""
+        return self.start.epoch if self.start is not None else None
 
     def stop(self, status: str, halt: bool = False) -> None:
         """End the run after this epoch with ``status``; ``halt``: at once, the epoch's
@@ -79,19 +108,23 @@ class Callback:
 
 
 class CallbackList:
-    """Calls each callback in order. At an epoch's end a halted run's later callbacks are
-    skipped; at the run's end every callback is called even if a write fails (a full disk),
-    and the first failure is kept in ``failure`` (the run is then 'failed')."""
+    """Calls each callback in order, and at the run's end in the reverse order, as nested
+    context managers end: what began first ends last (the run folder's summary after
+    everything else). At an epoch's end a halted run's later callbacks are skipped; at the
+    run's end every callback that began is called even if a write fails (a full disk), and
+    the first failure is kept in ``failure`` (the run is then 'failed')."""
 
     def __init__(self, callbacks: list[Callback], training: Training):
         self.callbacks, self.training = list(callbacks), training
         self.failure: WriteError | None = None
+        self.begun = 0  # callbacks whose on_train_begin has returned
         for callback in self.callbacks:
             callback.training = training
 
     def on_train_begin(self) -> None:
         for callback in self.callbacks:
             callback.on_train_begin()
+            self.begun += 1
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         for callback in self.callbacks:
@@ -100,7 +133,7 @@ class CallbackList:
             callback.on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs: dict | None) -> None:
-        for callback in self.callbacks:
+        for callback in reversed(self.callbacks[:self.begun]):
             try:
                 callback.on_train_end(logs)
             except WriteError as err:
@@ -109,7 +142,21 @@ class CallbackList:
                     self.training.status = "failed"
 
 
-# -- the run folder's logs -----------------------------------------------------------------
+# -- the run folder's files ----------------------------------------------------------------
+
+
+class RunFiles(Callback):
+    """A new run's folder (``out``, new or empty, else under ``root``), claimed atomically,
+    with config.yaml (the resolved config) and data.npz (the fitted preprocessor): what
+    predict, evaluate and resume read back."""
+
+    def __init__(self, out: str | Path | None, root: str | Path):
+        self.out, self.root = out, root
+
+    def on_train_begin(self) -> None:
+        exp = self.training.exp
+        self.training.folder.open(self.out, self.root, exp.cfg.to_dict(),
+                                  exp.data.prep.to_arrays(), resumed=self.training.start is not None)
 
 
 class MetricsLog(Callback):
@@ -189,6 +236,9 @@ class EarlyStopping(Callback):
         self.best, self.row, self.saved, self.wait = math.inf, None, None, 0
 
     def on_train_begin(self) -> None:
+        start = self.training.start
+        if start is not None:
+            self.load(start.stopper, start.best_params)
         if self.should_stop():  # resumed after it had stopped, patience unchanged
             self.training.stop("early_stopped")
 
@@ -238,8 +288,14 @@ class Checkpoint(Callback):
         self.saved_at, self.saved_epoch = time.perf_counter(), None
 
     def on_train_begin(self) -> None:
-        # resumed: the checkpoint on disk is the state it goes on from
-        self.saved_epoch = self.training.resumed_at
+        """A resumed run: the network, optimizer and batch order as its checkpoint left them
+        (Keras' BackupAndRestore); the checkpoint on disk is that state."""
+        start, exp = self.training.start, self.training.exp
+        if start is not None:
+            exp.net.load_parameters(start.params)
+            exp.optimizer.load_state_dict(start.optimizer)
+            exp.batches.rng.bit_generator.state = start.batch_rng
+            self.saved_epoch = start.epoch
 
     def due(self, epoch: int) -> bool:
         if self.every == "auto":
@@ -247,8 +303,7 @@ class Checkpoint(Callback):
         return bool(self.every) and epoch % self.every == 0
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        # a stopping run's last epoch too: before early stopping restores the best parameters
-        if epoch and (self.due(epoch) or self.training.stopping):
+        if epoch and self.due(epoch):
             self.save(epoch, logs["time_s"])
 
     def save(self, epoch: int, time_s: float) -> None:
@@ -257,14 +312,15 @@ class Checkpoint(Callback):
         exp, stopper = self.training.exp, self.stopper
         names = exp.net.parameter_names()
         state = {"epoch": epoch, "time_s": time_s, "stopper": stopper.state(),
-                 "batch_rng": self.training.batches.rng.bit_generator.state}
+                 "batch_rng": exp.batches.rng.bit_generator.state}
         best = dict(zip(names, stopper.saved)) if stopper.saved is not None else None
         self.training.folder.write_checkpoint(dict(zip(names, exp.net.parameters())), state,
                                               exp.optimizer.state_dict(), best)
         self.saved_at, self.saved_epoch = time.perf_counter(), epoch
 
     def on_train_end(self, logs: dict | None) -> None:
-        """A run stopped at once (a second Ctrl-C, SIGTERM) between epochs: its last one."""
+        """The last finished epoch's state (before early stopping restores the best
+        parameters: it ends after this one); none for an epoch cut short or diverged."""
         if self.training.at_epoch_end and logs is not None and logs["epoch"] != self.saved_epoch:
             self.save(logs["epoch"], logs["time_s"])
 
@@ -284,11 +340,11 @@ class SnapshotLog(Callback):
         self.snapshots = Snapshots(path, self.every, self.epochs, training.exp.net)
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        if self.snapshots.due(epoch) or (epoch and self.training.stopping):
-            self.snapshots.save(epoch)  # before early stopping restores the best parameters
+        if self.snapshots.due(epoch):
+            self.snapshots.save(epoch)
 
     def on_train_end(self, logs: dict | None) -> None:
-        if self.training.at_epoch_end and logs is not None:
+        if self.training.at_epoch_end and logs is not None:  # before the best is restored
             self.snapshots.save(logs["epoch"])
 
 
@@ -315,17 +371,28 @@ class Summary(Callback):
     """summary.json: written as 'running' when the run starts, replaced atomically at its end
     with the status, the final and best rows and the wall time."""
 
-    def __init__(self, stopper: EarlyStopping, fields: dict):
-        self.stopper, self.data = stopper, fields
+    def __init__(self, stopper: EarlyStopping):
+        self.stopper = stopper
 
     def on_train_begin(self) -> None:
-        self.training.folder.write_summary(self.data)
+        training = self.training
+        exp, cfg = training.exp, training.exp.cfg
+        training.summary.update({
+            "status": "running", "name": cfg.name, "path": str(training.folder.path),
+            "task": exp.task.name, "epochs": 0, "epochs_planned": cfg.train.epochs,
+            "monitor": exp.monitor, "final": None, "best": None, "restored_epoch": None,
+            "diverged": None, "wall_time_s": 0.0, "seed": cfg.seed, "data_seed": cfg.data.seed,
+            "n_train": len(exp.train.X), "n_val": len(exp.val.X) if exp.val else 0,
+            "n_parameters": int(sum(p.size for p in exp.net.parameters())),
+            "threads": exp.threads, "config_hash": cfg.hash(), "versions": versions(),
+            "started": now(), "pid": os.getpid(), "host": socket.gethostname(),
+            "resumed_from": training.resumed_at})
+        training.folder.write_summary(training.summary)
 
     def on_train_end(self, logs: dict | None) -> None:
         training = self.training
         best = self.stopper.row
-        self.data.update(training.summary)
-        self.data.update(
+        training.summary.update(
             status=training.status,
             epochs=logs["epoch"] if logs else 0,
             final={k: v for k, v in logs.items() if k not in ("epoch", "lr", "time_s")}
@@ -334,7 +401,7 @@ class Summary(Callback):
             wall_time_s=round(time.perf_counter() - training.started, 6),
             finished=now(),
         )
-        training.folder.write_summary(self.data)
+        training.folder.write_summary(training.summary)
 
 
 class Progress(Callback):
@@ -353,6 +420,27 @@ class Progress(Callback):
 
     def on_train_end(self, logs: dict | None) -> None:
         self.display.stop()
+
+
+def default_callbacks(training: Training, progress, user: list[Callback],
+                      out: str | Path | None = None, root: str | Path = "runs") -> CallbackList:
+    """The built-in callbacks and the user's. At an epoch's end they run in this order: the
+    logs, what may end the run, then what saves its state (after early stopping has counted
+    the epoch, so that a checkpoint holds its state), progress, the user's. At the run's end
+    in the reverse order: the last checkpoint and snapshot, early stopping restoring the best
+    parameters, then model.npz, the test figures and summary.json."""
+    settings = training.exp.cfg.train
+    stopper = EarlyStopping(settings.early_stopping)
+    return CallbackList([
+        RunFiles(out, root), Summary(stopper), TestFigures(), ModelFile(),
+        MetricsLog(), LayerLog(settings.diagnostics_every), DivergenceSentinel(), stopper,
+        Checkpoint(settings.checkpoint_every, stopper),
+        SnapshotLog(settings.snapshot_every, settings.epochs),
+        *([Progress(progress, settings.epochs)] if progress else []), *user], training)
+
+
+def versions() -> dict:
+    return {"nntrain": __version__, "numpy": np.__version__, "python": platform.python_version()}
 
 
 def now() -> str:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .preprocess import Preprocessor, parse_labels
+from .preprocess import Data, parse_labels, prepare_parts
 from .registry import ConfigError, Registry, describe, shorten
 from .tasks import TASKS, Task
 
@@ -34,52 +33,6 @@ def shipped(filename: str) -> Path:
 
 
 MAX_CLASSES = 20  # an integer target with more distinct values is taken as regression
-
-
-@dataclass
-class Data:
-    """The network's arrays of each part (standardized, targets encoded) and the fitted
-    preprocessor that made them from the raw data."""
-
-    X_train: np.ndarray
-    Y_train: np.ndarray
-    X_val: np.ndarray | None
-    Y_val: np.ndarray | None
-    prep: Preprocessor
-    X_test: np.ndarray | None = None  # held out: never seen by training or early stopping
-    Y_test: np.ndarray | None = None
-
-    @property
-    def task(self) -> str:
-        return self.prep.task.name
-
-    @property
-    def classes(self) -> list | None:
-        return self.prep.classes
-
-    @property
-    def mean(self) -> np.ndarray | None:
-        return self.prep.mean
-
-    @property
-    def std(self) -> np.ndarray | None:
-        return self.prep.std
-
-    @property
-    def feature_names(self) -> list[str]:
-        return self.prep.feature_names
-
-    @property
-    def fingerprint(self) -> str:
-        return self.prep.fingerprint
-
-    @property
-    def n_features(self) -> int:
-        return self.X_train.shape[1]
-
-    @property
-    def n_outputs(self) -> int:
-        return self.Y_train.shape[1]
 
 
 # -- generators ------------------------------------------------------------------------
@@ -544,13 +497,8 @@ def load_data(spec: dict, seed: int = 0, val_fraction: float = 0.0, standardize:
     train, val = split(len(X), labels, val_fraction, rng)
     train, test = split(len(X), labels, test_fraction, rng, rows=train, key="data.test_fraction")
     names, target = columns(spec, X.shape[1])
-    prep = Preprocessor.fit(X[train], labels, TASKS[task], names, standardize, target=target,
-                            sep=spec.get("sep", ","), fingerprint=fingerprint(X, y))
-
-    def part(rows):
-        return (prep.inputs(X[rows]), prep.targets(y[rows])) if len(rows) else (None, None)
-
-    return Data(*part(train), *part(val), prep, *part(test))
+    where = {"target": target, "sep": spec.get("sep", ","), "fingerprint": fingerprint(X, y)}
+    return prepare_parts(X, y, (train, val, test), TASKS[task], names, standardize, where)
 
 
 def columns(spec: dict, count: int) -> tuple[list[str], str | None]:

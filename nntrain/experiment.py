@@ -15,12 +15,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .config import Config, plugin_failures
-from .datasets import Data, load_data
+from .datasets import load_data
 from .losses import LOSSES, Loss
 from .network import Network
 from .optimizers import OPTIMIZERS, SCHEDULES, Optimizer, Schedule
+from .preprocess import Data
 from .registry import ConfigError, describe
 from .tasks import TASKS, Task
+from .threads import blas_threads
 
 
 def resolve(cfg: Config, data: Data) -> Config:
@@ -139,7 +141,9 @@ class Experiment:
     schedule: Schedule
     train: Split
     val: Split | None
-    test: Split | None = None  # evaluated once, when training has ended
+    test: Split | None  # evaluated once, when training has ended
+    batches: Batches  # the training split's batches, in an order drawn from the seed
+    threads: int  # BLAS threads this run's products pay for (train.threads)
 
     @property
     def metric(self) -> str:
@@ -149,12 +153,6 @@ class Experiment:
     def monitor(self) -> str:
         """The figure early stopping and 'best' watch: val_loss with validation data, else loss."""
         return "val_loss" if self.val is not None else "loss"
-
-    @property
-    def batch_size(self) -> int:
-        """Rows per batch: the optimizer's batch_size, or every row (full batch, as in the notes)."""
-        n, size = len(self.train.X), self.cfg.optimizer.batch_size
-        return n if size is None else min(size, n)
 
     def evaluate(self, split: Split) -> tuple[float, float]:
         """Loss and accuracy (or mae) of a whole split in one forward pass."""
@@ -176,9 +174,12 @@ def setup(cfg: Config, data: Data | None = None) -> Experiment:
     def split(X, Y):
         return Split.of(X, Y, net.dtype, task) if X is not None else None
 
+    train = split(data.X_train, data.Y_train)
+    n, size = len(train.X), optimizer.batch_size
+    batch = n if size is None else min(size, n)  # None: full batch, as in the notes
     return Experiment(
         cfg=cfg, data=data, task=task, net=net, loss=loss, optimizer=step, schedule=schedule,
-        train=split(data.X_train, data.Y_train),
-        val=split(data.X_val, data.Y_val),
-        test=split(data.X_test, data.Y_test),
+        train=train, val=split(data.X_val, data.Y_val), test=split(data.X_test, data.Y_test),
+        batches=Batches(train, batch, np.random.default_rng([1, cfg.seed])),  # init: rng(seed)
+        threads=blas_threads(cfg.train.threads, net.sizes, batch),
     )

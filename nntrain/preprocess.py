@@ -22,6 +22,66 @@ from .tasks import TASKS, Task
 SHOWN_ROWS = 5  # rows named in an error about missing values
 
 
+@dataclass
+class Data:
+    """The network's arrays of each part (standardized, targets encoded) and the fitted
+    preprocessor that made them from the raw data."""
+
+    X_train: np.ndarray
+    Y_train: np.ndarray
+    X_val: np.ndarray | None
+    Y_val: np.ndarray | None
+    prep: Preprocessor
+    X_test: np.ndarray | None = None  # held out: never seen by training or early stopping
+    Y_test: np.ndarray | None = None
+
+    @property
+    def task(self) -> str:
+        return self.prep.task.name
+
+    @property
+    def classes(self) -> list | None:
+        return self.prep.classes
+
+    @property
+    def mean(self) -> np.ndarray | None:
+        return self.prep.mean
+
+    @property
+    def std(self) -> np.ndarray | None:
+        return self.prep.std
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.prep.feature_names
+
+    @property
+    def fingerprint(self) -> str:
+        return self.prep.fingerprint
+
+    @property
+    def n_features(self) -> int:
+        return self.X_train.shape[1]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.Y_train.shape[1]
+
+
+def prepare_parts(X: np.ndarray, y: np.ndarray, parts: tuple, task: Task, names: list[str],
+                  standardize: bool, where: dict) -> Data:
+    """The preprocessor fitted on the training rows (``parts``: the row indices of the
+    training, validation and test parts), and every part put through it."""
+    train, val, test = parts
+    labels = y.reshape(len(y)) if task.has_classes else None
+    prep = Preprocessor.fit(X[train], labels, task, names, standardize, **where)
+
+    def part(rows):
+        return (prep.inputs(X[rows]), prep.targets(y[rows])) if len(rows) else (None, None)
+
+    return Data(*part(train), *part(val), prep, *part(test))
+
+
 def parse_labels(values: np.ndarray) -> np.ndarray:
     """Labels as read from a file: numbers if every one is a number (integers if every one is
     whole: a class is 0, not 0.0), else the texts with surrounding spaces stripped."""

@@ -17,7 +17,8 @@ from .experiment import build_network, prepare
 from .model import fitting
 from .registry import ConfigError
 from .runs import RunFolder, load_arrays
-from .train import Run, Start, train
+from .callbacks import Start
+from .train import Run, train
 
 CHANGEABLE = ("train.epochs", "train.early_stopping")
 

@@ -84,28 +84,17 @@ class RunFolder:
 
     def __init__(self, path: str | Path | None):
         self.path = Path(path) if path is not None else None
-        self.out: Path | None = None  # --out DIR, claimed by open()
-        self.root, self.name = Path("runs"), "run"
 
-    @classmethod
-    def plan(cls, out: str | Path | None, root: str | Path, name: str,
-             resumed: bool = False) -> RunFolder:
-        """The folder a run will write: a resumed run's own, ``--out DIR`` (checked now, before
-        anything is built: it may not exist yet or be empty), or runs/<name>/<time>-<id>."""
+    def open(self, out: str | Path | None, root: str | Path, config: dict,
+             data_info: dict[str, np.ndarray], resumed: bool = False) -> None:
+        """A new run's folder with config.yaml and data.npz: ``out`` (``--out DIR``: new or
+        empty, claimed atomically), else runs/<name>/<time>-<id>. A resumed run's folder,
+        ``out``, is used as it is (its callbacks drop the rows after the checkpoint)."""
         if resumed:
-            return cls(out)
-        folder = cls(None)
-        folder.out = check_out_dir(out) if out is not None else None
-        folder.root, folder.name = Path(root), name
-        return folder
-
-    def open(self, config: dict, data_info: dict[str, np.ndarray]) -> None:
-        """A new run's folder, claimed atomically, with config.yaml and data.npz; a resumed
-        run's is used as it is (its callbacks drop the rows after the checkpoint)."""
-        if self.path is not None:
+            self.path = Path(out)
             return
-        self.path = claim_out_dir(self.out) if self.out is not None else new_run_dir(self.root,
-                                                                                      self.name)
+        self.path = (claim_out_dir(check_out_dir(out)) if out is not None
+                     else new_run_dir(root, config["name"]))
         write_yaml(self.path / self.CONFIG, config)
         save_arrays(self.path / self.DATA, data_info)
 
@@ -464,6 +453,17 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return rows
 
 
+def layers_frame(run_dir: Path):
+    """layers.csv as a pandas DataFrame; a run without one (train.diagnostics_every: 0) is a
+    ConfigError naming it."""
+    import pandas as pd
+
+    path = Path(run_dir) / RunFolder.LAYERS
+    if not path.is_file():
+        raise ConfigError("has no layers.csv (train.diagnostics_every: 0?)", str(run_dir))
+    return pd.read_csv(path)
+
+
 def metrics_frame(run_dir: Path):
     """metrics.csv as a pandas DataFrame (pandas imported only here)."""
     import pandas as pd
@@ -472,43 +472,6 @@ def metrics_frame(run_dir: Path):
     if "epoch" in frame:
         frame["epoch"] = frame["epoch"].astype(int)
     return frame
-
-
-REPORT_FIGURES = ["loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_mae"]
-
-
-def report_rows(run_dirs: list[Path]) -> tuple[list[dict], list[str]]:
-    """One row per run: the settings that differ between runs, status, final and best figures.
-
-    Figures are named apart from settings (``final_loss`` beside the ``loss`` setting), and the
-    best figure after what it measures (``best_val_loss`` when validation picked the best epoch).
-    A run without a finished summary (killed, still running) shows its last complete epoch.
-    """
-    configs = [read_config(d) for d in run_dirs]
-    keys = differing_keys(configs)
-    rows = []
-    for run_dir, config in zip(run_dirs, configs):
-        summary = read_summary(run_dir) or {}
-        history = read_metrics(run_dir)
-        last = history[-1] if history else {}
-        final = summary.get("final") or last
-        best = summary.get("best") or {}
-        row = {"run": str(run_dir), **{k: config.get(k) for k in keys},
-               "status": effective_status(summary or None),
-               "epochs": summary.get("epochs") if summary.get("final") else _whole(last.get("epoch"))}
-        row.update({f"final_{k}": final.get(k) for k in REPORT_FIGURES})
-        row[f"best_{summary.get('monitor', 'loss')}"] = best.get(summary.get("monitor", "loss"))
-        row["best_epoch"] = best.get("epoch")
-        row["wall_time_s"] = summary.get("wall_time_s") if summary.get("final") else last.get("time_s")
-        rows.append(row)
-    columns = ["run", *keys, "status", "epochs"]
-    figures = [f"final_{k}" for k in REPORT_FIGURES] + ["best_loss", "best_val_loss", "best_epoch"]
-    columns += [k for k in figures if any(r.get(k) is not None for r in rows)]
-    return rows, columns + ["wall_time_s"]
-
-
-def _whole(value: float | None) -> int | None:
-    return None if value is None else int(value)
 
 
 def column_hint(column: str, columns: list[str]) -> str:

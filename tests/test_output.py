@@ -53,7 +53,8 @@ def test_a_table_too_wide_folds_text_and_keeps_numbers_whole(capsys):
 
 
 def test_report_at_80_and_120_columns(cli, tmp_path, capsys):
-    from nntrain.runs import find_runs, report_rows
+    from nntrain.results import report_rows
+    from nntrain.runs import find_runs
 
     for std in ("0.01", "0.5"):
         cli("train", CONFIGS / "xor.yaml", f"model.initializer={{name: normal, std: {std}}}",
