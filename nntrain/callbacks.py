@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +34,7 @@ from .diagnostics import LAYER_COLUMNS, first_nonfinite, layer_stats
 from .experiment import Experiment, evaluate
 from .runs import RunFolder, WriteError
 from .snapshots import Snapshots, truncate_snapshots
-from .version import __version__
+from .version import version
 
 
 @dataclass
@@ -385,7 +383,7 @@ class Summary(Callback):
             "n_train": len(exp.train.X), "n_val": len(exp.val.X) if exp.val else 0,
             "n_parameters": int(sum(p.size for p in exp.net.parameters())),
             "threads": exp.threads, "config_hash": cfg.hash(), "versions": versions(),
-            "started": now(), "pid": os.getpid(), "host": socket.gethostname(),
+            "started": now(), "pid": os.getpid(), "host": host(),
             "resumed_from": training.resumed_at})
         training.folder.write_summary(training.summary)
 
@@ -440,7 +438,15 @@ def default_callbacks(training: Training, progress, user: list[Callback],
 
 
 def versions() -> dict:
-    return {"nntrain": __version__, "numpy": np.__version__, "python": platform.python_version()}
+    import platform
+
+    return {"nntrain": version(), "numpy": np.__version__, "python": platform.python_version()}
+
+
+def host() -> str:
+    import socket
+
+    return socket.gethostname()
 
 
 def now() -> str:

@@ -21,7 +21,6 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from .version import __version__
 
 # Click's own errors (bad option values, usage): Click prints them with the usage line, exit 2.
 # Typer bundles its Click, so the base class is found from an exception Typer exports.
@@ -127,7 +126,9 @@ class Executor(str, enum.Enum):
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"nntrain {__version__}")
+        from .version import version
+
+        typer.echo(f"nntrain {version()}")
         raise typer.Exit()
 
 

@@ -56,11 +56,11 @@ def initializer_key(spec: Any, i: int) -> str:
     return f"model.initializer[{i}]" if isinstance(spec, (list, tuple)) else "model.initializer"
 
 
-def prepare_activations(n_weights: int, activation, output_activation) -> list[Prepared]:
+def prepare_activations(hidden: list, output_activation) -> list[Prepared]:
     """One activation per hidden layer, then the output layer's (unless None: not yet known)."""
     prepared = []
     key = "model.activation"
-    for spec in per_layer(activation, n_weights - 1, "activation", key):
+    for spec in hidden:
         component, kwargs = ACTIVATIONS.prepare(spec, key)
         if not component.hidden:
             raise ConfigError(f"{component.registry_name} can only be an output activation", key)
@@ -81,10 +81,11 @@ def prepare_layers(sizes, activation, output_activation, initializer, bias_initi
     """The activations, weight initializers and bias initializer of a network, checked
     against the registries and ready to build (nothing is built)."""
     n_weights = len(sizes) - 1
-    activations = prepare_activations(n_weights, activation, output_activation)
+    hidden = per_layer(activation, n_weights - 1, "activation", "model.activation")
+    specs = per_layer(initializer, n_weights, "initializer", "model.initializer")
+    activations = prepare_activations(hidden, output_activation)
     # sklearn's preset depends on the hidden activation (its one global setting)
     hidden_name = activations[0][0].registry_name if n_weights > 1 else "identity"
-    specs = per_layer(initializer, n_weights, "initializer", "model.initializer")
     initializers = []
     for i, (spec, fan_in, fan_out) in enumerate(zip(specs, sizes[:-1], sizes[1:])):
         key = initializer_key(initializer, i)  # fan_in, fan_out: for values' shape checks

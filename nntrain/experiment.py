@@ -163,8 +163,7 @@ def setup(cfg: Config, data: Data | None = None) -> Experiment:
     """Data, network, loss, optimizer and schedule of a config; the data in the net's dtype.
     ``data``: the config's data, already loaded (a sweep's driver ships it to its workers)."""
     cfg, data = prepare(cfg, data)
-    optimizer = cfg.optimizer
-    task = TASKS[data.task]
+    optimizer, task = cfg.optimizer, TASKS[data.task]
     with plugin_failures("the components were built"):  # each built once, here
         net = build_network(cfg)
         loss = LOSSES.build(cfg.loss, "loss")

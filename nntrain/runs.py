@@ -15,10 +15,7 @@ import json
 import math
 import os
 import re
-import secrets
-import socket
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +30,7 @@ def new_run_dir(root: str | Path, name: str, prefix: str = "") -> Path:
     parent = Path(root) / name
     parent.mkdir(parents=True, exist_ok=True)
     while True:
-        path = parent / f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        path = parent / f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}"
         try:
             path.mkdir()
             return path
@@ -202,6 +199,8 @@ def save_model(path: Path, names: list[str], arrays: list[np.ndarray]) -> None:
 
 def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
     """An npz's arrays, loaded without pickle; a missing or corrupt file is a ConfigError."""
+    import zipfile  # np.load has imported it
+
     try:
         with np.load(path, allow_pickle=False) as arrays:
             return {name: arrays[name] for name in arrays.files}
@@ -415,6 +414,8 @@ def effective_status(summary: dict | None) -> str:
     if summary is None:
         return "incomplete"
     status = summary.get("status", "incomplete")
+    import socket
+
     if status != "running" or summary.get("host") not in (None, socket.gethostname()):
         return status  # another machine's run: its process cannot be looked up from here
     pid = summary.get("pid")

@@ -40,7 +40,7 @@ class Interrupted(Exception):
         self.run, self.signal = run, signal
 
 
-def train_epoch(exp: Experiment, lr: float, arrays: tuple) -> dict:
+def train_epoch(exp: Experiment, epoch: int, arrays: tuple) -> dict:
     """One pass over the training data: forward, loss, backward and update, batch by batch.
 
     ``arrays``: the net's (parameters, gradients, is_weight), taken once per run. The epoch's
@@ -48,6 +48,7 @@ def train_epoch(exp: Experiment, lr: float, arrays: tuple) -> dict:
     batch's update); grad_norm is the mean over batches of ||dE/dp||.
     """
     net, task = exp.net, exp.task
+    lr = exp.schedule(exp.cfg.optimizer.lr, epoch - 1)
     params, grads, is_weight = arrays
     loss_sum = metric_total = grad_norm_sum = 0.0
     n_batches = 0
@@ -115,16 +116,14 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
           limit_threads(exp.threads), StopRequests() as stop):
         try:
             calls.on_train_begin()
-            # 2. epoch 0, the untrained network (a resumed run has its rows already)
-            if not training.history:
-                end_epoch(training, calls, stop, epoch_row(exp, 0, untrained_figures(exp), 0.0))
-            for epoch in range(len(training.history), exp.cfg.train.epochs + 1):
+            # 2. epoch 0 is the untrained network (a resumed run has its rows already); then
+            # one pass over the data per epoch, validation after the updates, the callbacks
+            for epoch in range(0 if start is None else start.epoch + 1, exp.cfg.train.epochs + 1):
                 if training.stopping:
                     break
-                # 3. one pass over the data, validation after the updates; then the callbacks
                 training.at_epoch_end = False
-                lr = exp.schedule(exp.cfg.optimizer.lr, epoch - 1)
-                row = epoch_row(exp, epoch, train_epoch(exp, lr, arrays), training.clock())
+                figures = train_epoch(exp, epoch, arrays) if epoch else untrained_figures(exp)
+                row = epoch_row(exp, epoch, figures, training.clock() if epoch else 0.0)
                 if epoch == exp.cfg.train.epochs:
                     training.stop("completed")
                 if stop.requested:  # a first Ctrl-C: stop after this epoch
@@ -139,7 +138,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
             training.stop("failed")
             raise
         finally:
-            # 4. the state to resume from, the parameters, the test figures, the summary
+            # 3. the state to resume from, the parameters, the test figures, the summary
             propagating = training.status == "failed"  # a failed save must not hide it
             if training.status == "running":
                 training.stop("completed")
