@@ -18,7 +18,7 @@ import numpy as np
 
 from .preprocess import Data, parse_labels, prepare_parts
 from .registry import ConfigError, Registry, describe, shorten
-from .tasks import TASKS, Task
+from .tasks import TASKS, Task, infer_task
 
 DATASETS = Registry("dataset")
 
@@ -30,9 +30,6 @@ def shipped(filename: str) -> Path:
     from importlib.resources import files
 
     return Path(str(files("nntrain.shipped").joinpath(filename)))
-
-
-MAX_CLASSES = 20  # an integer target with more distinct values is taken as regression
 
 
 # -- generators ------------------------------------------------------------------------
@@ -386,18 +383,6 @@ def nonfinite(value: float) -> str:
 
 
 # -- from raw arrays to training data -----------------------------------------------------
-
-def infer_task(y: np.ndarray, hint: str | None) -> str:
-    """binary / multiclass / regression from the targets (strings and small integers are classes)."""
-    if hint == "regression" or (y.ndim == 2 and y.shape[1] > 1):
-        return "regression"
-    y = y.reshape(len(y))
-    n = len(np.unique(y))
-    numeric = np.issubdtype(y.dtype, np.number)
-    if hint != "classes" and numeric and not (np.all(y == np.round(y)) and n <= MAX_CLASSES):
-        return "regression"
-    return "binary" if n <= 2 else "multiclass"
-
 
 def check_arrays(X: np.ndarray, y: np.ndarray, spec: dict) -> tuple[np.ndarray, np.ndarray]:
     """X as float64 (N, F) and y (N,) or (N, K), or a ConfigError naming the file or dataset.

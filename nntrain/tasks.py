@@ -4,7 +4,7 @@
     TASKS["regression"].columns(True)   # the metrics.csv header with validation
 
 A task is looked up once (``TASKS[name]``) and asked; no module compares the
-task's name to a string. The data decides the task (``datasets.infer_task``).
+task's name to a string. The data decides the task (``infer_task``).
 """
 
 from __future__ import annotations
@@ -67,6 +67,22 @@ TASKS = {
     "multiclass": Task("multiclass", "softmax", "cross_entropy", "accuracy", True, None),
     "regression": Task("regression", "identity", "mse", "mae", False, None),
 }
+MAX_CLASSES = 20  # an integer target with more distinct values is taken as regression
+
+
+def infer_task(y: np.ndarray, hint: str | None) -> str:
+    """binary / multiclass / regression from the targets (strings and small integers are
+    classes). ``hint``: a dataset's own word, "classes" or "regression", or None."""
+    if hint == "regression" or (y.ndim == 2 and y.shape[1] > 1):
+        return "regression"
+    y = y.reshape(len(y))
+    n = len(np.unique(y))
+    numeric = np.issubdtype(y.dtype, np.number)
+    if hint != "classes" and numeric and not (np.all(y == np.round(y)) and n <= MAX_CLASSES):
+        return "regression"
+    return "binary" if n <= 2 else "multiclass"
+
+
 METRICS = tuple(dict.fromkeys(t.metric for t in TASKS.values()))  # accuracy, mae
 # every figure a metrics.csv row can have, training's and validation's, in report order
 FIGURES = ("loss", "val_loss", *(f for m in METRICS for f in (m, f"val_{m}")))

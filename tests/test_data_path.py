@@ -162,3 +162,34 @@ def test_a_user_callback_sees_each_epoch_and_can_stop_the_run(tmp_path):
     run = train(cfg, out=tmp_path / "b", callbacks=[stopper])
     assert run.summary["status"] == "early_stopped" and run.summary["epochs"] == 7
     assert len(pd.read_csv(run.path / "metrics.csv")) == 8
+
+
+def test_an_optimizer_can_evaluate_the_loss_itself_through_the_closure(tmp_path):
+    """Optimizer.step(..., closure=...) as torch.optim's step(closure): a gradient-free rule
+    (the notes' random search keeps new weights only if the loss falls) reads no gradient."""
+    from nntrain.optimizers import OPTIMIZERS, Optimizer
+
+    @OPTIMIZERS.register("shrink_if_better")
+    class ShrinkIfBetter(Optimizer):
+        """w <- 0.9 w when that lowers E, else w is kept."""
+
+        evaluations = 0
+
+        def step(self, params, grads, lr, decay=None, closure=None):
+            before = closure()
+            saved = [p.copy() for p in params]
+            for p in params:
+                p *= 0.9
+            if closure() >= before:
+                for p, s in zip(params, saved):
+                    p[...] = s
+            ShrinkIfBetter.evaluations += 2
+
+    cfg = load_config(raw={"data": {"name": "xor"}, "model": {"layers": [2, 4, 1],
+                           "initializer": {"name": "normal", "std": 3.0}},
+                           "optimizer": {"name": "shrink_if_better", "lr": 0.1},
+                           "train": {"epochs": 30}})
+    run = train(cfg, out=tmp_path / "r")
+    losses = [row["loss"] for row in run.history]
+    assert ShrinkIfBetter.evaluations == 60  # two loss evaluations per step, one step an epoch
+    assert all(b <= a for a, b in zip(losses, losses[1:])) and losses[-1] < losses[0]
