@@ -32,7 +32,8 @@ import numpy as np
 from .config import EarlyStopping as EarlyStoppingSetting
 from .diagnostics import LAYER_COLUMNS, first_nonfinite, layer_stats
 from .experiment import Experiment, evaluate
-from .runs import RunFolder, WriteError
+from .runs import RunFolder
+from .signals import StopRequests
 from .snapshots import Snapshots, truncate_snapshots
 from .version import version
 
@@ -52,6 +53,9 @@ class Start:
     time_s: float
 
 
+STATUSES = ("completed", "early_stopped", "diverged", "interrupted", "failed")
+
+
 @dataclass
 class Training:
     """The state of one training run, as the loop and its callbacks share it."""
@@ -61,15 +65,23 @@ class Training:
     folder: RunFolder = field(default_factory=lambda: RunFolder(None))  # opened by RunFiles
     history: list[dict] = field(default_factory=list)  # the rows of metrics.csv so far
     summary: dict = field(default_factory=dict)  # summary.json, kept by the Summary callback
-    status: str = "running"  # at the end: completed, early_stopped, diverged, interrupted, failed
+    status: str = "running"  # then one of STATUSES
     halted: bool = False  # this epoch's state is not to be kept (it diverged)
-    at_epoch_end: bool = True  # False while an epoch is under way (a stop at once mid-epoch)
+    at_epoch_end: bool = True  # False from an epoch's start until its row is written
+    began: bool = False  # every callback's on_train_begin has returned
+    signals: StopRequests | None = None  # held while a row is written (see MetricsLog)
     started: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
-        if self.start is not None:  # its rows so far, and its wall time counted on
-            self.history = list(self.start.history)
-            self.started -= self.start.time_s
+        """A resumed run: the network, optimizer and batch order as its checkpoint left them,
+        its rows so far and its wall time counted on (early stopping loads its own part)."""
+        start, exp = self.start, self.exp
+        if start is not None:
+            exp.net.load_parameters(start.params)
+            exp.optimizer.load_state_dict(start.optimizer)
+            exp.batches.rng.bit_generator.state = start.batch_rng
+            self.history = list(start.history)
+            self.started -= start.time_s
 
     @property
     def resumed_at(self) -> int | None:
@@ -77,9 +89,13 @@ class Training:
         return self.start.epoch if self.start is not None else None
 
     def stop(self, status: str, halt: bool = False) -> None:
-        """End the run after this epoch with ``status``; ``halt``: at once, the epoch's
-        state unkept (the later callbacks do not see it)."""
+        """End the run after this epoch with ``status`` (one of STATUSES); ``halt``: at once,
+        the epoch's state unkept (the later callbacks do not see it)."""
+        if status not in STATUSES:
+            raise ValueError(f"a run ends {', '.join(STATUSES)}; got {status!r}")
         self.status, self.halted = status, halt
+        if halt:
+            self.at_epoch_end = False
 
     @property
     def stopping(self) -> bool:
@@ -108,13 +124,13 @@ class Callback:
 class CallbackList:
     """Calls each callback in order, and at the run's end in the reverse order, as nested
     context managers end: what began first ends last (the run folder's summary after
-    everything else). At an epoch's end a halted run's later callbacks are skipped; at the
-    run's end every callback that began is called even if a write fails (a full disk), and
-    the first failure is kept in ``failure`` (the run is then 'failed')."""
+    everything else). At an epoch's end a halted run's later callbacks are skipped. At the
+    run's end every callback that began is called even if one fails (a full disk, a bug in
+    a user's callback); the first failure is kept in ``failure`` and the run is 'failed'."""
 
     def __init__(self, callbacks: list[Callback], training: Training):
         self.callbacks, self.training = list(callbacks), training
-        self.failure: WriteError | None = None
+        self.failure: Exception | None = None
         self.begun = 0  # callbacks whose on_train_begin has returned
         for callback in self.callbacks:
             callback.training = training
@@ -123,6 +139,7 @@ class CallbackList:
         for callback in self.callbacks:
             callback.on_train_begin()
             self.begun += 1
+        self.training.began = True
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         for callback in self.callbacks:
@@ -134,10 +151,9 @@ class CallbackList:
         for callback in reversed(self.callbacks[:self.begun]):
             try:
                 callback.on_train_end(logs)
-            except WriteError as err:
+            except Exception as err:  # noqa: BLE001  kept, and raised when all have ended
                 self.failure = self.failure or err
-                if self.training.status != "failed":
-                    self.training.status = "failed"
+                self.training.status = "failed"
 
 
 # -- the run folder's files ----------------------------------------------------------------
@@ -158,7 +174,9 @@ class RunFiles(Callback):
 
 
 class MetricsLog(Callback):
-    """metrics.csv (Keras' CSVLogger): one row per epoch, flushed as it is written."""
+    """metrics.csv and the run's history (Keras' CSVLogger and History): one row per epoch,
+    flushed as it is written, into both or neither even when a signal stops the run at once
+    (the summary's epochs then match metrics.csv)."""
 
     def on_train_begin(self) -> None:
         exp, training = self.training.exp, self.training
@@ -166,7 +184,16 @@ class MetricsLog(Callback):
         self.log = training.folder.csv_log(training.folder.METRICS, columns, training.resumed_at)
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        self.log.write(logs)
+        training = self.training
+        if training.signals is not None:
+            training.signals.hold()
+        try:
+            self.log.write(logs)
+            training.history.append(logs)
+            training.at_epoch_end = True
+        finally:
+            if training.signals is not None:
+                training.signals.release()
 
     def on_train_end(self, logs: dict | None) -> None:
         self.log.close()
@@ -286,14 +313,7 @@ class Checkpoint(Callback):
         self.saved_at, self.saved_epoch = time.perf_counter(), None
 
     def on_train_begin(self) -> None:
-        """A resumed run: the network, optimizer and batch order as its checkpoint left them
-        (Keras' BackupAndRestore); the checkpoint on disk is that state."""
-        start, exp = self.training.start, self.training.exp
-        if start is not None:
-            exp.net.load_parameters(start.params)
-            exp.optimizer.load_state_dict(start.optimizer)
-            exp.batches.rng.bit_generator.state = start.batch_rng
-            self.saved_epoch = start.epoch
+        self.saved_epoch = self.training.resumed_at  # resumed: the checkpoint it goes on from
 
     def due(self, epoch: int) -> bool:
         if self.every == "auto":
@@ -351,6 +371,8 @@ class ModelFile(Callback):
     has restored them), loaded with allow_pickle=False."""
 
     def on_train_end(self, logs: dict | None) -> None:
+        if not self.training.began:  # never a resumed run's model.npz replaced by a failed start
+            return
         net = self.training.exp.net
         self.training.folder.save_model(net.parameter_names(), net.parameters())
 
@@ -360,7 +382,7 @@ class TestFigures(Callback):
 
     def on_train_end(self, logs: dict | None) -> None:
         exp = self.training.exp
-        if exp.test is not None and self.training.status != "failed":
+        if exp.test is not None and self.training.began and self.training.status != "failed":
             E, metric, _ = evaluate(exp.net, exp.loss, exp.task, exp.test)
             self.training.summary["test"] = {"loss": E, exp.task.metric: metric}
 
@@ -423,18 +445,19 @@ class Progress(Callback):
 def default_callbacks(training: Training, progress, user: list[Callback],
                       out: str | Path | None = None, root: str | Path = "runs") -> CallbackList:
     """The built-in callbacks and the user's. At an epoch's end they run in this order: the
-    logs, what may end the run, then what saves its state (after early stopping has counted
-    the epoch, so that a checkpoint holds its state), progress, the user's. At the run's end
-    in the reverse order: the last checkpoint and snapshot, early stopping restoring the best
-    parameters, then model.npz, the test figures and summary.json."""
+    user's (they see the row first), the logs, what may end the run, what saves its state
+    (after early stopping has counted the epoch, so that a checkpoint holds its state),
+    progress. At the run's end in the reverse order: the last checkpoint and snapshot, early
+    stopping restoring the best parameters, the logs closed, the user's, then model.npz, the
+    test figures and summary.json."""
     settings = training.exp.cfg.train
     stopper = EarlyStopping(settings.early_stopping)
     return CallbackList([
-        RunFiles(out, root), Summary(stopper), TestFigures(), ModelFile(),
+        RunFiles(out, root), Summary(stopper), TestFigures(), ModelFile(), *user,
         MetricsLog(), LayerLog(settings.diagnostics_every), DivergenceSentinel(), stopper,
         Checkpoint(settings.checkpoint_every, stopper),
         SnapshotLog(settings.snapshot_every, settings.epochs),
-        *([Progress(progress, settings.epochs)] if progress else []), *user], training)
+        *([Progress(progress, settings.epochs)] if progress else [])], training)
 
 
 def versions() -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .preprocess import Data, parse_labels, prepare_parts
+from .preprocess import Data, parse_labels, plain_number, prepare_parts, separator_hint
 from .registry import ConfigError, Registry, describe, shorten
 from .tasks import TASKS, Task, infer_task
 
@@ -192,7 +192,6 @@ def npz_file(path: str):
 
 CHUNK_ROWS = 65_536
 MAX_HEADER = 1 << 20  # characters: a longer first line is not a CSV header
-SEPARATORS = ",;\t|:"  # what a one-column file may really be separated by
 
 
 def read_csv(path: str | Path, target: str | int, sep: str = ","):
@@ -253,17 +252,6 @@ def column_list(header: list[str], shown: int = 5) -> str:
     """The first few column names, each cut short: file content, not a dump of the file."""
     names = ", ".join(repr(shorten(name, 30)) for name in header[:shown])
     return names + (f", ... ({len(header)} columns)" if len(header) > shown else "")
-
-
-def separator_hint(header: list[str], sep: str) -> str:
-    """'; is the separator ';'? (set data.sep)' when one column name holds a likely separator."""
-    if len(header) != 1:
-        return ""
-    found = [c for c in SEPARATORS if c != sep and c in header[0]]
-    if not found:
-        return ""
-    best = max(found, key=header[0].count)
-    return f"; is the separator {best!r}? (set data.sep: {best!r})"
 
 
 def target_column(header: list[str], target: str | int, path: Path, sep: str) -> int:
@@ -357,24 +345,17 @@ def row_problem(row: list[str], header: list[str], column: int) -> str | None:
     for i, text in enumerate(row):
         if i == column:
             continue
-        value = _number(text)
+        value = plain_number(text)
         if value is None:
             return f", column {shorten(header[i], 30)!r}: {describe(text, 30)} is not a number"
         if not math.isfinite(value):
             return f", column {shorten(header[i], 30)!r} is {nonfinite(value)}"
     if not row[column].strip():
         return f" has no value in the target column {name}"
-    label = _number(row[column])
+    label = plain_number(row[column])
     if label is not None and not math.isfinite(label):
         return f": the target column {name} has {'NaN' if math.isnan(label) else 'an infinite value'}"
     return None
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def nonfinite(value: float) -> str:
@@ -491,10 +472,9 @@ def columns(spec: dict, count: int) -> tuple[list[str], str | None]:
     names = [f"x{i}" for i in range(1, count + 1)]
     if spec.get("name") != "csv" or "path" not in spec:
         return names, None
-    try:
-        with open(spec["path"], newline="", encoding="utf-8-sig") as f:
-            header = next(csv.reader([f.readline(MAX_HEADER)], delimiter=spec.get("sep", ",")), [])
-    except OSError:
+    try:  # the header training read: the first line that is not blank
+        header = read_header(Path(spec["path"]), spec.get("sep", ","))
+    except ConfigError:
         return names, None
     target = spec.get("target", -1)
     column = (target % len(header) if isinstance(target, int) and header else

@@ -48,7 +48,7 @@ class TrainedModel:
     def outputs(self, X) -> np.ndarray:
         """The network's outputs (after its output activation) for raw features X: a
         DataFrame's columns by name, an array's in ``feature_names`` order."""
-        return self.network.forward(self.prep.inputs(X))
+        return self.network.forward(self.prep.inputs(X, dtype=self.network.dtype))
 
     def predict_proba(self, X) -> np.ndarray:
         """(N, K) class probabilities in ``classes`` order (binary: [1 - p, p])."""
@@ -64,7 +64,10 @@ class TrainedModel:
         """loss, accuracy (or mae), and for classes the confusion matrix and per-class
         precision and recall, on raw features X and targets y in the data's own values.
         ``where``: the file they came from, for error messages."""
-        return self.report(self.prep.inputs(X, where), self.prep.targets(y, where))
+        X, Y = self.prep.inputs(X, where, dtype=self.network.dtype), self.prep.targets(y, where)
+        if len(X) != len(Y):
+            raise ConfigError(f"has {len(X)} rows of features but {len(Y)} targets", where)
+        return self.report(X, Y)
 
     def report(self, X: np.ndarray, Y: np.ndarray) -> dict:
         """evaluate()'s figures on inputs and targets as the network takes them."""
@@ -90,7 +93,7 @@ def confusion(predicted: np.ndarray, truth: np.ndarray, classes: list) -> dict:
             "precision": float(matrix[i, i] / predicted_i) if predicted_i else None,
             "recall": float(matrix[i, i] / true_i) if true_i else None, "support": int(true_i)}
     return {"confusion": matrix.tolist(), "per_class": per_class,
-            "classes": [str(c) for c in classes]}
+            "classes": list(classes)}
 
 
 def load_run(path: str | Path, require_parameters: bool = True) -> TrainedModel:
@@ -144,7 +147,8 @@ def predict_table(model: TrainedModel, path: str | Path, allow_missing: bool = F
     ``p_<label>`` per class. ``allow_missing``: a row with a missing or infinite feature gets
     blank predictions instead of refusing the file."""
     table, _ = model.prep.read(path)
-    X = model.prep.inputs(table, str(path), allow_missing=allow_missing)
+    X = model.prep.inputs(table, str(path), allow_missing, model.network.dtype,
+                          hint=" (--allow-missing leaves such rows' predictions blank)")
     valid = np.isfinite(X).all(axis=1)
     outputs = np.full((len(X), model.network.sizes[-1]), np.nan)
     outputs[valid] = model.network.forward(X[valid])

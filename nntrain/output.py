@@ -195,7 +195,7 @@ def print_evaluation(report: dict, as_json: bool = False) -> None:
     figures = {k: v for k, v in report.items() if k in ("split", "n", "loss", *METRICS)}
     print_table([figures], list(figures))
     if "confusion" in report:
-        classes = report["classes"]
+        classes = [str(c) for c in report["classes"]]  # per_class is keyed by the label's text
         rows = [{"class": c, **report["per_class"][c]} for c in classes]
         print_table(rows, ["class", "precision", "recall", "support"])
         confusion = [{"true \\ predicted": c, **dict(zip(classes, counts))}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .registry import ConfigError, shorten
+from .registry import ConfigError, describe, shorten
 from .tasks import TASKS, Task
 
 SHOWN_ROWS = 5  # rows named in an error about missing values
@@ -132,20 +132,30 @@ class Preprocessor:
 
     # -- features -------------------------------------------------------------------------
 
-    def inputs(self, X, where: str = "X", allow_missing: bool = False) -> np.ndarray:
-        """Raw features -> the network's inputs: a DataFrame's columns by name, an array's in
-        ``feature_names`` order; checked for missing and infinite values; standardized.
+    def inputs(self, X, where: str = "X", allow_missing: bool = False, dtype=np.float64,
+               hint: str = "") -> np.ndarray:
+        """Raw features -> the network's inputs in ``dtype``: a DataFrame's columns by name, an
+        array's in ``feature_names`` order; standardized; checked for missing and non-finite
+        values after standardizing and casting (1e308 scaled up is infinite too).
 
-        ``allow_missing``: rows with a missing or infinite feature stay NaN (the caller
-        blanks their predictions) instead of being refused.
+        ``allow_missing``: rows with a missing or non-finite feature stay NaN (the caller
+        blanks their predictions) instead of being refused. ``hint``: said after a refusal.
         """
-        X = self.feature_array(X, where)
-        bad = bad_rows(X)
+        raw = self.feature_array(X, where)
+        with np.errstate(over="ignore", invalid="ignore"):  # what overflows is refused below
+            Z = raw if self.mean is None else (raw - self.mean) / self.std
+            Z = Z.astype(dtype, copy=False)
+        bad = bad_rows(Z)
         if len(bad) and not allow_missing:
-            raise ConfigError(missing_message(X, bad, self.feature_names), where)
-        if self.mean is not None:
-            X = (X - self.mean) / self.std
-        return X
+            labels = getattr(X, "index", None)  # a DataFrame's own row labels, when not 0, 1, ..
+            if labels is not None and np.array_equal(labels, np.arange(len(raw))):
+                labels = None
+            raise ConfigError(missing_message(raw, bad, self.feature_names, labels) + hint, where)
+        return Z
+
+    def raw(self, Z: np.ndarray) -> np.ndarray:
+        """The network's inputs back in the data's own units (standardization undone)."""
+        return Z if self.mean is None else Z * self.std + self.mean
 
     def feature_array(self, X, where: str) -> np.ndarray:
         """The features as float64 (N, F), a DataFrame's chosen by column name."""
@@ -155,13 +165,10 @@ class Preprocessor:
             missing = [n for n in names if n not in columns]
             if missing:
                 raise ConfigError(f"has no column {', '.join(missing[:8])}; the model takes the "
-                                  f"features {', '.join(names[:8])}", where)
-            X = X.set_axis(columns, axis=1)[names]
-            try:
-                return X.to_numpy(dtype=np.float64)
-            except (ValueError, TypeError):
-                column = next(c for c in names if not numeric(X[c]))
-                raise ConfigError(f"the feature column {column!r} is not numeric", where) from None
+                                  f"features {', '.join(names[:8])}"
+                                  f"{separator_hint(columns, self.sep, training=False)}", where)
+            X = X.set_axis(columns, axis=1)
+            return np.column_stack([numbers(X[n], n, where) for n in names])
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != len(names) or X.dtype.kind not in "biuf":
             raise ConfigError(f"the model takes {len(names)} numeric features "
@@ -173,18 +180,24 @@ class Preprocessor:
 
     def class_index(self, labels, where: str = "y") -> np.ndarray:
         """Each label's index in ``classes``: numbers match by value (a 0.2 run's 1.0 is 1),
-        texts after stripping spaces. An unknown label is a ConfigError naming it."""
-        labels = parse_labels(np.asarray(labels).reshape(-1))
+        text classes by their text with surrounding spaces stripped. An unknown label is a
+        ConfigError naming it."""
+        labels = np.asarray(labels).reshape(-1)
         known = np.asarray(self.classes)
-        if known.dtype.kind in "iuf" and labels.dtype.kind in "iuf":
-            known, labels = known.astype(np.float64), labels.astype(np.float64)
+        if known.dtype.kind in "iuf":
+            shown = parse_labels(labels)
+            values = shown.astype(np.float64) if shown.dtype.kind in "iuf" else None
+            known = known.astype(np.float64)
+        else:  # "1.0" is a class's text here, not a number
+            values = shown = np.array([str(v).strip() for v in labels])
+        if values is None:  # text labels, number classes: none of them is known
+            index, unknown = np.zeros(len(shown), int), shown
         else:
-            known, labels = known.astype(str), labels.astype(str)
-        index = np.searchsorted(known, labels).clip(0, len(known) - 1)
-        unknown = labels[known[index] != labels]
+            index = np.searchsorted(known, values).clip(0, len(known) - 1)
+            unknown = shown[known[index] != values]
         if len(unknown):
-            shown = ", ".join(str(u) for u in list(dict.fromkeys(unknown.tolist()))[:5])
-            raise ConfigError(f"labels the model does not know: {shown}; it knows "
+            listed = ", ".join(str(u) for u in list(dict.fromkeys(unknown.tolist()))[:5])
+            raise ConfigError(f"labels the model does not know: {listed}; it knows "
                               f"{', '.join(map(str, self.classes))}", where)
         return index
 
@@ -192,10 +205,11 @@ class Preprocessor:
         """Labels or targets in the data's own values -> what the loss compares outputs with."""
         y = np.asarray(y)
         if not self.task.has_classes:
-            Y = y.reshape(len(y), -1).astype(np.float64)
+            flat = y.reshape(len(y), -1)
+            Y = np.column_stack([numbers(column, "target", where) for column in flat.T])
             bad = bad_rows(Y)
             if len(bad):
-                raise ConfigError(f"the target is missing or not finite in {row_list(bad)}", where)
+                raise ConfigError(f"the target is empty or not finite in {row_list(bad)}", where)
             return Y
         empty = np.flatnonzero(empty_cells(y.reshape(-1)))
         if len(empty):
@@ -292,11 +306,53 @@ def empty_cells(y: np.ndarray) -> np.ndarray:
                      or (isinstance(v, str) and not v.strip()) for v in y], bool)
 
 
-def numeric(column) -> bool:
-    """Whether a column read as text holds only numbers (and empty cells)."""
+NON_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+SEPARATORS = ",;\t|:"  # what a one-column file may really be separated by
+
+
+def plain_number(text: str) -> float | None:
+    """A cell's number as training's CSV parser reads it, or None: Python's float() without
+    what it adds (1_000, digits of other scripts)."""
+    text = text.strip()
+    if "_" in text or not text.isascii():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def numbers(column, name: str, where: str) -> np.ndarray:
+    """A column of numbers or their text as float64, by the rules training reads a CSV with
+    (pandas' C parser): an empty cell, NaN and infinity are kept for the missing-value check;
+    any other text that is not a plain number (1_000, other scripts' digits, words) is a
+    ConfigError naming the column and row."""
     import pandas as pd
 
-    return bool(pd.to_numeric(column, errors="coerce").notna().sum() == column.notna().sum())
+    column = pd.Series(np.asarray(column, dtype=object) if not hasattr(column, "dtype")
+                       or column.dtype.kind not in "biuf" else column)
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    for i in np.flatnonzero(np.isnan(values) & column.notna().to_numpy()):
+        text = str(column.iloc[i]).strip()
+        if text.lower() in NON_FINITE:
+            values[i] = plain_number(text)
+        elif text:
+            raise ConfigError(f"column {name!r}, row {i + 1}: {describe(text, 30)} is not a "
+                              "number", where)
+    return values
+
+
+def separator_hint(header: list[str], sep: str, training: bool = True) -> str:
+    """"; is the separator ';'? (set data.sep: ';')" when one column name holds a likely
+    separator; for new data (``training`` False), the run's own separator is named instead."""
+    if len(header) != 1:
+        return ""
+    found = [c for c in SEPARATORS if c != sep and c in header[0]]
+    if not found:
+        return ""
+    best = max(found, key=header[0].count)
+    advice = f"set data.sep: {best!r}" if training else f"this run reads files separated by {sep!r}"
+    return f"; is the separator {best!r}? ({advice})"
 
 
 def row_list(rows: np.ndarray) -> str:
@@ -307,10 +363,17 @@ def row_list(rows: np.ndarray) -> str:
     return f"row{'s' * (len(rows) > 1)} {shown}{more}"
 
 
-def missing_message(X: np.ndarray, rows: np.ndarray, names: list[str]) -> str:
-    """"column 'b' is empty (or NaN) in row 2 (also rows 7, 9)": the first bad cell named."""
-    j = int(np.flatnonzero(~np.isfinite(X[rows[0]]))[0])
-    kind = "empty (or NaN)" if np.isnan(X[rows[0], j]) else "infinite"
-    others = f" (also {row_list(rows[1:])})" if len(rows) > 1 else ""
-    return (f"column {names[j]!r} is {kind} in row {rows[0] + 1}{others}; a feature must be a "
-            "finite number (predict --allow-missing leaves such rows' predictions blank)")
+def missing_message(raw: np.ndarray, rows: np.ndarray, names: list[str], labels=None) -> str:
+    """"row 2: 'b' is empty (or NaN); row 7: 'a' is infinite": each bad row's first bad
+    column, from the raw values (a finite value too large once standardized says so).
+    ``labels``: a DataFrame's index, named beside the row when it is not 0, 1, 2, ..."""
+    parts = []
+    for r in rows[:SHOWN_ROWS]:
+        finite = np.isfinite(raw[r])
+        j = int(np.flatnonzero(~finite)[0]) if not finite.all() else 0
+        kind = ("empty (or NaN)" if np.isnan(raw[r, j]) else "infinite" if not finite.all()
+                else "too large once standardized")
+        where = f"row {r + 1}" + (f" (index {labels[r]})" if labels is not None else "")
+        parts.append(f"{where}: {names[j]!r} is {kind}")
+    more = f" and {len(rows) - SHOWN_ROWS} more rows" if len(rows) > SHOWN_ROWS else ""
+    return f"{'; '.join(parts)}{more}: a feature must be a finite number"

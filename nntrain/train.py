@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .callbacks import Callback, CallbackList, Start, Training, default_callbacks
+from .callbacks import Callback, Start, Training, default_callbacks
 from .config import Config
 from .experiment import Experiment, setup
 from .preprocess import Data
@@ -72,24 +72,13 @@ def untrained_figures(exp: Experiment) -> dict:
             "grad_norm": None}
 
 
-def epoch_row(exp: Experiment, epoch: int, figures: dict, time_s: float) -> dict:
-    """metrics.csv's row: the epoch's training figures, then the validation figures."""
+def epoch_row(exp: Experiment, epoch: int, figures: dict, training: Training) -> dict:
+    """metrics.csv's row: the epoch's training figures, the validation figures, and the time
+    since training started (epoch 0's is 0)."""
     row = {"epoch": epoch, **figures}
     if exp.val is not None:
         row["val_loss"], row[f"val_{exp.metric}"] = exp.evaluate(exp.val)
-    return {**row, "time_s": time_s}
-
-
-def end_epoch(training: Training, callbacks: CallbackList, stop: StopRequests, row: dict) -> None:
-    """An epoch's row into the history and through the callbacks, all of it even when a signal
-    stops the run at once (the summary's epochs then match metrics.csv)."""
-    stop.hold()
-    try:
-        training.history.append(row)
-        callbacks.on_epoch_end(row["epoch"], row)
-        training.at_epoch_end = not training.halted
-    finally:
-        stop.release()
+    return {**row, "time_s": training.clock() if epoch else 0.0}
 
 
 def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "runs",
@@ -114,6 +103,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
     # Overflow in a diverging run is expected and detected by a callback: numpy need not warn.
     with (np.errstate(over="ignore", invalid="ignore", divide="ignore"),
           limit_threads(exp.threads), StopRequests() as stop):
+        training.signals = stop
         try:
             calls.on_train_begin()
             # 2. epoch 0 is the untrained network (a resumed run has its rows already); then
@@ -123,12 +113,12 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
                     break
                 training.at_epoch_end = False
                 figures = train_epoch(exp, epoch, arrays) if epoch else untrained_figures(exp)
-                row = epoch_row(exp, epoch, figures, training.clock() if epoch else 0.0)
+                row = epoch_row(exp, epoch, figures, training)
                 if epoch == exp.cfg.train.epochs:
                     training.stop("completed")
                 if stop.requested:  # a first Ctrl-C: stop after this epoch
                     training.stop("interrupted")
-                end_epoch(training, calls, stop, row)
+                calls.on_epoch_end(epoch, row)
             if training.status == "interrupted":
                 training.summary["signal"] = stop.requested
         except KeyboardInterrupt as signalled:  # a second Ctrl-C, or SIGTERM: at once

@@ -11,6 +11,7 @@ import pytest
 from conftest import write
 from nntrain import load_config, load_run, train
 from nntrain.callbacks import Callback
+from nntrain.registry import ConfigError
 
 
 def points(n=120, seed=0):
@@ -55,7 +56,7 @@ def test_a_run_predicts_and_evaluates_its_own_training_file(tmp_path, cli, sep, 
     assert report.exit_code == 0, report.stderr
     figures = json.loads(report.stdout)
     assert figures["n"] == len(y) and figures["accuracy"] > 0.9
-    assert figures["classes"] == [str(c) for c in classes]
+    assert figures["classes"] == classes  # the labels themselves: 0, not "0" or 0.0
 
 
 def test_columns_in_another_order_are_matched_by_name(tmp_path, cli):
@@ -193,3 +194,62 @@ def test_an_optimizer_can_evaluate_the_loss_itself_through_the_closure(tmp_path)
     losses = [row["loss"] for row in run.history]
     assert ShrinkIfBetter.evaluations == 60  # two loss evaluations per step, one step an epoch
     assert all(b <= a for a, b in zip(losses, losses[1:])) and losses[-1] < losses[0]
+
+
+def test_each_bad_row_is_named_with_its_own_column_and_problem(tmp_path, cli):
+    X, y = points()
+    run, _ = train_csv(tmp_path, csv_text(X, y))
+    bad = write(tmp_path / "bad.csv", "a,b,label\n,0.2,1\n0.3,nan,0\n1,2,1\n-inf,2,0\n")
+    result = cli("predict", run.path, bad)
+    assert result.exit_code == 2
+    assert ("row 1: 'a' is empty (or NaN); row 2: 'b' is empty (or NaN); row 4: 'a' is infinite"
+            in result.stderr)
+    frame = pd.DataFrame({"a": [0.1, 0.2, np.nan], "b": [1.0, 2.0, 3.0]}, index=[10, 20, 30])
+    with pytest.raises(ConfigError, match=r"row 3 \(index 30\): 'a' is empty"):
+        load_run(run.path).predict(frame)
+
+
+def test_a_value_too_large_once_standardized_is_refused_not_given_a_class(tmp_path):
+    X, y = points()
+    run, _ = train_csv(tmp_path, csv_text(X * 0.01, y))  # standardized: divided by about 0.01
+    model = load_run(run.path)
+    with pytest.raises(ConfigError, match="'a' is too large once standardized"):
+        model.predict(np.array([[1e308, 0.0]]))
+
+
+def test_text_that_training_refuses_is_refused_by_predict_too(tmp_path, cli):
+    X, y = points()
+    run, data = train_csv(tmp_path, csv_text(X, y))
+    bad = write(tmp_path / "bad.csv", "a,b\n1_000,2\n")
+    result = cli("predict", run.path, bad)
+    assert result.exit_code == 2 and "column 'a', row 1: '1_000' is not a number" in result.stderr
+    write(tmp_path / "train2.csv", "a,b,label\n1_000,2,1\n" + data.read_text().split("\n", 1)[1])
+    config = write(tmp_path / "c2.yaml", "data: {name: csv, path: train2.csv, target: label}\n"
+                                         "model: {layers: [2, 1]}\n")
+    refused = cli("train", config)
+    assert refused.exit_code == 2 and "'1_000' is not a number" in refused.stderr
+
+
+def test_a_header_below_blank_lines_is_the_same_header_for_training_and_predict(tmp_path, cli):
+    X, y = points()
+    run, data = train_csv(tmp_path, "\n\n" + csv_text(X, y))
+    assert load_run(run.path).feature_names == ["a", "b"]
+    assert cli("predict", run.path, data).exit_code == 0
+
+
+def test_text_classes_that_look_like_numbers_match_as_text(tmp_path, cli):
+    X, y = points()
+    run, _ = train_csv(tmp_path, csv_text(X, y, label_text=lambda c: ["1.0", "x"][c]))
+    model = load_run(run.path)
+    assert model.classes == ["1.0", "x"]
+    report = model.evaluate(X[:3], ["1.0", "1.0", "x"])
+    assert report["n"] == 3
+    with pytest.raises(ConfigError, match="labels the model does not know: 1; it knows 1.0, x"):
+        model.evaluate(X[:1], ["1"])
+
+
+def test_evaluate_refuses_features_and_targets_of_different_lengths(tmp_path):
+    X, y = points()
+    run, _ = train_csv(tmp_path, csv_text(X, y))
+    with pytest.raises(ConfigError, match="3 rows of features but 1 targets"):
+        load_run(run.path).evaluate(X[:3], [1])
