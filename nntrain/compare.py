@@ -38,9 +38,9 @@ from .config import (apply_override, failure, load_config, parse_override, read_
 from .experiment import prepare, resolve
 from .plots import check_metric
 from .registry import ConfigError, label
-from .results import BEST_LOSSES, FINAL_LOSSES, FINAL_METRICS, filled_columns, run_row
-from .runs import (check_out_dir, claim_out_dir, flatten, new_run_dir, read_summary, safe_name,
-                   to_json, write_yaml)
+from .results import figure_columns, run_row
+from .runs import (RunFolder, check_out_dir, claim_out_dir, flatten, new_run_dir, read_summary,
+                   safe_name, write_yaml)
 from .signals import StopRequests
 from .train import train
 
@@ -205,7 +205,7 @@ def store(folder: Path, result: dict) -> None:
         (tmp / name).write_bytes(data)
     summary = dict(result["summary"])
     summary["path"] = str(final)
-    (tmp / "summary.json").write_text(to_json(summary) + "\n")
+    RunFolder(tmp).write_summary(summary)
     shutil.rmtree(final, ignore_errors=True)  # a failed run's earlier attempt, on resume
     os.replace(tmp, final)
 
@@ -380,9 +380,7 @@ def write_results(folder: Path, sweep: Sweep, points: list[dict], metric: str = 
         rows.append(row)
     if not rows:  # stopped before any run finished
         return pd.DataFrame()
-    figures = filled_columns(rows, [*FINAL_LOSSES, *BEST_LOSSES, "best_epoch", *FINAL_METRICS])
-    if sweep.target_loss is not None:
-        figures.append("epochs_to_target")
+    figures = figure_columns(rows, sweep.target_loss is not None, losses_first=True)
     results = pd.DataFrame(rows, columns=[*keys, "seed", "status", "epochs", *figures,
                                           "wall_time_s", "run"])
     for column in ("seed", "epochs", "best_epoch", "epochs_to_target"):
@@ -391,7 +389,7 @@ def write_results(folder: Path, sweep: Sweep, points: list[dict], metric: str = 
     results.to_csv(folder / "results.csv", index=False)
     summary = variant_summary(results, keys, [f for f in figures if f != "best_epoch"])
     summary.to_csv(folder / "summary.csv", index=False)
-    ran = [folder / p["dir"] for p in points if (folder / p["dir"] / "metrics.csv").is_file()]
+    ran = [folder / p["dir"] for p in points if (folder / p["dir"] / RunFolder.METRICS).is_file()]
     if ran:
         from .plots import plot_runs
 

@@ -1,10 +1,10 @@
-"""Datasets: generators, shipped files and loaders, then split, standardize and encode targets.
+"""Datasets: generators, shipped files and loaders; the checks every dataset passes; the split.
 
 A dataset function returns ``(X, y, task)``: X (N, F) floats, y either class
 labels (N,) or regression targets (N,) / (N, K), task "classes",
-"regression" or None (infer from y). ``load_data`` turns that into a
-``Data`` with encoded targets: (N, 1) 0/1 for binary, one-hot (N, K) for
-multiclass, (N, K) floats for regression.
+"regression" or None (infer from y). ``load_data`` splits it and hands the
+parts to the preprocessor (nntrain/preprocess.py), which is fitted on the
+training part and makes the network's arrays of every part.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""What happens inside the network while it trains: per-layer statistics and the divergence sentinel.
+"""What happens inside the network while it trains: per-layer statistics (layers.csv) and where a
+diverged network first overflowed (the DivergenceSentinel callback names it).
 
 layers.csv columns (one row per layer every ``train.diagnostics_every`` epochs):
   act_mean, act_std       of the layer's outputs over the training set

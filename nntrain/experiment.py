@@ -4,8 +4,9 @@ figures measured on it.
 ``prepare(cfg)`` loads the data and fills what the config left to it (the
 output activation and loss from the task, the optimizer's default lr) and
 checks the layer sizes against it. ``setup(cfg)`` goes on to build the
-network, loss, optimizer and schedule, with the data in the network's dtype.
-train, compare, diagnostics, inspection and gradcheck all start here.
+network, loss, optimizer and schedule (each built once, here), the batches and the
+BLAS threads, with the data in the network's dtype. train, compare, explain,
+inspection, gradcheck and the run-folder readers start here.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def resolve(cfg: Config, data: Data) -> Config:
     model, optimizer = cfg.model, cfg.optimizer
     task = TASKS[data.task]
     loss = cfg.loss if cfg.loss is not None else task.loss
-    fused = LOSSES.get(label_name(loss), "loss").fused_with
+    fused = LOSSES.get(LOSSES.split(loss, "loss")[0], "loss").fused_with
     output = model.output_activation
     if output is None:
         output = fused or task.output_activation
@@ -50,11 +51,6 @@ def resolve(cfg: Config, data: Data) -> Config:
         optimizer=replace(optimizer, lr=lr),
         data=replace(cfg.data, task=data.task),
     )
-
-
-def label_name(spec) -> str:
-    """The registry name of a component spec: 'huber' or {name: huber, delta: 2}."""
-    return spec["name"] if isinstance(spec, dict) else spec
 
 
 def prepare(cfg: Config, data: Data | None = None) -> tuple[Config, Data]:

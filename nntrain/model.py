@@ -69,6 +69,13 @@ class TrainedModel:
             raise ConfigError(f"has {len(X)} rows of features but {len(Y)} targets", where)
         return self.report(X, Y)
 
+    def data(self):
+        """The run's own data, rebuilt from its config and seeds, split as in training; a data
+        file that changed since is a ConfigError (its splits would not be the run's)."""
+        _, data = prepare(self.config)
+        self.prep.check_data(data, str(self.path))
+        return data
+
     def report(self, X: np.ndarray, Y: np.ndarray) -> dict:
         """evaluate()'s figures on inputs and targets as the network takes them."""
         net, task = self.network, self.task
@@ -175,7 +182,7 @@ def evaluate_run(model: TrainedModel, path: str | Path | None = None) -> dict:
     if path is not None:
         table, y = model.prep.read(path, with_target=True)
         return {"split": str(path), **model.evaluate(table, y, str(path))}
-    _, data = prepare(model.config)
+    data = model.data()
     for split, X, Y in (("test", data.X_test, data.Y_test), ("validation", data.X_val, data.Y_val)):
         if X is not None:  # already standardized like the training part
             return {"split": split, **model.report(X, Y)}

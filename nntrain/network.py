@@ -36,6 +36,7 @@ class Pass:
     X: np.ndarray  # (batch, fan_in of layer 1): a_0
     a: list[np.ndarray]  # a of every layer; the last is the output
     z_out: np.ndarray  # the output layer's z (the logits a fused loss is computed from)
+    number: int = 0  # which of the network's passes: backward takes only the latest
 
     @property
     def output(self) -> np.ndarray:
@@ -94,6 +95,7 @@ class Network:
         self.dW = [np.zeros_like(W) for W in self.W]
         self.db = [np.zeros_like(b) for b in self.b]
         self._buffers: dict[int, dict[str, list[np.ndarray]]] = {}
+        self._passes = 0  # forward passes made: the activations cache the latest one's values
 
     # -- parameters ---------------------------------------------------------------
 
@@ -166,6 +168,7 @@ class Network:
         (an ``inplace`` activation writes a over z).
         """
         buf = self._buffers_for(len(X))
+        self._passes += 1
         a = X
         for W, b, act, z, out in zip(self.W, self.b, self.activations, buf["z"], buf["a"]):
             np.matmul(a, W, out=z)  # (batch, fan_out)
@@ -175,7 +178,7 @@ class Network:
             a = act.forward(z, out)
             if trace is not None:
                 trace[-1].a = a.copy()
-        return Pass(X, list(buf["a"][:-1]) + [a], buf["z"][-1])
+        return Pass(X, list(buf["a"][:-1]) + [a], buf["z"][-1], self._passes)
 
     def backward(self, done: Pass, delta: np.ndarray, trace: list[LayerTrace] | None = None) -> None:
         """Given the pass ``done`` and dE/dz of its output layer, fill dW, db (and PReLU's
@@ -183,6 +186,8 @@ class Network:
 
         ``trace``: the forward pass's list, given each layer's delta (a copy: the buffers are reused).
         """
+        if done.number != self._passes:  # its buffers and the activations' caches are gone
+            raise RuntimeError("backward needs the latest forward pass: another pass ran since")
         buf = self._buffers_for(len(delta))
         for i in range(len(self.W) - 1, -1, -1):
             if trace is not None:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .experiment import prepare
 from .model import TrainedModel, load_run
 from .plots import new_figure, picture_path, replacing, save_figure
 from .registry import ConfigError
@@ -136,7 +135,7 @@ def data_points(model: TrainedModel) -> dict:
     """The training and validation points in raw units (from the run's config); none if the
     data cannot be loaded here (a CSV path relative to somewhere else)."""
     try:
-        _, data = prepare(model.config)
+        data = model.data()
     except ConfigError as err:
         warnings.warn(f"data points not drawn: {err}", stacklevel=2)
         return {}
@@ -145,7 +144,7 @@ def data_points(model: TrainedModel) -> dict:
     for part, X, Y in (("train", data.X_train, data.Y_train), ("val", data.X_val, data.Y_val)):
         if X is None:
             continue
-        raw = X * data.std + data.mean if data.mean is not None else X
+        raw = model.prep.raw(X)
         target = task.truth(Y) if task.has_classes else Y[:, 0]  # class index, or the value
         points[part] = (raw, target.astype(float))
     return points

@@ -153,6 +153,13 @@ class Preprocessor:
             raise ConfigError(missing_message(raw, bad, self.feature_names, labels) + hint, where)
         return Z
 
+    def check_data(self, data: Data, where: str) -> None:
+        """``data``, rebuilt from the run's config, must be the data this preprocessor was
+        fitted on (its fingerprint): else the run's splits are not its own."""
+        if self.fingerprint and data.fingerprint != self.fingerprint:
+            raise ConfigError("the data is not the data this run was trained on (its "
+                              "fingerprint changed)", where)
+
     def raw(self, Z: np.ndarray) -> np.ndarray:
         """The network's inputs back in the data's own units (standardization undone)."""
         return Z if self.mean is None else Z * self.std + self.mean

@@ -8,6 +8,7 @@ keyword arguments of the registered class or function.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import math
 import re
@@ -148,6 +149,41 @@ Decay = Range(0, 1, high_open=True)  # [0, 1): a moving average's beta
 Factor = Range(0, 1, low_open=True)  # (0, 1]: a schedule's gamma
 
 
+def annotated_ranges(function: Callable) -> dict[str, list[Range]]:
+    """The ``Range``s of a function's parameters, from their ``Annotated`` annotations."""
+    try:
+        hints = typing.get_type_hints(function, include_extras=True)
+    except (NameError, TypeError):  # a plugin's annotation that cannot be resolved: no ranges
+        return {}
+    ranges = {param: [r for r in typing.get_args(hint)[1:] if isinstance(r, Range)]
+              for param, hint in hints.items() if typing.get_origin(hint) is typing.Annotated}
+    return {param: found for param, found in ranges.items() if found}
+
+
+def checking_ranges(component: Callable) -> Callable:
+    """A registered class whose ``__init__`` annotates ranges checks them however it is built:
+    from a config (``Registry.prepare`` checks them first, without building) and in Python
+    (``Huber(delta=-1)`` is a ValueError, as it was when each class checked its own)."""
+    init = getattr(component, "__init__", None) if inspect.isclass(component) else None
+    ranges = annotated_ranges(init) if init is not None else {}
+    if not ranges or getattr(init, "checks_ranges", False):  # none, or a base class's wrapper
+        return component
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def checked(self, *args, **kwargs):
+        given = signature.bind(self, *args, **kwargs).arguments
+        for param, bounds in ranges.items():
+            for allowed in bounds:
+                if param in given and not allowed.holds(given[param]):
+                    raise ValueError(f"{param} must be {allowed}, got {describe(given[param])}")
+        init(self, *args, **kwargs)
+
+    checked.checks_ranges = True
+    component.__init__ = checked
+    return component
+
+
 class Registry:
     """Named components of one kind (activations, losses, ...)."""
 
@@ -161,6 +197,7 @@ class Registry:
         def add(component: Callable) -> Callable:
             if name in self._items:
                 raise ConfigError(f"{self.kind} '{name}' is already registered")
+            component = checking_ranges(component)
             self._items[name] = component
             component.registry_name = name
             return component

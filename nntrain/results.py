@@ -59,10 +59,17 @@ def _whole(value: float | None) -> int | None:
     return None if value is None else int(value)
 
 
-def filled_columns(rows: list[dict], columns: list[str]) -> list[str]:
-    """Those of ``columns`` that some row has a value in: no figure column blank for every run
-    (final_val_loss without validation data, final_mae for a classifier)."""
-    return [c for c in columns if any(row.get(c) is not None for row in rows)]
+def figure_columns(rows: list[dict], target: bool = False, losses_first: bool = False
+                   ) -> list[str]:
+    """The figure columns of a table of rows, those that some row has a value in (no
+    final_val_loss without validation data, no final_mae for a classifier). report puts the
+    final figures first; compare's results.csv (``losses_first``) the losses, as 0.2 did."""
+    if losses_first:
+        order = [*FINAL_LOSSES, *BEST_LOSSES, "best_epoch", *FINAL_METRICS]
+    else:
+        order = [*FINAL_LOSSES, *FINAL_METRICS, *BEST_LOSSES, "best_epoch"]
+    filled = [c for c in order if any(row.get(c) is not None for row in rows)]
+    return filled + (["epochs_to_target"] if target else [])
 
 
 def report_rows(run_dirs: list[Path]) -> tuple[list[dict], list[str]]:
@@ -71,5 +78,5 @@ def report_rows(run_dirs: list[Path]) -> tuple[list[dict], list[str]]:
     configs = [read_config(d) for d in run_dirs]
     keys = differing_keys(configs)
     rows = [run_row(d, config, keys) for d, config in zip(run_dirs, configs)]
-    figures = filled_columns(rows, [*FINAL_LOSSES, *FINAL_METRICS, *BEST_LOSSES, "best_epoch"])
+    figures = figure_columns(rows)
     return rows, ["run", *keys, "status", "epochs", *figures, "wall_time_s"]

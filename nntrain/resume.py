@@ -12,12 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
+from .callbacks import Start
 from .config import apply_override, load_config, parse_override, read_yaml
 from .experiment import build_network, prepare
 from .model import fitting
+from .preprocess import Preprocessor
 from .registry import ConfigError
 from .runs import RunFolder, load_arrays
-from .callbacks import Start
 from .train import Run, train
 
 CHANGEABLE = ("train.epochs", "train.early_stopping")
@@ -41,11 +42,11 @@ def resume(run_dir: str | Path, overrides: list[str] = (), progress=None) -> Run
     cfg = load_config(raw=raw)
     checkpoint = folder.read_checkpoint()
     _, data = prepare(cfg)
-    saved = (load_arrays(folder.file(folder.DATA)).get("fingerprint", "")
-             if folder.file(folder.DATA).is_file() else "")
-    if str(saved) != data.fingerprint:
-        raise ConfigError("the data is not the data this run was trained on (its fingerprint "
-                          "changed); resume needs the same data", str(folder.path))
+    if not folder.file(folder.DATA).is_file():
+        raise ConfigError("has no data.npz: resume needs the data the run was trained on",
+                          str(folder.path))
+    Preprocessor.from_arrays(load_arrays(folder.file(folder.DATA)), data.task).check_data(
+        data, str(folder.path))
     state = checkpoint["state"]
     epoch = int(state["epoch"])
     if epoch > cfg.train.epochs:

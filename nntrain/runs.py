@@ -1,11 +1,17 @@
 """Run folders and the files in them: created atomically, written so that a crash loses nothing.
 
 runs/<name>/<YYYYmmdd-HHMMSS>-<6 hex>/
-  config.yaml    the resolved config
-  metrics.csv    one row per epoch, flushed as it is written
-  layers.csv     per-layer diagnostics every train.diagnostics_every epochs
-  summary.json   status and figures; written at the start, replaced atomically at the end
-  model.npz      the parameters (W1, b1, ...), loaded with allow_pickle=False
+  config.yaml     the resolved config
+  data.npz        the preprocessor fitted on the training part
+  metrics.csv     one row per epoch, flushed as it is written
+  layers.csv      per-layer diagnostics every train.diagnostics_every epochs
+  summary.json    status and figures; written at the start, replaced atomically at the end
+  checkpoint.npz  the latest state to resume from, replaced atomically
+  snapshots.bin   parameter snapshots for pictures (nntrain/snapshots.py)
+  model.npz       the parameters (W1, b1, ...), loaded with allow_pickle=False
+
+``RunFolder`` names them and writes them (the training callbacks call it); the readers
+below read them back for predict, evaluate, resume, plot and report.
 """
 
 from __future__ import annotations
@@ -250,8 +256,13 @@ def truncate_csv(path: Path, last_epoch: int) -> None:
         return
     lines = path.read_text().splitlines(keepends=True)
     header, width = lines[:1], len(lines[0].split(",")) if lines else 0
-    kept = [line for line in lines[1:] if line.endswith("\n") and len(line.split(",")) == width
-            and float(line.split(",", 1)[0]) <= last_epoch]
+    kept = []
+    for line in lines[1:]:  # a torn or damaged row ends the history, as read_metrics reads it
+        epoch = line.split(",", 1)[0]
+        if not (line.endswith("\n") and len(line.split(",")) == width and epoch.isdigit()):
+            break
+        if int(epoch) <= last_epoch:
+            kept.append(line)
     write_atomic(path, "".join(header + kept))
 
 

@@ -37,8 +37,8 @@ MAX_BYTES = 20_000_000
 
 
 def planned_epochs(every: int | str, epochs: int, bytes_per_snapshot: int) -> set[int] | None:
-    """The epochs ``every`` keeps of a run of ``epochs`` (the last is added by the loop
-    wherever the run ends). None: every N-th epoch (an integer), checked on the fly."""
+    """The epochs ``every`` keeps of a run of ``epochs`` (the last is added by the
+    SnapshotLog callback wherever the run ends). None: every N-th epoch (an integer), checked on the fly."""
     if every != "auto":
         return None
     room = max(0, MAX_BYTES // max(bytes_per_snapshot, 1) - 2)  # epoch 0 and last always
@@ -150,7 +150,7 @@ def truncate_snapshots(path: Path, last_epoch: int) -> None:
 
 
 class Snapshots:
-    """The training loop's side object: which epochs to keep (``due``) and keeping them."""
+    """Which epochs to keep (``due``) and keeping them: what the SnapshotLog callback uses."""
 
     def __init__(self, path: Path, every: int | str, epochs: int, net):
         params = net.parameters()

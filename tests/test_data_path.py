@@ -12,6 +12,7 @@ from conftest import write
 from nntrain import load_config, load_run, train
 from nntrain.callbacks import Callback
 from nntrain.registry import ConfigError
+from nntrain.runs import WriteError
 
 
 def points(n=120, seed=0):
@@ -253,3 +254,40 @@ def test_evaluate_refuses_features_and_targets_of_different_lengths(tmp_path):
     run, _ = train_csv(tmp_path, csv_text(X, y))
     with pytest.raises(ConfigError, match="3 rows of features but 1 targets"):
         load_run(run.path).evaluate(X[:3], [1])
+
+
+XOR = {"data": {"name": "xor"}, "model": {"layers": [2, 4, 1]},
+       "optimizer": {"name": "gd", "lr": 0.5}, "train": {"epochs": 20}}
+
+
+def test_a_resume_that_cannot_start_leaves_the_trained_model_alone(tmp_path):
+    from nntrain.resume import resume
+
+    run = train(load_config(raw=XOR), out=tmp_path / "r")
+    model = (run.path / "model.npz").read_bytes()
+    (run.path / "layers.csv").unlink()
+    (run.path / "layers.csv").mkdir()  # its log cannot be opened: the resumed run cannot start
+    with pytest.raises(WriteError, match="is a directory while writing"):
+        resume(run.path, ["train.epochs=30"])
+    assert (run.path / "model.npz").read_bytes() == model
+
+
+def test_a_failing_user_callback_does_not_stop_the_run_folder_being_finished(tmp_path):
+    class Broken(Callback):
+        def on_train_end(self, logs):
+            raise RuntimeError("a bug in the user's callback")
+
+    with pytest.raises(RuntimeError, match="a bug in the user's callback"):
+        train(load_config(raw=XOR), out=tmp_path / "r", callbacks=[Broken()])
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["epochs"] == 20
+    assert (tmp_path / "r" / "model.npz").is_file() and (tmp_path / "r" / "checkpoint.npz").is_file()
+
+
+def test_a_callback_ends_a_run_with_one_of_the_run_statuses_only(tmp_path):
+    class Odd(Callback):
+        def on_epoch_end(self, epoch, logs):
+            self.training.stop("done")
+
+    with pytest.raises(ValueError, match="a run ends completed, early_stopped"):
+        train(load_config(raw=XOR), out=tmp_path / "r", callbacks=[Odd()])

@@ -162,3 +162,17 @@ def test_traced_step_keeps_each_layers_z_a_and_delta(activation, loss, output):
         assert traced.dE_do is None
     else:
         np.testing.assert_allclose(traced.dE_do, loss.grad(traced.trace[-1].a, Y), rtol=1e-15)
+
+
+def test_backward_refuses_a_pass_that_is_no_longer_the_latest():
+    """The activations cache the latest forward pass's values and the buffers are reused: a
+    backward over an older pass would compute wrong gradients silently."""
+    rng = np.random.default_rng(0)
+    net = Network([3, 4, 2], "tanh", "identity")
+    X, Y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    done = net.forward_pass(X)
+    net.forward(X[:1])
+    with pytest.raises(RuntimeError, match="latest forward pass"):
+        net.backward(done, done.output - Y)
+    fresh = net.forward_pass(X)
+    net.backward(fresh, fresh.output - Y)  # the latest one is fine
