@@ -31,7 +31,8 @@ def resolve(cfg: Config, data: Data) -> Config:
     model, optimizer = cfg.model, cfg.optimizer
     task = TASKS[data.task]
     loss = cfg.loss if cfg.loss is not None else task.loss
-    fused = LOSSES.get(LOSSES.split(loss, "loss")[0], "loss").fused_with
+    name = loss["name"] if isinstance(loss, dict) else loss  # checked at load: a loss's name
+    fused = LOSSES.get(name, "loss").fused_with
     output = model.output_activation
     if output is None:
         output = fused or task.output_activation
