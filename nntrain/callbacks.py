@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import EarlyStopping as EarlyStoppingSetting
+from .config import EarlyStopping as EarlyStoppingSetting, plugin_hash
 from .diagnostics import LAYER_COLUMNS, first_nonfinite, layer_stats
 from .experiment import Experiment, evaluate
 from .runs import RunFolder
@@ -405,6 +405,7 @@ class Summary(Callback):
             "n_train": len(exp.train.X), "n_val": len(exp.val.X) if exp.val else 0,
             "n_parameters": int(sum(p.size for p in exp.net.parameters())),
             "threads": exp.threads, "config_hash": cfg.hash(), "versions": versions(),
+            "plugins": [{"file": p, "sha256": plugin_hash(p)} for p in cfg.plugins],
             "started": now(), "pid": os.getpid(), "host": host(),
             "resumed_from": training.resumed_at})
         training.folder.write_summary(training.summary)

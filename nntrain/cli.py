@@ -114,6 +114,12 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar o
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON to stdout.")]
 CsvOpt = Annotated[Optional[Path], typer.Option(
     "--csv", metavar="FILE", help="Also write the table as CSV.")]
+RunPluginOpt = Annotated[Optional[list[Path]], typer.Option(
+    "--plugin", metavar="FILE", show_default=False,
+    help="A Python file of the run's own components (repeatable): files named in a run folder "
+         "are never imported.")]
+ChangedOkOpt = Annotated[bool, typer.Option(
+    "--plugin-changed-ok", help="Use a --plugin file that differs from the one the run recorded.")]
 InitializersOpt = Annotated[Optional[str], typer.Option(
     "--initializers", metavar="A,B,...",
     help="Initializers to compare, e.g. he_normal,xavier_uniform (names or YAML mappings).")]
@@ -350,6 +356,8 @@ def plot(
              "one run, last for several.")] = None,
     seed: Annotated[Optional[int], typer.Option(
         "--seed", show_default=False, help="Of runs differing in seed, draw this one's.")] = None,
+    plugin: RunPluginOpt = None,
+    plugin_changed_ok: ChangedOkOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Curves of runs (mean and min-max band over seeds); one run also gets a gradient heat map.
@@ -374,8 +382,11 @@ def plot(
         raise ConfigError("give run folders to plot, or --activations", "plot")
     elif kinds:
         from . import pictures
+        from .model import use_run_plugins
 
-        written = pictures.draw(kinds[0], find_runs(paths), output, at, seed, layer)
+        runs = find_runs(paths)
+        use_run_plugins(runs, plugin or [], plugin_changed_ok)
+        written = pictures.draw(kinds[0], runs, output, at, seed, layer)
     else:
         written = plots.plot_runs(find_runs(paths), output, metric)
     typer.echo(str(written))
@@ -426,12 +437,15 @@ def predict(
         "--allow-missing",
         help="Leave the predictions of rows with a missing or infinite feature blank "
              "(default: refuse the file, naming the rows).")] = False,
+    plugin: RunPluginOpt = None,
+    plugin_changed_ok: ChangedOkOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Predict with a trained run: INPUT's columns plus prediction (and p_<label> per class)."""
     from .model import load_run, predict_table
 
-    table = predict_table(load_run(run), data, allow_missing=allow_missing)
+    model = load_run(run, plugins=plugin or [], plugin_changed_ok=plugin_changed_ok)
+    table = predict_table(model, data, allow_missing=allow_missing)
     table.to_csv(output if output is not None else sys.stdout, index=False)
 
 
@@ -443,13 +457,16 @@ def evaluate(
         help="A CSV or npz with features and targets (default: the run's test split, else its "
              "validation split).")] = None,
     as_json: JsonOpt = False,
+    plugin: RunPluginOpt = None,
+    plugin_changed_ok: ChangedOkOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Loss and accuracy (or MAE) of a trained run; per-class precision, recall, confusion."""
     from .model import evaluate_run, load_run
     from .output import print_evaluation
 
-    print_evaluation(evaluate_run(load_run(run), data), as_json=as_json)
+    model = load_run(run, plugins=plugin or [], plugin_changed_ok=plugin_changed_ok)
+    print_evaluation(evaluate_run(model, data), as_json=as_json)
 
 
 @app.command()
@@ -460,6 +477,8 @@ def resume(
         help="train.epochs=N to go further; train.early_stopping=... to change it.")] = None,
     quiet: QuietOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
+    plugin: RunPluginOpt = None,
+    plugin_changed_ok: ChangedOkOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Go on training a killed, interrupted or finished run in its own folder, from its checkpoint."""
@@ -467,7 +486,8 @@ def resume(
     from .resume import resume as resume_run
 
     progress = EpochProgress(run.name) if interactive() and not (quiet or as_json) else None
-    result = resume_run(run, overrides or [], progress=progress)
+    result = resume_run(run, overrides or [], progress=progress, plugins=plugin or [],
+                        plugin_changed_ok=plugin_changed_ok)
     summary = result.summary
     if summary["status"] == "early_stopped" and summary["epochs"] == summary["resumed_from"]:
         typer.echo(f"early stopping had already stopped this run: no {summary['monitor']} "

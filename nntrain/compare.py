@@ -21,6 +21,7 @@ import contextlib
 import copy
 import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -33,8 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .config import (apply_override, failure, load_config, parse_override, read_yaml,
-                     resolve_data_path)
+from .config import (apply_override, check_grid_size, failure, load_config, parse_override,
+                     read_yaml, resolve_data_path)
 from .experiment import prepare, resolve
 from .plots import check_metric
 from .registry import ConfigError, label
@@ -53,6 +54,13 @@ class Sweep:
     axes: dict  # dotted key -> list of values
     seeds: list
     target_loss: float | None = None
+
+    def __post_init__(self) -> None:
+        """A grid of more than MAX_GRID runs is refused before its points are built, naming the
+        axes: 'optimizer.lr x model.activation x --seeds: 100 x 100 x 5 = 50000 grid points...'."""
+        sizes = [len(values) for values in self.axes.values()] + [len(self.seeds)]
+        check_grid_size(math.prod(sizes), " x ".join([*self.axes, "--seeds"]),
+                        f"{' x '.join(map(str, sizes))} =")
 
     def points(self) -> list[dict]:
         """Every axis x every seed, in a stable order; each point names its folder."""
@@ -114,6 +122,7 @@ def parse_seeds(text: str | None, default: int) -> list[int]:
                           "--seeds") from None
     if any(p < 0 for p in parts) or (len(parts) == 1 and parts[0] < 1):
         raise ConfigError(f"seeds must be >= 0 and a count >= 1, got {text!r}", "--seeds")
+    check_grid_size(parts[0] if len(parts) == 1 else len(parts), "--seeds", "asks for")
     return list(range(default, default + parts[0])) if len(parts) == 1 else parts
 
 

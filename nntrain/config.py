@@ -9,9 +9,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import fractions
 import hashlib
 import importlib.util
+import itertools
 import json
+import math
 import os
 import re
 import traceback
@@ -298,6 +301,14 @@ def load_plugin(path: str) -> None:
     _LOADED_PLUGINS.add(path)
 
 
+def plugin_hash(path: str | Path) -> str:
+    """A plugin file's SHA-256: a run records it, and a --plugin given to use the run later is
+    checked against it."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def what_happened(err: BaseException) -> str:
     """'RuntimeError: oops' or 'SystemExit(0)' on one line, the message cut to 160 characters."""
     if isinstance(err, SystemExit):
@@ -480,7 +491,7 @@ def parse_override(text: str) -> Override:
         raise ConfigError(f"expected KEY=VALUE (or +KEY=VALUE, ~KEY), got {text!r}", "override")
     try:
         parsed = OverridesParser.create().parse_override(text)
-    except HydraException as err:
+    except (HydraException, ValueError) as err:  # ValueError: an int of over 4300 digits
         message = str(err).splitlines()[-1].strip() or str(err)
         key = text.split("=", 1)[0].lstrip("+~").strip() or "override"
         raise ConfigError(f"cannot parse the value of {text!r} (Hydra's override grammar): "
@@ -492,11 +503,56 @@ def parse_override(text: str) -> Override:
     if prefix == "~":
         return Override(prefix, key, [])
     if parsed.is_sweep_override():
-        if parsed.is_interval_sweep():
-            raise ConfigError("interval() is a continuous range; give the values "
-                              "(a,b,c), range() or choice()", key)
-        return Override(prefix, key, list(parsed.sweep_iterator()), sweep=True)
+        sweep_size(parsed, key)  # counted before it is expanded: range(0,10**12) is no list
+        values = list(itertools.islice(parsed.sweep_iterator(), MAX_GRID + 1))
+        check_grid_size(len(values), key, "the sweep has")  # a float range's last step, rounded
+        return Override(prefix, key, values, sweep=True)
     return Override(prefix, key, [parsed.value()])
+
+
+MAX_GRID = 10_000  # values of one sweep, and runs of one compare (docs/configuration.md)
+
+
+def check_grid_size(count: int, key: str, what: str) -> None:
+    """A sweep or a compare grid of more than MAX_GRID points is refused before it is built."""
+    if count > MAX_GRID:
+        amount = count if count < 10**15 else f"about 10^{int(math.log10(count))}"
+        raise ConfigError(f"{what} {amount} grid points, more than the limit of {MAX_GRID}; "
+                          "split it into smaller sweeps", key)
+
+
+def sweep_size(parsed: Any, key: str) -> int:
+    """How many values a parsed Hydra sweep holds, counted from its parts without expanding it
+    (Hydra's sweep_iterator would build range(0,10**12) whole). Over MAX_GRID is refused."""
+    from hydra.core.override_parser.types import ChoiceSweep, RangeSweep
+
+    sweep = parsed.value()
+    if parsed.is_interval_sweep():
+        raise ConfigError("interval() is a continuous range; give the values "
+                          "(a,b,c), range() or choice()", key)
+    if isinstance(sweep, ChoiceSweep):  # a,b,c / choice(a,b,c): written out, so finite
+        count = len(sweep.list)
+    elif isinstance(sweep, RangeSweep):
+        count = range_size(sweep.start, sweep.stop, sweep.step, key)
+    else:
+        raise ConfigError("glob() picks Hydra config groups, which nntrain has none of; give the "
+                          "values (a,b,c), range() or choice()", key)
+    check_grid_size(count, key, "the sweep has")
+    return count
+
+
+def range_size(start: float, stop: float, step: float, key: str) -> int:
+    """len(range(start, stop, step)) by arithmetic, for ints and for Hydra's float ranges alike:
+    ceil((stop - start) / step), computed exactly with fractions. An empty range is refused."""
+    if any(isinstance(x, float) and not math.isfinite(x) for x in (start, stop, step)):
+        raise ConfigError(f"range() needs finite numbers, got range({start}, {stop}, {step})", key)
+    if step == 0:
+        raise ConfigError("range() needs a step other than 0", key)
+    span = (fractions.Fraction(stop) - fractions.Fraction(start)) / fractions.Fraction(step)
+    if span <= 0:  # compare would have an axis without a value
+        raise ConfigError(f"range({start}, {stop}, {step}) holds no values; a range counts "
+                          "down only with a negative step", key)
+    return math.ceil(span)
 
 
 def check_duplicate_keys(value: str, key: str) -> None:

@@ -16,11 +16,12 @@ killed.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .config import Config, load_config, read_yaml
+from .config import Config, load_config, plugin_hash, read_yaml
 from .experiment import Split, build_network, evaluate, prepare
 from .losses import LOSSES, Loss
 from .network import Network
@@ -103,15 +104,20 @@ def confusion(predicted: np.ndarray, truth: np.ndarray, classes: list) -> dict:
             "classes": list(classes)}
 
 
-def load_run(path: str | Path, require_parameters: bool = True) -> TrainedModel:
+def load_run(path: str | Path, require_parameters: bool = True, plugins=(),
+             plugin_changed_ok: bool = False) -> TrainedModel:
     """The model a run folder holds: model.npz, or else the latest checkpoint.
+
     ``require_parameters=False``: a run killed before either was written gives its untrained
-    network (the pictures load their parameters from snapshots.bin)."""
+    network (the pictures load their parameters from snapshots.bin). ``plugins``: the Python
+    files of a run trained with plugin components; a run folder is data, and the files it
+    names are never imported (see ``run_config``).
+    """
     folder = RunFolder(path)
     if not folder.file(folder.CONFIG).is_file() or not folder.file(folder.DATA).is_file():
         raise ConfigError("is not a run folder of this version (no config.yaml and data.npz)",
                           str(folder.path))
-    config = load_config(raw=read_yaml(folder.file(folder.CONFIG)))
+    config = run_config(folder, read_yaml(folder.file(folder.CONFIG)), plugins, plugin_changed_ok)
     network, loss = build_network(config), LOSSES.build(config.loss, "loss")
     names = network.parameter_names()
     if folder.file(folder.MODEL).is_file():
@@ -128,6 +134,59 @@ def load_run(path: str | Path, require_parameters: bool = True) -> TrainedModel:
     prep = Preprocessor.from_arrays(load_arrays(folder.file(folder.DATA)), data.task,
                                     data.params.get("sep", ","), data.params.get("target"))
     return TrainedModel(folder.path, config, network, loss, prep)
+
+
+def run_config(folder: RunFolder, raw: dict, plugins=(), changed_ok: bool = False) -> Config:
+    """A run's config (``raw``, read from its config.yaml) without importing the plugin files
+    it names: a run folder someone sent you runs no code. The user passes the files instead,
+    each checked against the hash the run recorded of the file of that name."""
+    named = raw.pop("plugins", None) or []
+    recorded = {Path(p["file"]).name: p["sha256"]
+                for p in (folder.read_summary() or {}).get("plugins") or []
+                if isinstance(p, dict) and isinstance(p.get("file"), str)}
+    for plugin in plugins:
+        check_plugin(Path(plugin), recorded, bool(named), changed_ok)
+    try:
+        return load_config(raw=raw, plugins=[str(p) for p in plugins])
+    except ConfigError as err:
+        if named and not plugins:
+            files = ", ".join(Path(str(p)).name for p in named)
+            raise ConfigError(f"{err}; this run was trained with plugin file(s) {files}: pass "
+                              "them with --plugin FILE (files named in a run folder are never "
+                              "imported)", str(folder.path)) from None
+        raise
+
+
+def use_run_plugins(run_dirs: list[Path], plugins=(), changed_ok: bool = False) -> None:
+    """Load the --plugin files that runs about to be read need, each checked against the hash
+    every run recorded (the pictures then read the runs with their components known)."""
+    for run_dir in run_dirs:
+        folder = RunFolder(run_dir)
+        if folder.file(folder.CONFIG).is_file():
+            run_config(folder, read_yaml(folder.file(folder.CONFIG)), plugins, changed_ok)
+
+
+def check_plugin(plugin: Path, recorded: dict[str, str], named: bool, changed_ok: bool) -> None:
+    """A --plugin file must be the one the run was trained with (the same SHA-256)."""
+    if not plugin.is_file():
+        raise ConfigError("no such Python file", f"--plugin {plugin}")
+    if plugin.name not in recorded:
+        if named and not recorded:  # nntrain 0.2 recorded no hashes
+            warnings.warn(f"{plugin}: the run recorded no hash of its plugin files (an earlier "
+                          "version): it cannot be checked to be the file the run used",
+                          stacklevel=3)
+        return
+    if plugin_hash(plugin) != recorded[plugin.name] and not changed_ok:
+        raise ConfigError("is not the file this run was trained with (its SHA-256 differs); "
+                          "--plugin-changed-ok uses it anyway", f"--plugin {plugin}")
+
+
+def warn_status(model: TrainedModel) -> None:
+    """A diverged or failed run can be predicted with, but not without a word."""
+    status = (RunFolder(model.path).read_summary() or {}).get("status")
+    if status in ("diverged", "failed"):
+        warnings.warn(f"{model.path}: the run ended {status}; these are the predictions of the "
+                      "parameters it had then", stacklevel=3)
 
 
 def fitting(network: Network, arrays: dict[str, np.ndarray], key: str) -> list[np.ndarray]:
@@ -153,6 +212,7 @@ def predict_table(model: TrainedModel, path: str | Path, allow_missing: bool = F
     """The input's columns as they were written, then ``prediction`` and, for classes, one
     ``p_<label>`` per class. ``allow_missing``: a row with a missing or infinite feature gets
     blank predictions instead of refusing the file."""
+    warn_status(model)
     table, _ = model.prep.read(path)
     X = model.prep.inputs(table, str(path), allow_missing, model.network.dtype,
                           hint=" (--allow-missing leaves such rows' predictions blank)")
@@ -179,6 +239,7 @@ def predict_table(model: TrainedModel, path: str | Path, allow_missing: bool = F
 def evaluate_run(model: TrainedModel, path: str | Path | None = None) -> dict:
     """evaluate() on a file, or on the run's test split (else its validation split), rebuilt
     exactly from the config and its seeds."""
+    warn_status(model)
     if path is not None:
         table, y = model.prep.read(path, with_target=True)
         return {"split": str(path), **model.evaluate(table, y, str(path))}

@@ -13,9 +13,9 @@ from pathlib import Path
 
 
 from .callbacks import Start
-from .config import apply_override, load_config, parse_override, read_yaml
+from .config import apply_override, parse_override, read_yaml
 from .experiment import build_network, prepare
-from .model import fitting
+from .model import fitting, run_config
 from .preprocess import Preprocessor
 from .registry import ConfigError
 from .runs import RunFolder, load_arrays
@@ -24,8 +24,11 @@ from .train import Run, train
 CHANGEABLE = ("train.epochs", "train.early_stopping")
 
 
-def resume(run_dir: str | Path, overrides: list[str] = (), progress=None) -> Run:
-    """Train the run in ``run_dir`` on from its checkpoint, to its (new) ``train.epochs``."""
+def resume(run_dir: str | Path, overrides: list[str] = (), progress=None, plugins=(),
+           plugin_changed_ok: bool = False) -> Run:
+    """Train the run in ``run_dir`` on from its checkpoint, to its (new) ``train.epochs``.
+    ``plugins``: the Python files of a run trained with plugin components (the files its
+    config names are never imported; see model.run_config)."""
     folder = RunFolder(run_dir)
     if not folder.file(folder.CONFIG).is_file():
         raise ConfigError("is not a run folder (no config.yaml)", str(folder.path))
@@ -39,7 +42,7 @@ def resume(run_dir: str | Path, overrides: list[str] = (), progress=None) -> Run
             raise ConfigError(f"cannot change when resuming; only {' and '.join(CHANGEABLE)} "
                               "can", key)
         apply_override(raw, text)
-    cfg = load_config(raw=raw)
+    cfg = run_config(folder, raw, plugins, plugin_changed_ok)
     checkpoint = folder.read_checkpoint()
     _, data = prepare(cfg)
     if not folder.file(folder.DATA).is_file():
