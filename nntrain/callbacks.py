@@ -172,6 +172,9 @@ class RunFiles(Callback):
         self.training.folder.open(self.out, self.root, exp.cfg.to_dict(),
                                   exp.data.prep.to_arrays(), resumed=self.training.start is not None)
 
+    def on_train_end(self, logs: dict | None) -> None:
+        self.training.folder.release()  # the last to end: every file is written
+
 
 class MetricsLog(Callback):
     """metrics.csv and the run's history (Keras' CSVLogger and History): one row per epoch,
@@ -330,7 +333,8 @@ class Checkpoint(Callback):
         exp, stopper = self.training.exp, self.stopper
         names = exp.net.parameter_names()
         state = {"epoch": epoch, "time_s": time_s, "stopper": stopper.state(),
-                 "batch_rng": exp.batches.rng.bit_generator.state}
+                 "batch_rng": exp.batches.rng.bit_generator.state,
+                 "epochs_target": exp.cfg.train.epochs}  # resume goes on to it
         best = dict(zip(names, stopper.saved)) if stopper.saved is not None else None
         self.training.folder.write_checkpoint(dict(zip(names, exp.net.parameters())), state,
                                               exp.optimizer.state_dict(), best)

@@ -479,6 +479,9 @@ def resume(
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
     plugin: RunPluginOpt = None,
     plugin_changed_ok: ChangedOkOpt = False,
+    break_lock: Annotated[bool, typer.Option(
+        "--break-lock", help="Take over the run folder's lock even if its writer may be alive "
+                             "(another machine's, say).")] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Go on training a killed, interrupted or finished run in its own folder, from its checkpoint."""
@@ -487,7 +490,7 @@ def resume(
 
     progress = EpochProgress(run.name) if interactive() and not (quiet or as_json) else None
     result = resume_run(run, overrides or [], progress=progress, plugins=plugin or [],
-                        plugin_changed_ok=plugin_changed_ok)
+                        plugin_changed_ok=plugin_changed_ok, break_lock=break_lock)
     summary = result.summary
     if summary["status"] == "early_stopped" and summary["epochs"] == summary["resumed_from"]:
         typer.echo(f"early stopping had already stopped this run: no {summary['monitor']} "

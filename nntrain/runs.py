@@ -74,6 +74,87 @@ def claim_out_dir(path: Path) -> Path:
     return path
 
 
+LOCK = ".nntrain-lock"  # a run folder being written: its writer's host, pid and start time
+
+
+class Lock:
+    """One writer per folder (SQLite's and git's lock files): a file made with O_EXCL holding the
+    writer's host, pid and start time. A lock whose process is gone (same host) is stale and
+    taken over with a note on stderr; another host's is refused unless ``force``
+    (``--break-lock``). Taken again by the process that holds it, it is already held."""
+
+    def __init__(self, folder: Path):
+        self.path, self.held = Path(folder) / LOCK, False
+
+    def take(self, force: bool = False) -> None:
+        mine = {"host": socket_host(), "pid": os.getpid(), "started": time.time()}
+        for _ in range(3):  # a stale lock is taken over, then the O_EXCL create tried again
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
+            except FileExistsError:
+                holder = self.holder()
+                if holder.get("host") == mine["host"] and holder.get("pid") == mine["pid"]:
+                    return  # this process holds it already (resume, then its training)
+                self.take_over(holder, force)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(mine))
+            self.held = True
+            return
+        raise ConfigError("cannot be locked: another process keeps taking it", str(self.path))
+
+    def holder(self) -> dict:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                holder = json.loads(f.read(4096))
+        except (OSError, ValueError):
+            return {}
+        return holder if isinstance(holder, dict) else {}
+
+    def take_over(self, holder: dict, force: bool) -> None:
+        """Remove a stale lock (or, ``force``d, a live one); else refuse naming its writer."""
+        pid, host = holder.get("pid"), holder.get("host")
+        alive = process_alive(pid) if host == socket_host() else host is not None
+        if alive and not force:
+            where = f"on {host}" if host != socket_host() else "on this machine"
+            raise ConfigError(f"is being written by process {pid} {where} (lock file {LOCK}); "
+                              "wait for it to end, or --break-lock if it is gone", str(self.path.parent))
+        import sys
+
+        print(f"note: {self.path.parent}: took over the lock of process {pid} on {host} "
+              f"({'forced' if alive else 'it is gone'})", file=sys.stderr)
+        stale = self.path.with_name(f"{LOCK}.{os.getpid()}.stale")
+        try:
+            os.replace(self.path, stale)  # one taker wins; the others find it gone and retry
+            stale.unlink()
+        except FileNotFoundError:
+            pass
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+
+def socket_host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def process_alive(pid) -> bool:
+    """Whether a process with this pid exists here (a pid that is not a positive int: no)."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        pass
+    return True
+
+
 class RunFolder:
     """One run's folder: the names of its files, the claim on it, atomic writes, reading it back.
 
@@ -87,6 +168,7 @@ class RunFolder:
 
     def __init__(self, path: str | Path | None):
         self.path = Path(path) if path is not None else None
+        self.writer: Lock | None = None
 
     def open(self, out: str | Path | None, root: str | Path, config: dict,
              data_info: dict[str, np.ndarray], resumed: bool = False) -> None:
@@ -95,11 +177,23 @@ class RunFolder:
         ``out``, is used as it is (its callbacks drop the rows after the checkpoint)."""
         if resumed:
             self.path = Path(out)
+            self.lock()
             return
         self.path = (claim_out_dir(check_out_dir(out)) if out is not None
                      else new_run_dir(root, config["name"]))
+        self.lock()
         write_yaml(self.path / self.CONFIG, config)
         save_arrays(self.path / self.DATA, data_info)
+
+    def lock(self, force: bool = False) -> None:
+        """Hold the folder for this process alone (see ``Lock``) until ``release``."""
+        if self.writer is None:
+            self.writer = Lock(self.path)
+        self.writer.take(force)
+
+    def release(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -425,22 +519,11 @@ def effective_status(summary: dict | None) -> str:
     if summary is None:
         return "incomplete"
     status = summary.get("status", "incomplete")
-    import socket
-
-    if status != "running" or summary.get("host") not in (None, socket.gethostname()):
+    if status != "running" or summary.get("host") not in (None, socket_host()):
         return status  # another machine's run: its process cannot be looked up from here
-    pid = summary.get("pid")
     # os.kill(0, 0) signals our own process group and always succeeds: without a real pid
     # there is no process to find, so the run is not running
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
-        return "incomplete"
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return "incomplete"
-    except (PermissionError, OverflowError):
-        pass
-    return status
+    return status if process_alive(summary.get("pid")) else "incomplete"
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -453,6 +536,8 @@ def read_metrics(run_dir: Path) -> list[dict]:
     if not lines:
         return []
     header = lines[0].split(",")
+    if header[0] != "epoch":  # not metrics.csv's header (a file cut or written by something else)
+        return []
     rows = []
     for line in lines[1:]:
         cells = line.split(",")

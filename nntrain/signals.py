@@ -1,8 +1,10 @@
 """How runs and sweeps stop when asked to: Ctrl-C (SIGINT) and SIGTERM.
 
-Ctrl-C asks a run to stop after the current epoch; a second Ctrl-C stops it at
-once. SIGTERM (sent by `timeout`, Slurm, `docker stop`, systemd) stops it at
-once, since whoever sent it may not wait for an epoch. Either way the epochs
+Ctrl-C or SIGTERM (sent by `timeout`, Slurm, `docker stop`, systemd) asks a run
+to stop after the current epoch, so that its checkpoint holds the last finished
+epoch and resume goes on from there (Keras' BackupAndRestore loses the epoch in
+flight; this loses nothing, at the cost of up to one epoch's delay and nothing
+per epoch). A second Ctrl-C or SIGTERM stops it at once. Either way the epochs
 finished are saved, the status is "interrupted", and the command exits
 128 + the signal's number, as shells expect: 130 or 143.
 """
@@ -28,8 +30,8 @@ class StopRequests:
     the previous ones back after. A handler that someone else installed is left alone: a
     sweep's worker ignores Ctrl-C (its driver stops it) and cleans up on SIGTERM itself.
 
-    ``requested`` becomes "SIGINT" when a first Ctrl-C asks to stop after the current epoch
-    (with ``graceful=False``, Ctrl-C raises KeyboardInterrupt at once).
+    ``requested`` becomes "SIGINT" or "SIGTERM" when a first signal asks to stop after the
+    current epoch (with ``graceful=False``, both stop at once: a sweep's driver).
     """
 
     def __init__(self, graceful: bool = True):
@@ -54,7 +56,10 @@ class StopRequests:
             self.requested = "SIGINT"
 
     def on_sigterm(self, signum, frame):
-        self.stop_now(Terminated())
+        if self.requested or not self.graceful:
+            self.stop_now(Terminated())
+        else:
+            self.requested = "SIGTERM"
 
     def stop_now(self, stop: BaseException) -> None:
         if self.holding:
