@@ -16,6 +16,8 @@ Figure on an Agg canvas, no pyplot); matplotlib is imported only inside the func
 
 from __future__ import annotations
 
+import math
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,7 @@ from .model import TrainedModel, load_run
 from .plots import new_figure, picture_path, replacing, save_figure
 from .registry import ConfigError
 from .runs import read_config, read_metrics, read_summary, variants
-from .snapshots import FILE_NAME, Snapshot, read_snapshots
+from .snapshots import FILE_NAME, Snapshot, load_snapshots
 
 GRID = 200  # points per side of the input plane
 PANEL = 3.4  # inches per panel
@@ -51,14 +53,15 @@ class View:
 
 
 def parse_at(text: str | None) -> list[int | str] | None:
-    """``--at 0,10,100,last``: epochs (integers >= 0) and the words first and last."""
+    """``--at 0,10,100,last``: epochs (integers >= 0, ASCII digits) and the words first and
+    last."""
     if text is None:
         return None
     wanted: list[int | str] = []
     for item in (part.strip() for part in text.split(",")):
         if item in ("first", "last"):
             wanted.append(item)
-        elif item.isdigit():
+        elif re.fullmatch(r"[0-9]{1,18}", item):  # not str.isdigit(): it takes "²", int() not
             wanted.append(int(item))
         else:
             raise ConfigError(f"expected epochs (integers >= 0) or first/last separated by "
@@ -115,20 +118,47 @@ def views(run_dirs: list[Path], kind: str, seed: int | None, layer: int) -> list
 
 
 def run_snapshots(model: TrainedModel) -> list[Snapshot]:
-    """The run's snapshots; a run without them (snapshot_every: 0, an earlier version) has
-    only its saved parameters (model.npz's, else the checkpoint's)."""
-    snaps = read_snapshots(model.path / FILE_NAME)
-    if snaps:
-        return snaps
+    """The run's snapshots (a damaged record skipped with a warning); a run without them
+    (snapshot_every: 0, an earlier version, every record damaged) has only its saved
+    parameters (model.npz's, else the checkpoint's)."""
+    path = model.path / FILE_NAME
+    found = load_snapshots(path)
+    if found.snapshots:
+        check_shapes(model, found.snapshots[0])
+        last = run_last_epoch(model)
+        if found.damaged_after_last and last is not None and found.snapshots[-1].epoch < last:
+            warnings.warn(f"{path}: \"last\" is epoch {found.snapshots[-1].epoch}, not the "
+                          f"run's last epoch {last}, because damaged snapshot records were "
+                          "skipped", stacklevel=2)
+        return found.snapshots
     if not any((model.path / name).is_file() for name in ("model.npz", "checkpoint.npz")):
-        raise ConfigError(f"has no {FILE_NAME} and no saved parameters yet: nothing to draw",
-                          str(model.path))
-    warnings.warn(f"{model.path} has no {FILE_NAME} (train.snapshot_every: 0?): drawing its "
-                  "saved parameters only", stacklevel=2)
+        raise ConfigError(f"has no readable {FILE_NAME} and no saved parameters yet: nothing "
+                          "to draw", str(model.path))
+    why = ("no readable snapshot" if path.is_file()
+           else f"no {FILE_NAME} (train.snapshot_every: 0?)")
+    warnings.warn(f"{model.path} has {why}: drawing its saved parameters only", stacklevel=2)
     summary = read_summary(model.path) or {}
+    restored = summary.get("restored_epoch")
+    epoch = restored if type(restored) is int else run_last_epoch(model)
+    return [Snapshot(epoch or 0, model.network.parameters())]
+
+
+def check_shapes(model: TrainedModel, snap: Snapshot) -> None:
+    """Refuse snapshots that are not of the run's network (the file's header is data too)."""
+    want = [p.shape for p in model.network.parameters()]
+    got = [p.shape for p in snap.params]
+    if got != want:
+        raise ConfigError(f"{FILE_NAME} holds parameters shaped {got}, but the run's network "
+                          f"has {want}", str(model.path))
+
+
+def run_last_epoch(model: TrainedModel) -> int | None:
+    """The run's last finished epoch: metrics.csv's last row, else summary.json's epochs."""
     rows = read_metrics(model.path)
-    epoch = summary.get("restored_epoch") or (int(rows[-1]["epoch"]) if rows else 0)
-    return [Snapshot(int(epoch), model.network.parameters())]
+    epoch = rows[-1].get("epoch") if rows else (read_summary(model.path) or {}).get("epochs")
+    if isinstance(epoch, (int, float)) and not isinstance(epoch, bool) and math.isfinite(epoch):
+        return int(epoch)
+    return None
 
 
 def data_points(model: TrainedModel) -> dict:

@@ -2,11 +2,32 @@
 
 An append-only record file, because rewriting a growing npz at every snapshot
 costs far more than appending one record (docs/performance.md has the figures).
-The file starts with a header (magic, then the parameters' names, shapes and
-dtype as JSON); each record is a fixed header (magic, epoch, payload size,
-CRC-32 of the payload) and the parameters' raw bytes, written with one call
-and flushed. A run killed mid-write (SIGKILL, a full disk) leaves at most a
-torn last record, which the reader ignores: everything before it is read.
+The file starts with a header (magic, a uint32 length, then JSON: the parameters'
+names, shapes and dtype); each record is a fixed header (magic ``SNAP``, epoch,
+payload size, CRC-32 of the payload) and the parameters' raw bytes, written with
+one call and flushed.
+
+Reading trusts nothing in the file (it may come from someone else, or a bad disk):
+- The header is checked before anything it claims is allocated: a JSON object whose ``names``
+  are strings, ``shapes`` one list of non-negative integers per name, ``dtype``
+  float32 or float64, and one snapshot under PAYLOAD_LIMIT bytes. Anything else
+  makes the file unreadable: a ConfigError naming it. An empty file, or one that
+  ends inside its header (a run killed in its first moment), has no snapshots.
+- Records are independent. Every record is the same length (the header fixes the
+  payload size), and one is intact when its magic, payload size and CRC-32 match
+  and its epoch is not negative. A damaged one is skipped with a warning naming its
+  byte offset, and the reader resynchronises on the next ``SNAP`` whose record is
+  intact, so one flipped byte costs one record. The CRC covers only the payload,
+  so a damaged epoch field shows as an epoch out of order: epochs rise along the
+  file (a resumed run first cuts the records after its checkpoint), and the records
+  off the longest rising run are skipped as damaged too (an epoch field damaged into
+  one that still rises cannot be told from a good one).
+- Torn, not damaged: the bytes after the last intact record, when they are fewer
+  than a whole record and begin as the writer would have (a prefix of ``SNAP``,
+  and of the payload size). That is what a run killed mid-write (SIGKILL, a full
+  disk) leaves; it is ignored silently and cut when the run is resumed. Anything
+  else after the last intact record (a whole record that fails its CRC, bytes
+  that are not a record) is damage, and warned about.
 
 Which epochs: ``train.snapshot_every``. ``auto`` keeps epoch 0, the last epoch
 and about AUTO_COUNT epochs between them, spaced quadratically (densely early,
@@ -16,24 +37,33 @@ stays under about MAX_BYTES; an integer N keeps every N-th epoch; 0 none.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
 import struct
+import warnings
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .registry import ConfigError
 from .runs import writing
 
 FILE_NAME = "snapshots.bin"
 MAGIC = b"NNTRAIN-SNAPSHOTS-1\n"
+LENGTH = struct.Struct("<I")  # the JSON header's length, after MAGIC
 RECORD = struct.Struct("<4sqQI")  # b"SNAP", epoch, payload bytes, crc32 of the payload
 RECORD_MAGIC = b"SNAP"
+SIZE_FIELD = slice(12, 20)  # where RECORD's payload size lies
 AUTO_COUNT = 50
 MAX_BYTES = 20_000_000
+HEADER_LIMIT = 1 << 20  # bytes of JSON header; a real one is a few hundred
+PAYLOAD_LIMIT = 1 << 30  # bytes of one snapshot
+RESYNC_WORK = 4  # a search for the next intact record reads at most this many times the file
+FLOAT_KINDS = {(np.dtype(t).kind, np.dtype(t).itemsize) for t in ("f4", "f8")}
 
 
 def planned_epochs(every: int | str, epochs: int, bytes_per_snapshot: int) -> set[int] | None:
@@ -62,7 +92,7 @@ class SnapshotFile:
         if self.size == 0:
             header = json.dumps({"names": names, "shapes": [list(p.shape) for p in params],
                                  "dtype": params[0].dtype.str}).encode()
-            self._append(MAGIC + struct.pack("<I", len(header)) + header)
+            self._append(MAGIC + LENGTH.pack(len(header)) + header)
 
     def _append(self, data: bytes) -> None:
         with writing(self.path):
@@ -80,73 +110,260 @@ class SnapshotFile:
                      + payload)
 
 
-def _header(data: bytes) -> tuple[dict, int] | None:
-    """The file's header and where the records start; None for a torn or foreign header."""
-    start = len(MAGIC) + 4
-    if not data.startswith(MAGIC) or len(data) < start:
-        return None
-    size = struct.unpack_from("<I", data, len(MAGIC))[0]
+# -- reading: the header, then each record on its own (see the module docstring) ------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the header says every record holds, and where the records start."""
+
+    shapes: list[tuple[int, ...]]
+    dtype: np.dtype
+    start: int
+
+    @property
+    def sizes(self) -> list[int]:
+        return [math.prod(s) for s in self.shapes]
+
+    @property
+    def payload(self) -> int:
+        return sum(self.sizes) * self.dtype.itemsize
+
+    @property
+    def record(self) -> int:
+        return RECORD.size + self.payload
+
+    @property
+    def size_field(self) -> bytes:
+        """The payload size as a record's header holds it."""
+        return RECORD.pack(RECORD_MAGIC, 0, self.payload, 0)[SIZE_FIELD]
+
+
+def _is_shape(shape) -> bool:
+    return isinstance(shape, list) and all(
+        type(n) is int and 0 <= n <= PAYLOAD_LIMIT for n in shape)  # bool is not a size
+
+
+def _layout(header, start: int) -> Layout:
+    """The header's layout; a ValueError saying what is wrong with it."""
+    if not isinstance(header, dict):
+        raise ValueError(f"its header is a JSON {type(header).__name__}, not an object")
+    names, shapes, dtype = (header.get(k) for k in ("names", "shapes", "dtype"))
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise ValueError("its header's names are not a list of parameter names")
+    if not (isinstance(shapes, list) and len(shapes) == len(names)
+            and all(map(_is_shape, shapes))):
+        raise ValueError("its header's shapes are not one list of sizes (integers >= 0) "
+                         "per parameter name")
     try:
-        return json.loads(data[start:start + size]), start + size
-    except (ValueError, UnicodeDecodeError):
+        dt = np.dtype(dtype) if isinstance(dtype, str) else None
+    except TypeError:
+        dt = None
+    if dt is None or (dt.kind, dt.itemsize) not in FLOAT_KINDS or dt.shape or dt.names:
+        raise ValueError(f"its header's dtype {str(dtype)[:40]!r} is not float32 or float64")
+    layout = Layout([tuple(s) for s in shapes], dt, start)
+    if layout.payload > PAYLOAD_LIMIT:
+        raise ValueError(f"its header's shapes make {layout.payload} bytes per snapshot, "
+                         f"more than {PAYLOAD_LIMIT}")
+    return layout
+
+
+def _header(data: bytes, path: Path) -> Layout | None:
+    """The file's layout; None for an empty or torn header (a run killed in its first moment,
+    before any record); a ConfigError naming the file for a header that is not one."""
+    start = len(MAGIC) + LENGTH.size
+    if len(data) < len(MAGIC) and MAGIC.startswith(data):
         return None
+    try:
+        if not data.startswith(MAGIC):
+            raise ValueError(f"it does not start with {MAGIC[:-1].decode()}: not a snapshot file")
+        if len(data) < start:
+            return None
+        size = LENGTH.unpack_from(data, len(MAGIC))[0]
+        if start + size > len(data):
+            if RECORD_MAGIC not in data[start:]:
+                return None  # torn: nothing was written after it
+            raise ValueError(f"its header's length ({size} bytes) runs past the end of the file")
+        if size > HEADER_LIMIT:
+            raise ValueError(f"its header is {size} bytes, more than {HEADER_LIMIT}")
+        try:
+            header = json.loads(data[start:start + size])
+        except (ValueError, RecursionError):
+            raise ValueError("its header is not JSON") from None
+        return _layout(header, start + size)
+    except ValueError as err:
+        raise ConfigError(f"unreadable snapshot file: {err}", str(path)) from None
 
 
-def _records(data: bytes):
-    """(epoch, payload, end offset) of each whole record, stopping at the first torn one."""
-    found = _header(data)
+def _problem(data: bytes, offset: int, layout: Layout) -> str | None:
+    """Why the record at ``offset`` is not intact; None when it is."""
+    if offset + RECORD.size > len(data):
+        return "its record header runs past the end of the file"
+    magic, epoch, size, crc = RECORD.unpack_from(data, offset)
+    if magic != RECORD_MAGIC:
+        return "no SNAP magic"
+    if size != layout.payload:
+        return f"payload size {size}, where the header's shapes make {layout.payload}"
+    if offset + layout.record > len(data):
+        return "its payload runs past the end of the file"
+    if epoch < 0:
+        return f"a negative epoch, {epoch}"
+    if zlib.crc32(memoryview(data)[offset + RECORD.size:offset + layout.record]) != crc:
+        return "its payload fails its CRC-32"
+    return None
+
+
+def _torn(data: bytes, offset: int, layout: Layout) -> bool:
+    """Whether the bytes from ``offset`` to the end are a record the writer had begun: fewer
+    than a whole one, starting with (a prefix of) the magic and the payload size."""
+    tail = data[offset:offset + RECORD.size]
+    return (len(data) - offset < layout.record and RECORD_MAGIC.startswith(tail[:4])
+            and layout.size_field.startswith(tail[SIZE_FIELD]))
+
+
+def _next_intact(data: bytes, start: int, layout: Layout, budget: list[int]) -> int | None:
+    """The offset of the next intact record from ``start``, if one is found within the budget
+    of payload bytes to check (a file full of forged SNAP headers must not take hours)."""
+    at = data.find(RECORD_MAGIC, start)
+    while at != -1 and budget[0] > 0:
+        if _problem(data, at, layout) is None:
+            return at
+        if data[at + SIZE_FIELD.start:at + SIZE_FIELD.stop] == layout.size_field:  # CRC'd
+            budget[0] -= layout.payload
+        at = data.find(RECORD_MAGIC, at + 1)
+    return None
+
+
+@dataclass
+class Scan:
+    """Where the intact records are (offset, epoch), and the damaged bytes (offset, length,
+    why)."""
+
+    records: list[tuple[int, int]] = field(default_factory=list)
+    damage: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+def _scan(data: bytes, layout: Layout) -> Scan:
+    """Every intact record, each found on its own; damaged bytes skipped, a torn tail ignored."""
+    scan, offset, budget = Scan(), layout.start, [RESYNC_WORK * len(data)]
+    while offset < len(data):
+        problem = _problem(data, offset, layout)
+        if problem is None:
+            scan.records.append((offset, RECORD.unpack_from(data, offset)[1]))
+            offset += layout.record
+            continue
+        found = _next_intact(data, offset + 1, layout, budget)
+        if found is None and _torn(data, offset, layout):
+            break
+        end = len(data) if found is None else found
+        scan.damage.append((offset, end - offset, problem))
+        if found is None:
+            break
+        offset = found
+    return _rising(scan, layout.record)
+
+
+def _rising(scan: Scan, length: int) -> Scan:
+    """Keep the longest run of records whose epochs rise along the file (of equal runs, the one
+    with the smaller epochs: one damaged epoch field off it costs only its own record)."""
+    tails, ends, before = [], [], []  # patience sorting: the smallest end of each run length
+    for i, (_, epoch) in enumerate(scan.records):
+        k = bisect.bisect_left(tails, epoch)
+        tails[k:k + 1], ends[k:k + 1] = [epoch], [i]
+        before.append(ends[k - 1] if k else None)
+    keep, i = set(), ends[-1] if ends else None
+    while i is not None:
+        keep.add(i)
+        i = before[i]
+    damage = scan.damage + [(offset, length, f"epoch {epoch} is out of order: its epoch "
+                             "field is damaged") for i, (offset, epoch) in enumerate(scan.records)
+                            if i not in keep]
+    return Scan([r for i, r in enumerate(scan.records) if i in keep], sorted(damage))
+
+
+def _read(path: Path, done: str = "skipped") -> tuple[bytes, Layout, Scan] | None:
+    """The file's bytes, layout and records, each damaged record warned about (``done``: what
+    becomes of it); None when there is no file or no header yet."""
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    layout = _header(data, path)
+    if layout is None:
+        return None
+    scan = _scan(data, layout)
+    for offset, length, why in scan.damage:
+        warnings.warn(f"{path}: damaged snapshot record at byte {offset} {done} ({length} "
+                      f"bytes): {why}", stacklevel=3)
+    return data, layout, scan
+
+
+@dataclass
+class SnapshotRead:
+    """What a snapshot file holds: its snapshots in the order written, and whether damaged
+    records were skipped after the last of them (so that it may not be the run's last)."""
+
+    snapshots: list[Snapshot]
+    damaged_after_last: bool = False
+
+
+def load_snapshots(path: str | Path) -> SnapshotRead:
+    """Every intact snapshot in the file; a damaged record is skipped with a warning naming its
+    byte offset, a torn last record silently. A missing file, or a header torn by a run killed
+    in its first moment, has none; a header that is not one is a ConfigError naming the file."""
+    found = _read(Path(path))
     if found is None:
-        return
-    offset = found[1]
-    while offset + RECORD.size <= len(data):
-        magic, epoch, size, crc = RECORD.unpack_from(data, offset)
-        end = offset + RECORD.size + size
-        payload = data[offset + RECORD.size:end]
-        if magic != RECORD_MAGIC or end > len(data) or zlib.crc32(payload) != crc:
-            return
-        yield epoch, payload, end
-        offset = end
+        return SnapshotRead([])
+    data, layout, scan = found
+    bounds = np.cumsum([0, *layout.sizes])
+    snaps = []
+    for offset, epoch in scan.records:
+        flat = np.frombuffer(data, layout.dtype, int(bounds[-1]), offset + RECORD.size)
+        snaps.append(Snapshot(int(epoch), [flat[a:b].reshape(s).copy() for a, b, s in
+                                           zip(bounds[:-1], bounds[1:], layout.shapes)]))
+    last = scan.records[-1][0] if scan.records else -1
+    return SnapshotRead(snaps, any(offset > last for offset, _, _ in scan.damage))
 
 
 def read_snapshots(path: str | Path) -> list[Snapshot]:
-    """Every whole snapshot in the file, in the order written; a torn last record is ignored.
-    A missing file has none."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    data = path.read_bytes()
-    found = _header(data)
-    if found is None:
-        return []
-    header = found[0]
-    dtype = np.dtype(header["dtype"])
-    sizes = [math.prod(s) for s in header["shapes"]]
-    snaps = []
-    for epoch, payload, _ in _records(data):
-        flat = np.frombuffer(payload, dtype=dtype)
-        if flat.size != sum(sizes):
-            break
-        bounds = np.cumsum([0, *sizes])
-        snaps.append(Snapshot(int(epoch), [flat[a:b].reshape(s).copy() for a, b, s in
-                                           zip(bounds[:-1], bounds[1:], header["shapes"])]))
-    return snaps
+    """The snapshots of ``load_snapshots``."""
+    return load_snapshots(path).snapshots
 
 
 def truncate_snapshots(path: Path, last_epoch: int) -> None:
-    """Drop the records after ``last_epoch`` (and a torn last record): a resumed run goes on
-    from its checkpoint as metrics.csv does."""
+    """Keep the intact records up to ``last_epoch``, and drop the later ones, damaged bytes
+    and a torn last record: a resumed run goes on from its checkpoint as metrics.csv does. The
+    file is replaced (a temporary file beside it, renamed over it) only when that changes it;
+    a header torn before any record leaves an empty file, which the run writes anew."""
+    path = Path(path)
     if not path.is_file():
         return
-    data = path.read_bytes()
-    found = _header(data)
-    keep = found[1] if found else 0
-    for epoch, _, end in _records(data):
-        if epoch > last_epoch:
-            break
-        keep = end
-    if keep < len(data):
-        with writing(path):
-            os.truncate(path, keep)
+    found = _read(path, "dropped from the file")
+    if found is None:
+        data, kept = path.read_bytes(), b""
+    else:
+        data, layout, scan = found
+        kept = data[:layout.start] + b"".join(
+            data[offset:offset + layout.record] for offset, epoch in scan.records
+            if epoch <= last_epoch)
+    if kept != data:
+        _replace(path, kept)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: a crash
+    leaves the old file or the new one, and a symlink at ``path`` is replaced, not written
+    through."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with writing(path):
+        try:
+            tmp.unlink(missing_ok=True)
+            with open(tmp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 class Snapshots:

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -77,7 +78,7 @@ def test_size_cap_keeps_fewer_for_large_networks_but_always_first_and_last():
     assert planned_epochs(10, 3000, 100) is None  # an integer: every N-th, as asked
 
 
-def test_reader_ignores_a_torn_or_corrupt_last_record(tmp_path):
+def test_reader_ignores_a_torn_last_record_and_warns_of_a_corrupt_one(tmp_path):
     path = tmp_path / FILE_NAME
     params = [np.arange(6.0).reshape(2, 3), np.ones(3)]
     file = SnapshotFile(path, ["W1", "b1"], params)
@@ -85,15 +86,18 @@ def test_reader_ignores_a_torn_or_corrupt_last_record(tmp_path):
         file.append(epoch, [p + epoch for p in params])
     whole = path.read_bytes()
     record = RECORD.size + 9 * 8
-    for cut in (1, RECORD.size - 1, RECORD.size + 5, record - 1):  # a kill mid-record
-        path.write_bytes(whole[:len(whole) - cut])
-        snaps = read_snapshots(path)
-        assert [s.epoch for s in snaps] == [0, 1]
-        assert np.array_equal(snaps[1].params[0], params[0] + 1)
-    path.write_bytes(whole[:-8] + b"\x00" * 8)  # zeros where the payload should be
-    assert [s.epoch for s in read_snapshots(path)] == [0, 1]
-    path.write_bytes(whole[:10])  # torn header: nothing, no error
-    assert read_snapshots(path) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a torn record is normal: no warning
+        for cut in (1, RECORD.size - 1, RECORD.size + 5, record - 1):  # a kill mid-record
+            path.write_bytes(whole[:len(whole) - cut])
+            snaps = read_snapshots(path)
+            assert [s.epoch for s in snaps] == [0, 1]
+            assert np.array_equal(snaps[1].params[0], params[0] + 1)
+        path.write_bytes(whole[:10])  # torn header: nothing, no error
+        assert read_snapshots(path) == []
+    path.write_bytes(whole[:-8] + b"\x00" * 8)  # zeros where the payload should be: damage
+    with pytest.warns(UserWarning, match=f"at byte {len(whole) - record} skipped"):
+        assert [s.epoch for s in read_snapshots(path)] == [0, 1]
 
 
 def test_resume_drops_snapshots_after_its_checkpoint(tmp_path):
