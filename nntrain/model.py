@@ -30,6 +30,9 @@ from .registry import ConfigError
 from .runs import RunFolder, load_arrays, metrics_frame
 
 
+DATA_BYTES = 64 << 20  # data.npz holds names, classes and a mean and std per feature
+
+
 class TrainedModel:
     """A trained network with the preprocessor that turns raw data into its inputs and its
     outputs into labels."""
@@ -120,10 +123,11 @@ def load_run(path: str | Path, require_parameters: bool = True, plugins=(),
     config = run_config(folder, read_yaml(folder.file(folder.CONFIG)), plugins, plugin_changed_ok)
     network, loss = build_network(config), LOSSES.build(config.loss, "loss")
     names = network.parameter_names()
-    if folder.file(folder.MODEL).is_file():
-        arrays = load_arrays(folder.file(folder.MODEL))
+    shapes = {name: p.shape for name, p in zip(names, network.parameters())}
+    if folder.file(folder.MODEL).is_file():  # checked against the network before it is loaded
+        arrays = load_arrays(folder.file(folder.MODEL), shapes)
     elif folder.file(folder.CHECKPOINT).is_file():
-        arrays = folder.read_checkpoint()["params"]
+        arrays = folder.read_checkpoint(shapes)["params"]
     elif not require_parameters:
         arrays = dict(zip(names, network.parameters()))
     else:
@@ -131,8 +135,10 @@ def load_run(path: str | Path, require_parameters: bool = True, plugins=(),
                           str(folder.path))
     network.load_parameters(fitting(network, arrays, str(folder.path)))
     data = config.data
-    prep = Preprocessor.from_arrays(load_arrays(folder.file(folder.DATA)), data.task,
-                                    data.params.get("sep", ","), data.params.get("target"))
+    info = load_arrays(folder.file(folder.DATA), limit=DATA_BYTES)
+    prep = Preprocessor.from_arrays(info, data.task, data.params.get("sep", ","),
+                                    data.params.get("target"))
+    prep.check_network(network.sizes, str(folder.path))
     return TrainedModel(folder.path, config, network, loss, prep)
 
 

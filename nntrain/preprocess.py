@@ -153,6 +153,26 @@ class Preprocessor:
             raise ConfigError(missing_message(raw, bad, self.feature_names, labels) + hint, where)
         return Z
 
+    def check_network(self, sizes: list[int], where: str) -> None:
+        """The preprocessor must fit the network it feeds: one input per feature, one mean and
+        std each, and the classes the output layer tells apart (a binary net: two)."""
+        n_in, n_out = sizes[0], sizes[-1]
+        problems = []
+        if len(self.feature_names) != n_in:
+            problems.append(f"{len(self.feature_names)} feature names for {n_in} inputs")
+        if self.mean is not None and (np.shape(self.mean) != (n_in,)
+                                      or np.shape(self.std) != (n_in,)):
+            problems.append("a mean and std of the wrong shape")
+        if self.task.has_classes:
+            wanted = self.task.max_classes or n_out
+            if self.classes is None or len(self.classes) != wanted:
+                found = 0 if self.classes is None else len(self.classes)
+                problems.append(f"{found} classes for a {self.task.name} network of {n_out} "
+                                f"output(s)")
+        if problems:
+            raise ConfigError(f"data.npz does not fit the run's network: {'; '.join(problems)}",
+                              where)
+
     def check_data(self, data: Data, where: str) -> None:
         """``data``, rebuilt from the run's config, must be the data this preprocessor was
         fitted on (its fingerprint): else the run's splits are not its own."""
@@ -297,6 +317,10 @@ class Preprocessor:
         when data.npz (a 0.2 run's) does not hold them."""
         text = {k: str(info[k]) for k in ("task", "sep", "target", "fingerprint") if k in info}
         target = text.get("target", target if isinstance(target, str) else None)
+        if "feature_names" not in info or np.ndim(info["feature_names"]) != 1:
+            raise ConfigError("data.npz has no list of feature_names", "data.npz")
+        if text.get("task", task) not in TASKS:
+            raise ConfigError(f"data.npz names an unknown task {text['task']!r}", "data.npz")
         return cls(TASKS[text.get("task", task)], [str(n) for n in info["feature_names"]],
                    info["classes"].tolist() if "classes" in info else None,
                    info.get("mean"), info.get("std"), target, text.get("sep", sep),

@@ -10,6 +10,7 @@ Only ``train.epochs`` and ``train.early_stopping`` may change.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from .model import fitting, run_config
 from .preprocess import Preprocessor
 from .registry import ConfigError
 from .runs import RunFolder, effective_status, load_arrays
+from .snapshots import read_snapshots
 from .train import Run, train
 
 CHANGEABLE = ("train.epochs", "train.early_stopping")
@@ -59,24 +61,28 @@ def refuse_live_run(folder: RunFolder, force: bool) -> None:
 def check_resume(folder: RunFolder, overrides: list[str], plugins, changed_ok: bool):
     """The resumed run's config, its checkpoint as a Start, and its data: all checked, the
     folder unchanged; a mistake is a ConfigError (exit 2)."""
+    for name in folder.FILES:  # a symlink, pipe or device among them: refused, nothing changed
+        folder.file(name)
     if not folder.file(folder.CHECKPOINT).is_file():
         raise ConfigError("has no checkpoint.npz to resume from (train.checkpoint_every: 0, or "
                           "a run of an earlier version)", str(folder.path))
+    read_snapshots(folder.snapshots_path)  # a damaged header is refused before anything changes
     raw = read_yaml(folder.file(folder.CONFIG))
     for text in overrides:
         key = parse_override(text)[1]
         if not any(key == k or key.startswith(k + ".") for k in CHANGEABLE):
             raise ConfigError(f"cannot change when resuming; only {' and '.join(CHANGEABLE)} "
                               "can", key)
-    checkpoint = folder.read_checkpoint()
+        apply_override(raw, text)
+    cfg = run_config(folder, raw, plugins, changed_ok)
+    network = build_network(cfg)  # the checkpoint's arrays are checked against it unloaded
+    checkpoint = folder.read_checkpoint({name: p.shape for name, p in
+                                         zip(network.parameter_names(), network.parameters())})
     state = checkpoint_state(checkpoint["state"], folder)
     if not any(parse_override(t)[1] == "train.epochs" for t in overrides):
         # the target a resume asked for, kept in the checkpoint (config.yaml is the run's own)
-        raw.setdefault("train", {})["epochs"] = state.get("epochs_target", raw.get(
-            "train", {}).get("epochs"))
-    for text in overrides:
-        apply_override(raw, text)
-    cfg = run_config(folder, raw, plugins, changed_ok)
+        target = state.get("epochs_target", cfg.train.epochs)
+        cfg = replace(cfg, train=replace(cfg.train, epochs=target))
     _, data = prepare(cfg)
     if not folder.file(folder.DATA).is_file():
         raise ConfigError("has no data.npz: resume needs the data the run was trained on",
@@ -86,7 +92,7 @@ def check_resume(folder: RunFolder, overrides: list[str], plugins, changed_ok: b
     epoch = state["epoch"]
     if epoch > cfg.train.epochs:
         raise ConfigError(f"the run is at epoch {epoch}; give a larger number", "train.epochs")
-    return cfg, start_of(folder, cfg, checkpoint, state), data
+    return cfg, start_of(folder, network, checkpoint, state), data
 
 
 def checkpoint_state(state, folder: RunFolder) -> dict:
@@ -113,11 +119,10 @@ def checkpoint_state(state, folder: RunFolder) -> dict:
     return state
 
 
-def start_of(folder: RunFolder, cfg, checkpoint: dict, state: dict) -> Start:
+def start_of(folder: RunFolder, network, checkpoint: dict, state: dict) -> Start:
     """The checkpoint as a Start, its arrays checked against the config's network and
     optimizer, and the rows of metrics.csv up to its epoch (which must be there)."""
     epoch = state["epoch"]
-    network = build_network(cfg)
     params = fitting(network, checkpoint["params"], str(folder.file(folder.CHECKPOINT)))
     best = checkpoint["best"]
     optimizer = checkpoint["optimizer"]

@@ -21,13 +21,14 @@ import json
 import math
 import os
 import re
+import stat
 import time
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from .registry import ConfigError, did_you_mean, label
+from .registry import ConfigError, did_you_mean, label, shorten
 
 
 def new_run_dir(root: str | Path, name: str, prefix: str = "") -> Path:
@@ -165,6 +166,7 @@ class RunFolder:
     CONFIG, DATA, SUMMARY, MODEL = "config.yaml", "data.npz", "summary.json", "model.npz"
     METRICS, LAYERS, CHECKPOINT, SNAPSHOTS = ("metrics.csv", "layers.csv", "checkpoint.npz",
                                               "snapshots.bin")
+    FILES = (CONFIG, DATA, SUMMARY, MODEL, METRICS, LAYERS, CHECKPOINT, SNAPSHOTS)
 
     def __init__(self, path: str | Path | None):
         self.path = Path(path) if path is not None else None
@@ -196,7 +198,8 @@ class RunFolder:
             self.writer.release()
 
     def file(self, name: str) -> Path:
-        return self.path / name
+        """One of the folder's files, refused if it is not a regular file (see ``regular``)."""
+        return regular(self.path / name)
 
     @property
     def snapshots_path(self) -> Path:
@@ -225,8 +228,8 @@ class RunFolder:
                          best: dict[str, np.ndarray] | None) -> None:
         write_checkpoint(self.path / self.CHECKPOINT, params, state, optimizer, best)
 
-    def read_checkpoint(self) -> dict:
-        return read_checkpoint(self.path / self.CHECKPOINT)
+    def read_checkpoint(self, shapes: dict[str, tuple] | None = None) -> dict:
+        return read_checkpoint(self.file(self.CHECKPOINT), shapes)
 
 
 class WriteError(Exception):
@@ -297,19 +300,84 @@ def save_model(path: Path, names: list[str], arrays: list[np.ndarray]) -> None:
     save_arrays(path, dict(zip(names, arrays)))
 
 
-def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
-    """An npz's arrays, loaded without pickle; a missing or corrupt file is a ConfigError."""
+MAX_NPZ_BYTES = 1 << 30  # what the arrays of one npz may hold once loaded: a sane model's
+
+
+def regular(path: str | Path) -> Path:
+    """``path`` if it is a regular file (or absent): a symlink, FIFO or device in a run folder is
+    refused before it is opened, so nothing is read or written through it and no read hangs."""
+    path = Path(path)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    if not stat.S_ISREG(mode):
+        what = ("a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode)
+                else "a pipe, socket or device")
+        raise ConfigError(f"is {what}, not a regular file: refused", str(path))
+    return path
+
+
+def npz_members(path: Path, limit: int = MAX_NPZ_BYTES) -> dict[str, tuple]:
+    """Each member's (shape, dtype), read from the headers alone, before anything is
+    decompressed: no object arrays (pickle), and at most ``limit`` bytes in all once loaded
+    (a small file may claim a huge shape, or compress a huge array)."""
+    import zipfile
+
+    members, total = {}, 0
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        if len(infos) > 10_000:
+            raise ValueError(f"{len(infos)} arrays")
+        for info in infos:
+            with archive.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = header(f)
+            if dtype.hasobject:
+                raise ValueError(f"{info.filename} holds Python objects")
+            total += math.prod(shape) * dtype.itemsize
+            if total > limit:
+                raise ValueError(f"its arrays would take over {limit >> 20} MiB")
+            members[info.filename.removesuffix(".npy")] = (tuple(shape), dtype)
+    return members
+
+
+def load_arrays(path: str | Path, expected: dict[str, tuple] | None = None,
+                limit: int = MAX_NPZ_BYTES) -> dict[str, np.ndarray]:
+    """An npz's arrays, loaded without pickle, after its members are checked (``npz_members``)
+    and, with ``expected`` (name -> shape), found to be exactly those; a missing, corrupt or
+    unexpected file is a ConfigError naming it."""
     import zipfile  # np.load has imported it
 
+    path = regular(path)
     try:
+        members = npz_members(path, limit)
+        if expected is not None:
+            check_members(members, expected, path)
         with np.load(path, allow_pickle=False) as arrays:
             return {name: arrays[name] for name in arrays.files}
     except FileNotFoundError:
         raise ConfigError("no such file", str(path)) from None
+    except ConfigError:
+        raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise ConfigError(f"is not a readable npz file ({type(err).__name__}: "
-                          f"{str(err)[:80]})", str(path)) from None
+                          f"{shorten(str(err), 80)})", str(path)) from None
 
+
+def check_members(members: dict[str, tuple], expected: dict[str, tuple], path: Path) -> None:
+    """The members must be exactly the expected names, each of its expected shape."""
+    extra = [n for n in members if n not in expected]
+    missing = [n for n in expected if n not in members]
+    shapes = [n for n in expected if n in members and members[n][0] != tuple(expected[n])]
+    if extra or missing or shapes:
+        detail = ("missing " + ", ".join(missing[:5]) if missing else
+                  "the shapes of " + ", ".join(shapes[:5]) if shapes else
+                  "extra arrays " + ", ".join(extra[:5]))
+        raise ConfigError(f"does not fit the config's network ({detail}): the model changed; "
+                          "nothing was loaded", str(path))
 
 
 def write_checkpoint(path: Path, params: dict[str, np.ndarray], state: dict,
@@ -326,9 +394,10 @@ def write_checkpoint(path: Path, params: dict[str, np.ndarray], state: dict,
     save_arrays(path, arrays)
 
 
-def read_checkpoint(path: Path) -> dict:
-    """The parts of checkpoint.npz: params, best (or None), optimizer (a state_dict), state."""
-    arrays = load_arrays(path)
+def read_checkpoint(path: Path, shapes: dict[str, tuple] | None = None) -> dict:
+    """The parts of checkpoint.npz: params, best (or None), optimizer (a state_dict), state.
+    ``shapes``: the network's parameters (name -> shape), checked before anything is loaded."""
+    arrays = load_arrays(path, checkpoint_members(path, shapes) if shapes is not None else None)
     parts: dict = {"params": {}, "best": {}, "optimizer": {}}
     for key, value in arrays.items():
         kind, _, name = key.partition("/")
@@ -344,9 +413,30 @@ def read_checkpoint(path: Path) -> dict:
     return parts
 
 
+def checkpoint_members(path: Path, shapes: dict[str, tuple]) -> dict[str, tuple]:
+    """The members checkpoint.npz may have for a network of these parameter shapes: params/
+    and best/ of each, the optimizer's lists (one array per parameter), and the state."""
+    names = list(shapes)
+    expected = {f"params/{n}": s for n, s in shapes.items()}
+    try:
+        found = npz_members(regular(path))  # headers only
+    except Exception:  # noqa: BLE001  load_arrays says what is wrong with the file
+        return expected
+    for member, (shape, _) in found.items():
+        kind, _, rest = member.partition("/")
+        index = rest.rpartition("/")[2]
+        if kind == "best" and rest in shapes:
+            expected[member] = shapes[rest]
+        elif kind == "optimizer" and index.isdigit() and int(index) < len(names):
+            expected[member] = shapes[names[int(index)]]
+        elif member == "state" and len(shape) == 0:
+            expected[member] = ()
+    return expected
+
+
 def truncate_csv(path: Path, last_epoch: int) -> None:
     """Drop the rows of a per-epoch CSV after ``last_epoch`` (and a torn last line)."""
-    if not path.is_file():
+    if not regular(path).is_file():
         return
     lines = path.read_text().splitlines(keepends=True)
     header, width = lines[:1], len(lines[0].split(",")) if lines else 0
@@ -373,10 +463,13 @@ class CsvLog:
     """A CSV file written one row at a time and flushed, so a killed process keeps every row."""
 
     def __init__(self, path: Path, columns: list[str], append: bool = False):
-        """``append``: go on writing a file that has its header (a resumed run)."""
+        """``append``: go on writing a file that has its header (a resumed run). Never
+        through a symlink: opened with O_NOFOLLOW, and only a regular file is written."""
         self.path, self.columns = path, columns
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_TRUNC)
         with writing(path):
-            self.file = open(path, "a" if append else "w", newline="")
+            fd = os.open(regular(path), flags, 0o644)
+            self.file = open(fd, "w", newline="")
             if not append:
                 self.file.write(",".join(columns) + "\n")
                 self.file.flush()
@@ -394,8 +487,8 @@ class CsvLog:
 def read_summary(run_dir: Path) -> dict | None:
     """summary.json, or None when it is missing, unreadable or not a JSON object."""
     try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        summary = json.loads(regular(Path(run_dir) / "summary.json").read_text())
+    except (OSError, ValueError):  # UnicodeDecodeError, JSONDecodeError, ConfigError
         return None
     return summary if isinstance(summary, dict) else None
 
@@ -440,6 +533,11 @@ def _half_written(run: Path, root: Path) -> bool:
 
 def run_problem(run_dir: Path) -> str | None:
     """Why a folder cannot be reported or plotted as a run, or None when it can."""
+    for name in (RunFolder.CONFIG, RunFolder.SUMMARY, RunFolder.METRICS):
+        try:
+            regular(run_dir / name)
+        except ConfigError:
+            return f"{name} is not a regular file (a symlink, pipe or device)"
     config = run_dir / "config.yaml"
     if config.is_file():
         try:
@@ -530,8 +628,8 @@ def read_metrics(run_dir: Path) -> list[dict]:
     """metrics.csv as one dict per epoch (floats; None where blank). A row torn by a killed
     process (too few cells, or a cell that is not a number) ends the history."""
     try:
-        lines = (run_dir / "metrics.csv").read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
+        lines = regular(Path(run_dir) / "metrics.csv").read_text().splitlines()
+    except (OSError, ValueError):  # UnicodeDecodeError, ConfigError (a symlink, a FIFO)
         return []
     if not lines:
         return []
@@ -555,7 +653,7 @@ def layers_frame(run_dir: Path):
     ConfigError naming it."""
     import pandas as pd
 
-    path = Path(run_dir) / RunFolder.LAYERS
+    path = regular(Path(run_dir) / RunFolder.LAYERS)
     if not path.is_file():
         raise ConfigError("has no layers.csv (train.diagnostics_every: 0?)", str(run_dir))
     return pd.read_csv(path)

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from .registry import ConfigError
-from .runs import writing
+from .runs import regular, writing
 
 FILE_NAME = "snapshots.bin"
 MAGIC = b"NNTRAIN-SNAPSHOTS-1\n"
@@ -87,7 +87,7 @@ class SnapshotFile:
     """Appends snapshots of a network's parameters to one file (see the module docstring)."""
 
     def __init__(self, path: Path, names: list[str], params: list[np.ndarray]):
-        self.path = Path(path)
+        self.path = regular(path)  # never written through a symlink
         self.size = self.path.stat().st_size if self.path.is_file() else 0
         if self.size == 0:
             header = json.dumps({"names": names, "shapes": [list(p.shape) for p in params],
@@ -97,7 +97,9 @@ class SnapshotFile:
     def _append(self, data: bytes) -> None:
         with writing(self.path):
             try:
-                with open(self.path, "ab") as f:
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW,
+                             0o644)
+                with os.fdopen(fd, "ab") as f:
                     f.write(data)
             except BaseException:  # a full disk, or Ctrl-C mid-write: cut the torn record off,
                 os.truncate(self.path, self.size)  # so that later records stay readable
@@ -284,7 +286,7 @@ def _rising(scan: Scan, length: int) -> Scan:
 def _read(path: Path, done: str = "skipped") -> tuple[bytes, Layout, Scan] | None:
     """The file's bytes, layout and records, each damaged record warned about (``done``: what
     becomes of it); None when there is no file or no header yet."""
-    if not path.is_file():
+    if not regular(path).is_file():
         return None
     data = path.read_bytes()
     layout = _header(data, path)

@@ -1,6 +1,7 @@
 """Parameter snapshots (snapshots.bin) and the pictures drawn from them: plot --boundary,
 --fit, --neurons. Pictures are checked by content: pixel colours, GIF frames, line data."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -365,7 +366,7 @@ def test_a_write_cut_short_leaves_no_torn_record_before_the_next(tmp_path, monke
     path = tmp_path / FILE_NAME
     file = SnapshotFile(path, ["b1"], [np.zeros(1000)])
     file.append(0, [np.zeros(1000)])
-    real_open = open
+    real_fdopen = os.fdopen
 
     class HalfWrite:  # the disk fills up half way through the record
         def __init__(self, f):
@@ -382,7 +383,7 @@ def test_a_write_cut_short_leaves_no_torn_record_before_the_next(tmp_path, monke
             self.f.flush()
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(snapshots, "open", lambda *a: HalfWrite(real_open(*a)), raising=False)
+    monkeypatch.setattr(snapshots.os, "fdopen", lambda *a: HalfWrite(real_fdopen(*a)))
     with pytest.raises(WriteError, match="no space left"):
         file.append(1, [np.ones(1000)])
     monkeypatch.undo()

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import write
@@ -114,3 +115,88 @@ def test_a_run_of_an_earlier_version_accepts_a_plugin_with_a_warning(tmp_path, m
     (run.path / "summary.json").write_text(json.dumps(summary))
     with pytest.warns(UserWarning, match="recorded no hash"):
         load_run(run.path, plugins=[tmp_path / "cube.py"])
+
+
+def small_run(tmp_path):
+    from nntrain import load_config, train
+
+    return train(load_config(raw={"data": {"name": "xor"}, "model": {"layers": [2, 3, 1]},
+                                  "train": {"epochs": 50, "snapshot_every": 10}}),
+                 out=tmp_path / "r").path
+
+
+@pytest.mark.parametrize("name", ["snapshots.bin", "layers.csv", "metrics.csv", "checkpoint.npz"])
+def test_resume_refuses_a_symlink_in_the_run_folder_and_changes_nothing(tmp_path, name):
+    from nntrain.registry import ConfigError
+    from nntrain.resume import resume
+
+    run = small_run(tmp_path)
+    victim = write(tmp_path / "victim.txt", "a secret first line\nmore\n")
+    (run / name).replace(tmp_path / f"moved-{name}")
+    (run / name).symlink_to(victim)
+    before = {p.name: (p.read_bytes() if not p.is_symlink() else "link")
+              for p in run.iterdir()}
+    with pytest.raises(ConfigError, match=f"{name}: is a symbolic link"):
+        resume(run, ["train.epochs=55"])
+    assert victim.read_text() == "a secret first line\nmore\n"
+    assert {p.name: (p.read_bytes() if not p.is_symlink() else "link")
+            for p in run.iterdir()} == before
+
+
+def test_a_small_npz_claiming_a_huge_array_is_refused_before_it_is_loaded(tmp_path):
+    import zipfile
+
+    from nntrain import load_run
+    from nntrain.registry import ConfigError
+
+    run = small_run(tmp_path)
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }"
+    npy = b"\x93NUMPY\x01\x00" + (len(header) + 1).to_bytes(2, "little") + header + b"\n"
+    with zipfile.ZipFile(run / "model.npz", "a") as archive:
+        archive.writestr("huge.npy", npy + b"\0" * 64)  # claims 8 TB, holds 64 bytes
+    with pytest.raises(ConfigError, match="model.npz: is not a readable npz file.*over 1024 MiB"):
+        load_run(run)
+
+
+def test_an_npz_with_an_extra_array_is_refused_before_anything_is_decompressed(tmp_path):
+    import numpy as np
+
+    from nntrain import load_run
+    from nntrain.registry import ConfigError
+
+    run = small_run(tmp_path)
+    with np.load(run / "model.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    np.savez_compressed(run / "model.npz", **arrays, extra=np.zeros(20_000_000))  # 160 MB
+    assert (run / "model.npz").stat().st_size < 1_000_000
+    with pytest.raises(ConfigError, match="extra arrays extra.*nothing was loaded"):
+        load_run(run)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["summary.json", "metrics.csv"])
+def test_a_named_pipe_in_a_run_folder_hangs_no_reader(tmp_path, name):
+    run = small_run(tmp_path)
+    (run / name).unlink()
+    os.mkfifo(run / name)
+    for command in (["report", tmp_path], ["plot", tmp_path, "-o", tmp_path / "p.png"]):
+        result = nntrain(*command, cwd=tmp_path)  # a timeout of 120 s fails the test
+        assert "Traceback" not in result.stderr
+        assert f"{name} is not a regular file" in result.stderr or result.returncode == 2
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda info: info.pop("feature_names"), "no list of feature_names"),
+    (lambda info: info.update(classes=np.array([5])), "1 classes for a binary network"),
+    (lambda info: info.update(feature_names=np.array(["a"])), "1 feature names for 2 inputs"),
+    (lambda info: info.update(task=np.array("tabular")), "unknown task 'tabular'"),
+])
+def test_a_damaged_data_npz_is_one_line_not_a_wrong_answer(tmp_path, cli, damage, message):
+    run = small_run(tmp_path)
+    with np.load(run / "data.npz") as npz:
+        info = {k: npz[k] for k in npz.files}
+    damage(info)
+    np.savez(run / "data.npz", **info)
+    write(tmp_path / "x.csv", "x1,x2\n0,1\n")
+    result = cli("predict", run, tmp_path / "x.csv")
+    assert result.exit_code == 2 and message in result.stderr, result.stderr

@@ -133,9 +133,11 @@ def test_resume_goes_on_to_the_target_an_interrupted_resume_asked_for(tmp_path):
     (lambda state, arrays: state.update(batch_rng={"bit_generator": "PCG64"}), "generator"),
     (lambda state, arrays: state["stopper"].pop("wait"), "early stopping"),
     (lambda state, arrays: arrays.update({"optimizer/updates/0": np.zeros((3, 3))}),
-     "optimizer's updates"),
-    (lambda state, arrays: arrays.update({"params/W1": np.zeros((5, 5))}), "shapes of W1"),
-    (lambda state, arrays: arrays.pop("params/b2"), "missing b2"),
+     "the shapes of optimizer/updates/0"),
+    (lambda state, arrays: arrays.update({"params/W1": np.zeros((5, 5))}),
+     "the shapes of params/W1"),
+    (lambda state, arrays: arrays.pop("params/b2"), "missing params/b2"),
+    (lambda state, arrays: arrays.update({"extra": np.zeros(10)}), "extra arrays extra"),
 ])
 def test_a_damaged_checkpoint_is_refused_with_the_folder_unchanged(tmp_path, damage, message):
     run = train(load_config(raw=XOR), out=tmp_path / "r")

@@ -266,15 +266,17 @@ def test_truncation_leaves_an_unchanged_file_alone(run):
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
-def test_truncation_replaces_a_symlink_instead_of_writing_through_it(run, tmp_path):
+def test_a_symlink_is_refused_not_written_through(run, tmp_path):
     path = run / FILE_NAME
     victim = tmp_path / "victim.bin"
     shutil.move(path, victim)
     original = victim.read_bytes()
     path.symlink_to(victim)
-    truncate(path, 10)
+    with pytest.raises(ConfigError, match="symbolic link, not a regular file"):
+        truncate(path, 10)
+    with pytest.raises(ConfigError, match="symbolic link"):
+        SnapshotFile(path, ["b1"], [np.zeros(3)])
     assert victim.read_bytes() == original
-    assert not path.is_symlink() and read(path) == ([0, 2, 4, 6, 8, 10], [])
 
 
 def test_a_resumed_run_keeps_the_intact_records_around_a_damaged_one(run):
