@@ -324,7 +324,9 @@ class Checkpoint(Callback):
         return bool(self.every) and epoch % self.every == 0
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        if epoch and self.due(epoch):
+        # epoch 0 too: a run stopped (even SIGKILLed) before its first periodic checkpoint can
+        # be resumed from its start
+        if self.due(epoch) if epoch else self.training.start is None:
             self.save(epoch, logs["time_s"])
 
     def save(self, epoch: int, time_s: float) -> None:

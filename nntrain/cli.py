@@ -80,7 +80,21 @@ class Commands(TyperGroup):
         global DEBUG
         DEBUG = False  # the command's own --debug sets it while its options are parsed
         with errors_handled():
+            terminate_as_exception()
             return super().invoke(ctx)
+
+
+def terminate_as_exception() -> None:
+    """SIGTERM before a run's own handling starts (data being loaded, say) ends the command
+    with one line and exit 143, as Ctrl-C does, and leaves no run folder."""
+    import signal
+    import threading
+
+    from .signals import terminate
+
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
+        signal.signal(signal.SIGTERM, terminate)
 
 
 app = typer.Typer(
@@ -442,11 +456,12 @@ def predict(
     debug: DebugOpt = False,
 ) -> None:
     """Predict with a trained run: INPUT's columns plus prediction (and p_<label> per class)."""
-    from .model import load_run, predict_table
+    from .model import check_output, load_run, predict_table, write_table
 
+    check_output(output, data)
     model = load_run(run, plugins=plugin or [], plugin_changed_ok=plugin_changed_ok)
     table = predict_table(model, data, allow_missing=allow_missing)
-    table.to_csv(output if output is not None else sys.stdout, index=False)
+    write_table(table, output)
 
 
 @app.command()

@@ -69,6 +69,8 @@ class TrainedModel:
         precision and recall, on raw features X and targets y in the data's own values.
         ``where``: the file they came from, for error messages."""
         X, Y = self.prep.inputs(X, where, dtype=self.network.dtype), self.prep.targets(y, where)
+        if len(X) == 0:
+            raise ConfigError("has no rows to evaluate on", where)
         if len(X) != len(Y):
             raise ConfigError(f"has {len(X)} rows of features but {len(Y)} targets", where)
         return self.report(X, Y)
@@ -187,6 +189,20 @@ def check_plugin(plugin: Path, recorded: dict[str, str], named: bool, changed_ok
                           "--plugin-changed-ok uses it anyway", f"--plugin {plugin}")
 
 
+def warn_stale(model: TrainedModel, path: str | Path) -> None:
+    """Reading the run's own data file again: say so when it changed since training."""
+    own = model.config.data.params.get("path")
+    if not isinstance(own, str) or not Path(own).is_file() or not Path(path).is_file():
+        return
+    if Path(own).resolve() != Path(path).resolve():
+        return
+    try:
+        model.data()
+    except ConfigError:
+        warnings.warn(f"{path} is the run's training data file, and it changed since the run "
+                      "was trained (its fingerprint differs)", stacklevel=3)
+
+
 def warn_status(model: TrainedModel) -> None:
     """A diverged or failed run can be predicted with, but not without a word."""
     status = (RunFolder(model.path).read_summary() or {}).get("status")
@@ -219,6 +235,7 @@ def predict_table(model: TrainedModel, path: str | Path, allow_missing: bool = F
     ``p_<label>`` per class. ``allow_missing``: a row with a missing or infinite feature gets
     blank predictions instead of refusing the file."""
     warn_status(model)
+    warn_stale(model, path)
     table, _ = model.prep.read(path)
     X = model.prep.inputs(table, str(path), allow_missing, model.network.dtype,
                           hint=" (--allow-missing leaves such rows' predictions blank)")
@@ -231,6 +248,13 @@ def predict_table(model: TrainedModel, path: str | Path, allow_missing: bool = F
     elif predicted.shape[1] == 1:
         predicted = predicted[:, 0]
     table = table.copy()
+    added = (["prediction"] if predicted.ndim == 1 else
+             [f"prediction_{k}" for k in range(1, predicted.shape[1] + 1)])
+    added += [f"p_{label}" for label in model.classes or []]
+    taken = [c for c in added if c in table.columns]
+    if taken:
+        raise ConfigError(f"already has a column {', '.join(taken[:3])}, which predict writes; "
+                          "rename it", str(path))
     if predicted.ndim == 1:
         table["prediction"] = predicted
     else:  # several regression targets
@@ -242,11 +266,39 @@ def predict_table(model: TrainedModel, path: str | Path, allow_missing: bool = F
     return table
 
 
+def check_output(output: Path | None, data: Path) -> None:
+    """``predict -o``: a file in a folder that exists, and not the input (it would be lost)."""
+    if output is None:
+        return
+    key = f"-o {output}"
+    if output.is_dir():
+        raise ConfigError("is a folder; give a file name", key)
+    if not output.parent.is_dir():
+        raise ConfigError(f"its folder {output.parent} does not exist", key)
+    if output.exists() and data.exists() and output.resolve() == data.resolve():
+        raise ConfigError("is the input file: the predictions would replace it; give another "
+                          "name", key)
+
+
+def write_table(table, output: Path | None) -> None:
+    """The predictions as CSV on stdout, or to ``output`` atomically: written beside it, then
+    renamed over it, so a full disk leaves the previous file as it was."""
+    import sys
+
+    if output is None:
+        table.to_csv(sys.stdout, index=False)
+        return
+    from .runs import write_atomic
+
+    write_atomic(output, table.to_csv(index=False))
+
+
 def evaluate_run(model: TrainedModel, path: str | Path | None = None) -> dict:
     """evaluate() on a file, or on the run's test split (else its validation split), rebuilt
     exactly from the config and its seeds."""
     warn_status(model)
     if path is not None:
+        warn_stale(model, path)
         table, y = model.prep.read(path, with_target=True)
         return {"split": str(path), **model.evaluate(table, y, str(path))}
     data = model.data()

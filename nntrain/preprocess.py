@@ -238,6 +238,9 @@ class Preprocessor:
             if len(bad):
                 raise ConfigError(f"the target is empty or not finite in {row_list(bad)}", where)
             return Y
+        if y.ndim == 2 and y.shape[1] != 1:
+            raise ConfigError(f"a {self.task.name} model takes one label per row, got targets of "
+                              f"shape {y.shape}", where)
         empty = np.flatnonzero(empty_cells(y.reshape(-1)))
         if len(empty):
             raise ConfigError(f"the target is empty in {row_list(empty)}", where)

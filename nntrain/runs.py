@@ -212,8 +212,19 @@ class RunFolder:
             truncate_csv(self.path / name, resumed_at)
         return CsvLog(self.path / name, columns, append=resumed_at is not None)
 
+    SUMMARY_SLOT = 16384  # bytes summary.json takes from the start (padded with spaces)
+
     def write_summary(self, data: dict) -> None:
-        write_json(self.path / self.SUMMARY, data)
+        """summary.json, replaced atomically; on a full disk, where a new file cannot be made,
+        overwritten in place within the space its first version took (padded to SUMMARY_SLOT
+        bytes), so that how the run ended is recorded even then."""
+        path = self.path / self.SUMMARY
+        text = (to_json(data) + "\n").ljust(self.SUMMARY_SLOT)
+        try:
+            write_atomic(path, text)
+        except WriteError:
+            if not overwrite_in_place(path, text.rstrip() + "\n"):
+                raise
 
     def read_summary(self) -> dict | None:
         return read_summary(self.path)
@@ -247,15 +258,45 @@ def writing(path: Path):
         raise WriteError(f"{reason} while writing {path}") from err
 
 
+def new_file(path: Path):
+    """A file object for a new file at ``path``, made with O_EXCL | O_NOFOLLOW: nothing that
+    was there (a planted symlink) is written through."""
+    path.unlink(missing_ok=True)
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644),
+                     "wb")
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path``, then rename over it: readers never see half."""
+    """Write to a temporary file beside ``path``, then rename over it: readers never see half,
+    and a full disk leaves the previous file as it was. A symlink at ``path`` is replaced, not
+    written through."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with writing(path):
         try:
-            tmp.write_text(text)
+            with new_file(tmp) as f:
+                f.write(text.encode())
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def overwrite_in_place(path: Path, text: str) -> bool:
+    """Write ``text`` over the regular file at ``path`` without making it larger (no new disk
+    space is needed), padded with spaces; False if it does not fit or cannot be written."""
+    data = text.encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    with os.fdopen(fd, "wb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if len(data) > size or not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return False
+        try:
+            f.write(data + b" " * (size - len(data)))
+        except OSError:
+            return False
+    return True
 
 
 def to_json(data: dict) -> str:
@@ -288,7 +329,7 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with writing(path):
         try:
-            with open(tmp, "wb") as f:
+            with new_file(tmp) as f:
                 np.savez(f, **arrays)
             os.replace(tmp, path)
         finally:

@@ -21,6 +21,12 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt."""
 
 
+def terminate(signum, frame):
+    """SIGTERM as an exception, like Ctrl-C's KeyboardInterrupt: the command's one handler
+    prints one line and exits 143 (installed by the CLI before anything else runs)."""
+    raise Terminated()
+
+
 def signal_name(stop: BaseException) -> str:
     return "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
 
@@ -45,7 +51,7 @@ class StopRequests:
         if threading.current_thread() is not threading.main_thread():
             return self
         for signum, handler in ((signal.SIGINT, self.on_sigint), (signal.SIGTERM, self.on_sigterm)):
-            if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler):
+            if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler, terminate):
                 self.previous[signum] = signal.signal(signum, handler)
         return self
 

@@ -166,3 +166,101 @@ def test_resume_refuses_a_lost_history_and_writes_no_headerless_file(tmp_path, c
     with pytest.raises(ConfigError, match="metrics.csv"):
         resume(run.path, ["train.epochs=60"])
     assert (metrics.read_bytes() if metrics.exists() else None) == before
+
+
+@pytest.mark.slow
+def test_a_run_killed_before_its_first_periodic_checkpoint_resumes_from_its_start(tmp_path):
+    out = tmp_path / "t"
+    proc = start_training(tmp_path, out, "train.epochs=1000000")
+    assert wait_until(lambda: (out / "metrics.csv").exists() and len(rows(out)) > 3)
+    proc.kill()  # SIGKILL: no handler runs; the periodic checkpoint is ~2 s away
+    proc.wait(timeout=30)
+    resumed = subprocess.run(NNTRAIN + ["resume", str(out), "train.epochs=5", "--json"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["resumed_from"] == 0
+
+
+@pytest.mark.slow
+def test_sigterm_before_the_run_folder_exists_is_one_line_and_no_folder(tmp_path):
+    (tmp_path / "big.yaml").write_text("data: {name: moons, n_samples: 3000000}\n"
+                                      "model: {layers: [2, 4, 1]}\n")
+    proc = subprocess.Popen(NNTRAIN + ["train", "big.yaml", "--out", "run"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)  # loading the data
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and stderr.strip() == "interrupted"
+    assert not (tmp_path / "run").exists()
+
+
+def test_on_a_full_disk_the_final_status_is_still_recorded(tmp_path, monkeypatch):
+    import errno
+
+    from nntrain import runs
+    from nntrain.runs import WriteError
+
+    real = runs.new_file
+
+    def full(path):  # every new file fails once the last epoch is done
+        if full.on:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path)
+
+    full.on = False
+
+    from nntrain.callbacks import Callback
+
+    class DiskFills(Callback):
+        def on_train_end(self, logs):
+            full.on = True
+
+    monkeypatch.setattr(runs, "new_file", full)
+    with pytest.raises(WriteError, match="no space left"):
+        train(load_config(raw=XOR), out=tmp_path / "r", callbacks=[DiskFills()])
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["epochs"] == 50
+
+
+def test_predict_writes_its_output_atomically_and_refuses_what_would_lose_data(tmp_path, cli):
+    run = train(load_config(raw=XOR), out=tmp_path / "r")
+    data = tmp_path / "x.csv"
+    data.write_text("x1,x2\n0,1\n1,1\n")
+    out = tmp_path / "p.csv"
+    assert cli("predict", run.path, data, "-o", out).exit_code == 0
+    before = out.read_bytes()
+    for args, message in ((["-o", data], "is the input file"),
+                          (["-o", tmp_path], "is a folder"),
+                          (["-o", tmp_path / "no" / "p.csv"], "does not exist")):
+        result = cli("predict", run.path, data, *args)
+        assert result.exit_code == 2 and message in result.stderr
+    assert data.read_text() == "x1,x2\n0,1\n1,1\n" and out.read_bytes() == before
+    (tmp_path / "y.csv").write_text("x1,x2,prediction\n0,1,7\n")
+    taken = cli("predict", run.path, tmp_path / "y.csv")
+    assert taken.exit_code == 2 and "already has a column prediction" in taken.stderr
+
+
+def test_evaluate_refuses_what_it_cannot_score(tmp_path, cli):
+    run = train(load_config(raw=XOR), out=tmp_path / "r")
+    (tmp_path / "empty.csv").write_text("x1,x2,label\n")
+    empty = cli("evaluate", run.path, tmp_path / "empty.csv")
+    assert empty.exit_code == 2 and "no rows" in empty.stderr
+    np.savez(tmp_path / "two.npz", X=np.zeros((3, 2)), y=np.zeros((3, 2)))
+    two = cli("evaluate", run.path, tmp_path / "two.npz")
+    assert two.exit_code == 2 and "one label per row" in two.stderr
+
+
+def test_a_changed_training_file_is_said_and_its_splits_are_not_called_the_runs(tmp_path, cli):
+    lines = ["a,b,label"] + [f"{i % 7},{i % 5},{i % 2}" for i in range(60)]
+    data = tmp_path / "d.csv"
+    data.write_text("\n".join(lines) + "\n")
+    (tmp_path / "c.yaml").write_text("data: {name: csv, path: d.csv, target: label, "
+                                     "test_fraction: 0.2}\nmodel: {layers: [2, 3, 1]}\n"
+                                     "train: {epochs: 5}\n")
+    assert cli("train", tmp_path / "c.yaml", "--out", tmp_path / "r", "-q").exit_code == 0
+    assert cli("evaluate", tmp_path / "r").exit_code == 0
+    data.write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")  # rows reordered
+    stale = cli("predict", tmp_path / "r", data)
+    assert stale.exit_code == 0 and "changed since the run was trained" in stale.stderr
+    refused = cli("evaluate", tmp_path / "r")
+    assert refused.exit_code == 2 and "fingerprint changed" in refused.stderr
