@@ -200,3 +200,27 @@ def test_a_damaged_data_npz_is_one_line_not_a_wrong_answer(tmp_path, cli, damage
     write(tmp_path / "x.csv", "x1,x2\n0,1\n")
     result = cli("predict", run, tmp_path / "x.csv")
     assert result.exit_code == 2 and message in result.stderr, result.stderr
+
+
+def test_an_npz_holding_python_objects_is_never_unpickled(tmp_path):
+    from nntrain import load_run
+    from nntrain.registry import ConfigError
+
+    run = small_run(tmp_path)
+    with np.load(run / "data.npz") as npz:
+        info = {k: npz[k] for k in npz.files}
+    info["classes"] = np.array([object(), 1], dtype=object)  # np.savez pickles it
+    np.savez(run / "data.npz", **info)
+    with pytest.raises(ConfigError, match="classes.npy holds Python objects"):
+        load_run(run)
+
+
+def test_a_text_target_for_a_regression_run_is_one_line(tmp_path, cli):
+    from nntrain import load_config, train
+
+    run = train(load_config(raw={"data": {"name": "sine", "n_samples": 40},
+                                 "model": {"layers": [1, 4, 1]}, "train": {"epochs": 3}}),
+                out=tmp_path / "r").path
+    write(tmp_path / "t.csv", "x1,y\n0.5,high\n")
+    result = cli("evaluate", run, tmp_path / "t.csv")
+    assert result.exit_code == 2 and "'high' is not a number" in result.stderr
