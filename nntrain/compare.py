@@ -40,8 +40,8 @@ from .experiment import prepare, resolve
 from .plots import check_metric
 from .registry import ConfigError, label
 from .results import figure_columns, run_row
-from .runs import (RunFolder, check_out_dir, claim_out_dir, flatten, new_run_dir, read_summary,
-                   safe_name, write_yaml)
+from .runs import (Lock, RunFolder, check_out_dir, claim_out_dir, flatten, new_run_dir,
+                   read_summary, safe_name, write_yaml)
 from .signals import StopRequests
 from .train import train
 
@@ -467,6 +467,17 @@ def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, pr
         folder = claim_out_dir(check_out_dir(out))
     else:
         folder = new_run_dir("runs", sweep.base["name"], prefix="compare-")
+    lock = Lock(folder)  # one writer: a second compare --resume of a live sweep is refused
+    lock.take()
+    try:
+        return run_sweep(folder, sweep, points, workers, client, progress, metric)
+    finally:
+        lock.release()
+
+
+def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, client, progress,
+              metric: str):
+    """Run the points of the sweep not finished in ``folder``; write the results."""
     write_yaml(folder / "sweep.yaml", sweep.to_dict())
     todo = [p for p in points
             if (read_summary(folder / p["dir"]) or {}).get("status") not in FINISHED]

@@ -264,3 +264,20 @@ def test_a_changed_training_file_is_said_and_its_splits_are_not_called_the_runs(
     assert stale.exit_code == 0 and "changed since the run was trained" in stale.stderr
     refused = cli("evaluate", tmp_path / "r")
     assert refused.exit_code == 2 and "fingerprint changed" in refused.stderr
+
+
+@pytest.mark.slow
+def test_a_compare_resume_of_a_sweep_still_running_is_refused(tmp_path):
+    args = ["compare", str(CONFIGS / "moons.yaml"), "train.epochs=1000000", "--seeds", "2",
+            "--workers", "1"]
+    proc = subprocess.Popen(NNTRAIN + args + ["--out", "c"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: (tmp_path / "c" / LOCK).exists())
+        second = subprocess.run(NNTRAIN + args + ["--resume", "c"], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2 and f"process {proc.pid}" in second.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert not (tmp_path / "c" / LOCK).exists()
