@@ -12,7 +12,7 @@ from .diagnostics import layer_pass
 from .experiment import build_network, prepare
 from .initializers import INITIALIZERS
 from .losses import LOSSES
-from .registry import label
+from .registry import ConfigError, label
 
 INSPECT_COLUMNS = ["initializer", "layer", "fan_in", "fan_out", "activation", "weight_std",
                    "target_weight_std", "act_mean", "act_std", "grad_std"]
@@ -55,7 +55,11 @@ def inspect_init(cfg: Config, initializers=None) -> list[dict]:
 
 def init_activations(cfg: Config, initializers=None) -> list[tuple[str, list[tuple]]]:
     """Per initializer, its label and each hidden layer's (number, activation, outputs a over
-    the training data) at initialization: what `inspect --histograms` draws."""
+    the training data) at initialization: what `inspect --histograms` draws. A network without
+    a hidden layer is refused before any data is read."""
+    if len(cfg.model.layers) < 3:  # [input, output]: the only activation is the output's
+        raise ConfigError(f"{list(cfg.model.layers)} has no hidden layer, so inspect --histograms "
+                          "has no hidden activations to draw", "model.layers")
     found = []
     for name, net, passes in init_passes(cfg, initializers):
         hidden = list(passes)[:-1]

@@ -7,6 +7,7 @@ import pytest
 from conftest import CONFIGS
 from nntrain import load_config, plots
 from nntrain.inspection import init_activations
+from nntrain.registry import ConfigError
 
 
 def test_activations_vanish_with_a_tiny_std_and_keep_their_scale_with_he():
@@ -45,3 +46,25 @@ def test_the_command_writes_the_picture(cli, tmp_path):
                  "he_normal,xavier_normal", "--histograms", "-o", tmp_path / "h.png")
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_network_without_a_hidden_layer_is_refused_before_any_data_is_read(monkeypatch):
+    import nntrain.inspection as inspection
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the network was built")
+
+    monkeypatch.setattr(inspection, "init_passes", fail)
+    cfg = load_config(CONFIGS / "xor.yaml", ["model.layers=[2,1]"])
+    with pytest.raises(ConfigError, match=r"^model.layers: \[2, 1\] has no hidden layer"):
+        init_activations(cfg, ["he_normal"])
+
+
+@pytest.mark.slow
+def test_the_command_without_a_hidden_layer_says_so_in_one_line(cli, tmp_path):
+    result = cli("inspect", CONFIGS / "xor.yaml", "model.layers=[2,1]", "--histograms",
+                 "-o", tmp_path / "h.png")
+    assert result.exit_code == 2
+    assert result.stderr == ("error: model.layers: [2, 1] has no hidden layer, so inspect "
+                             "--histograms has no hidden activations to draw\n")
+    assert not (tmp_path / "h.png").exists()
