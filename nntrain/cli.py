@@ -332,13 +332,14 @@ def inspect(
 
     cfg = load_config(config, overrides or [], plugin_paths(plugin))
     specs = check_specs(split_names(initializers))
+    layers = init_activations(cfg, specs) if histograms else None  # refused before any output
     rows = inspect_init(cfg, specs)
     print_table(rows, INSPECT_COLUMNS, as_json=as_json, csv_file=csv,
                 drop_first=INSPECT_SECONDARY)
     from . import plots
 
     if histograms:
-        written = plots.plot_histograms(init_activations(cfg, specs), output or Path("histograms.png"))
+        written = plots.plot_histograms(layers, output or Path("histograms.png"))
         typer.echo(str(written), err=True)
     elif output:
         typer.echo(str(plots.plot_inspect(rows, output)), err=True)
