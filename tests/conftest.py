@@ -1,4 +1,6 @@
+import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +53,22 @@ def isolated_registries():
         registry._items = items
     config._LOADED_PLUGINS.clear()
     config._LOADED_PLUGINS.update(plugins)
+
+
+NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+LAYOUT = re.compile(r"[\s\u2500-\u257f]+")  # whitespace and box drawing: a table's padding
+
+
+def printed_alike(got: str, expected: str, rtol: float = 1e-6, tiny: float = 1e-6) -> bool:
+    """Two print-outs say the same: the same words in the same order, and numbers equal to
+    ``rtol``, any two below ``tiny`` in size counting as equal. Printed digits depend on the
+    CPU and its BLAS (a gradient check's 5.9e-10 on one machine is 6e-10 on another, and the
+    table around it is narrower), so neither digits nor column widths are compared."""
+    def split(text):
+        numbers = [float(n) for n in NUMBER.findall(text)]
+        return LAYOUT.sub("", NUMBER.sub("#", text)), numbers
+
+    (words_a, a), (words_b, b) = split(got), split(expected)
+    return words_a == words_b and len(a) == len(b) and all(
+        (abs(x) < tiny and abs(y) < tiny) or math.isclose(x, y, rel_tol=rtol, abs_tol=tiny * rtol)
+        for x, y in zip(a, b))

@@ -1,6 +1,13 @@
 """Loss curves recorded before the speed work (tests/data/reference_curves.json, made by the
-commit 'README: compare, report, sweeps' code) must come out the same to 1e-12 in float64:
-optimizations may change summation order, never the numbers that matter."""
+commit 'README: compare, report, sweeps' code, on an Intel machine) must come out the same to
+1e-12 relative in float64: optimizations may change summation order, never the numbers that
+matter.
+
+Why 1e-12 holds on another CPU: OpenBLAS picks other kernels there (Zen instead of Haswell),
+which changes the last bits of a product (about 1e-16 relative); these cases are small,
+well-conditioned runs whose curves carry such differences without amplifying them, and they
+passed to 1e-12 on the AMD EPYC machine too. A chaotic run (a diverging learning rate) would
+not, and none is recorded here: lessons.md states those as ranges over seeds instead."""
 
 import json
 
