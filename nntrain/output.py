@@ -173,7 +173,8 @@ def print_run(summary: dict, as_json: bool = False, quiet: bool = False) -> None
     from rich.markup import escape
 
     final = summary["final"] or {}
-    figures = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if v is not None)
+    test = {f"test_{k}": v for k, v in (summary.get("test") or {}).items()}  # data.test_fraction
+    figures = ", ".join(f"{k} {v:.4g}" for k, v in {**final, **test}.items() if v is not None)
     status = summary["status"]
     if summary.get("diverged"):
         where = summary["diverged"]

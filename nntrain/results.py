@@ -14,11 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .runs import differing_keys, effective_status, read_config, read_metrics, read_summary
-from .tasks import FIGURES
+from .tasks import FIGURES, METRICS
 
 FINAL_LOSSES = ["final_loss", "final_val_loss"]
 FINAL_METRICS = [f"final_{name}" for name in FIGURES if f"final_{name}" not in FINAL_LOSSES]
 BEST_LOSSES = ["best_loss", "best_val_loss"]  # best_<monitor>: the monitor is loss or val_loss
+TEST_FIGURES = ["test_loss", *(f"test_{m}" for m in METRICS)]  # with data.test_fraction
 
 
 def run_row(run_dir: Path, config: dict, keys: list[str], target_loss: float | None = None) -> dict:
@@ -40,6 +41,8 @@ def run_row(run_dir: Path, config: dict, keys: list[str], target_loss: float | N
     row["status"] = effective_status(summary or None)
     row["epochs"] = summary.get("epochs") if finished else _whole(last.get("epoch"))
     row.update({f"final_{name}": final.get(name) for name in FIGURES})
+    row.update({f"test_{name}": value for name, value in (summary.get("test") or {}).items()
+                if f"test_{name}" in TEST_FIGURES})
     row[f"best_{monitor}"] = best.get(monitor)
     row["best_epoch"] = best.get("epoch")
     if target_loss is not None:
@@ -65,9 +68,9 @@ def figure_columns(rows: list[dict], target: bool = False, losses_first: bool = 
     final_val_loss without validation data, no final_mae for a classifier). report puts the
     final figures first; compare's results.csv (``losses_first``) the losses, as 0.2 did."""
     if losses_first:
-        order = [*FINAL_LOSSES, *BEST_LOSSES, "best_epoch", *FINAL_METRICS]
+        order = [*FINAL_LOSSES, *BEST_LOSSES, "best_epoch", *FINAL_METRICS, *TEST_FIGURES]
     else:
-        order = [*FINAL_LOSSES, *FINAL_METRICS, *BEST_LOSSES, "best_epoch"]
+        order = [*FINAL_LOSSES, *FINAL_METRICS, *TEST_FIGURES, *BEST_LOSSES, "best_epoch"]
     filled = [c for c in order if any(row.get(c) is not None for row in rows)]
     return filled + (["epochs_to_target"] if target else [])
 

@@ -139,3 +139,32 @@ def test_a_run_without_a_finished_summary_shows_its_last_complete_epoch(sweep, t
     assert row["final_loss"] == pytest.approx(finished["final_loss"])
     assert row["best_loss"] is None and row["best_epoch"] is None
     assert row["epochs_to_target"] is None
+
+
+def test_the_test_split_is_shown_wherever_final_figures_are(tmp_path, capsys, monkeypatch):
+    """data.test_fraction: train's line, report's columns, compare's results and summary."""
+    import sys
+
+    import pandas as pd
+
+    from nntrain import load_config, train
+    from nntrain.compare import compare
+    from nntrain.output import print_run
+    from nntrain.results import report_rows
+
+    config = CONFIGS / "moons.yaml"
+    run = train(load_config(config, ["data.test_fraction=0.2", "train.epochs=20"]),
+                out=tmp_path / "r")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    print_run(run.summary)
+    line = capsys.readouterr().out
+    test = run.summary["test"]
+    assert f"test_loss {test['loss']:.4g}" in line and "test_accuracy" in line
+    rows, columns = report_rows([run.path])
+    assert {"test_loss", "test_accuracy"} <= set(columns)
+    assert rows[0]["test_loss"] == test["loss"]
+    folder, summary, _ = compare(config, ["data.test_fraction=0.2", "train.epochs=5"],
+                                 seeds="2", workers=1, out=tmp_path / "c")
+    results = pd.read_csv(folder / "results.csv")
+    assert {"test_loss", "test_accuracy"} <= set(results.columns)
+    assert "test_loss_mean" in summary.columns and "test_accuracy_std" in summary.columns
