@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -281,3 +282,29 @@ def test_a_compare_resume_of_a_sweep_still_running_is_refused(tmp_path):
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
     assert not (tmp_path / "c" / LOCK).exists()
+
+
+def loading_numpy(pid: int) -> bool:
+    """Whether the process has started loading numpy's compiled core (Linux: its maps)."""
+    try:
+        return b"numpy" in Path(f"/proc/{pid}/maps").read_bytes()
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/PID/maps")
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2])  # after numpy started loading
+def test_ctrl_c_while_the_command_starts_is_one_line_not_a_traceback(tmp_path, delay):
+    """The console script's entry (nntrain_main) answers Ctrl-C even while numpy loads (before
+    that, the interpreter's own start-up is not the command's to handle)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys, nntrain_main; "
+                             "sys.argv[0] = 'nntrain'; nntrain_main.main()", "train",
+                             str(CONFIGS / "moons.yaml"), "train.epochs=1000000", "--out", "r",
+                             "-q"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert wait_until(lambda: loading_numpy(proc.pid), timeout=30)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
