@@ -34,8 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .config import (apply_override, check_grid_size, failure, load_config, parse_override,
-                     read_yaml, resolve_data_path)
+from .config import (apply_override, check_grid_size, default_name, failure, load_config,
+                     parse_override, read_yaml, resolve_data_path)
 from .experiment import prepare, resolve
 from .plots import check_metric
 from .registry import ConfigError, label
@@ -131,7 +131,7 @@ def make_sweep(config: str | Path, overrides: list[str], initializers: list | No
     """The grid from a config and its overrides: comma lists are axes, the rest set the base."""
     raw = read_yaml(config)
     if raw.get("name") is None:
-        raw["name"] = Path(config).stem
+        raw["name"] = default_name(config)
     axes = {}
     resolve_data_path(raw, Path(config).resolve().parent)  # relative to the config file
     for text in overrides:

@@ -33,7 +33,7 @@ from .datasets import DATASETS
 from .losses import LOSSES
 from .components import check_pair, check_sizes, prepare_layers
 from .optimizers import OPTIMIZERS, SCHEDULES
-from .registry import QUOTE_LIMIT, ConfigError, check_type, describe, did_you_mean, shorten
+from .registry import QUOTE_LIMIT, ConfigError, check_type, closest, describe, same_name, shorten
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
     base = Path(path).resolve().parent if path is not None else Path.cwd()
     apply_overrides(raw, overrides, base)
     if path is not None and raw.get("name") is None:
-        raw["name"] = Path(path).stem
+        raw["name"] = default_name(path)
     yaml_plugins = raw.get("plugins") or []
     if not isinstance(yaml_plugins, list) or not all(isinstance(p, str) for p in yaml_plugins):
         raise ConfigError(f"must be a list of Python files, got {describe(yaml_plugins)}", "plugins")
@@ -299,6 +299,13 @@ def load_plugin(path: str) -> None:
     except BaseException as err:  # a user's file, SystemExit included: report, never exit 0
         raise ConfigError(f"failed to import: {what_happened(err)}", f"plugins: {path}") from None
     _LOADED_PLUGINS.add(path)
+
+
+def default_name(path: str | Path) -> str:
+    """A config's name when it gives none: its file's stem as a folder name ('my xor.yaml' ->
+    'my_xor'), since the run's folder is named after it."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem).strip("_.-")
+    return name[:MAX_NAME_BYTES] or "run"
 
 
 def plugin_hash(path: str | Path) -> str:
@@ -355,8 +362,8 @@ def parse(cls: type, raw: Any, key: str) -> Any:
         elif takes_params:
             params[name] = value  # checked against the component's signature in check()
         else:
-            hint = did_you_mean(name, names) or dotted_hint(name, key)
-            raise ConfigError(f"unknown key{hint} known: {', '.join(names)}", dotted)
+            raise ConfigError(f"unknown key{dotted_hint(name, key)} known: {', '.join(names)}",
+                              dotted)
     if takes_params:
         values["params"] = params
     return cls(**values)
@@ -398,7 +405,8 @@ def check(cfg: Config) -> None:
     if not 0 <= data.test_fraction < 1 or data.val_fraction + data.test_fraction >= 1:
         raise ConfigError(f"must be in [0, 1) with val_fraction + test_fraction < 1, got "
                           f"{data.test_fraction}", "data.test_fraction")
-    DATASETS.prepare({"name": data.name, **data.params}, "data", rng=None)
+    DATASETS.prepare({"name": data.name, **data.params}, "data", rng=None,
+                     config_key=lambda param: nearest_key(param, "data"))
     if model.layers is None:
         raise ConfigError("is required: the sizes [input, hidden..., output], e.g. [2, 4, 1]",
                           "model.layers")
@@ -414,7 +422,8 @@ def check(cfg: Config) -> None:
     if opt.batch_size is not None and opt.batch_size < 1:
         raise ConfigError(f"must be >= 1 or null (full batch), got {opt.batch_size}",
                           "optimizer.batch_size")
-    OPTIMIZERS.prepare({"name": opt.name, **opt.params}, "optimizer")
+    OPTIMIZERS.prepare({"name": opt.name, **opt.params}, "optimizer",
+                       config_key=lambda param: nearest_key(param, "optimizer"))
     SCHEDULES.prepare(opt.schedule, "optimizer.schedule")
     if train.epochs < 1:
         raise ConfigError(f"must be >= 1, got {train.epochs}", "train.epochs")
@@ -583,21 +592,85 @@ def resolve_data_path(raw: dict, base: Path) -> None:
         data["path"] = str(path if path.is_absolute() else Path(os.path.normpath(base / path)))
 
 
-def dotted_hint(name: str, section: str) -> str:
-    """"; did you mean 'train.epochs'?" for 'epochs' given where another section has it."""
-    found = []
+def schema_keys(cls: Any = Config, prefix: str = "") -> list[str]:
+    """Every dotted key of the config schema, sections included, in the order they are declared."""
+    keys = []
+    for name, hint in typing.get_type_hints(cls).items():
+        if name == "params":  # a component's own parameters: written beside the section's keys
+            continue
+        keys.append(prefix + name)
+        nested = [o for o in (typing.get_args(hint) or (hint,)) if dataclasses.is_dataclass(o)]
+        if nested:
+            keys += schema_keys(nested[0], f"{prefix}{name}.")
+    return keys
 
-    def walk(cls: Any, prefix: str) -> None:
-        for field_name, hint in typing.get_type_hints(cls).items():
-            dotted = f"{prefix}{field_name}"
-            nested = [o for o in (typing.get_args(hint) or (hint,)) if dataclasses.is_dataclass(o)]
-            if field_name == name and dotted != (f"{section}.{name}" if section else name):
-                found.append(dotted)
-            if nested:
-                walk(nested[0], dotted + ".")
 
-    walk(Config, "")
-    return f"; did you mean '{found[0]}'?" if found else ""
+def nearest_key(name: str, section: str = "", params: typing.Iterable[str] = ()) -> str | None:
+    """The known dotted key that ``name``, unknown in ``section`` ('' is the top), most likely means.
+
+    Same meaning before same spelling, and this section before the others: another tool's name
+    (learning_rate -> optimizer.lr, random_state -> seed, epochs at the top -> train.epochs),
+    then a close typo (lerning_rate -> optimizer.lr, activaton -> model.activation). ``params``,
+    the section's component's parameters, are known keys of the section too. None: nothing near.
+    """
+    prefix = f"{section}." if section else ""
+    keys = schema_keys()
+    here = {k[len(prefix):]: k for k in keys if k.startswith(prefix) and "." not in k[len(prefix):]}
+    here.update({p: prefix + p for p in params if p not in here})
+    elsewhere: dict[str, str] = {}
+    for k in keys:
+        elsewhere.setdefault(k.rsplit(".", 1)[-1], k)
+    for match in (same_name, closest):
+        for known in (here, elsewhere):
+            found = name if name in known else match(name, known)
+            if found is not None:
+                return known[found]
+    return None
+
+
+def dotted_hint(name: str, section: str, params: typing.Iterable[str] = ()) -> str:
+    """"; did you mean 'optimizer.lr'?" for a key nntrain knows by another name or spelling."""
+    meant = nearest_key(name, section, params)
+    return f"; did you mean '{meant}'?" if meant else ""
+
+
+def option_key(option: str) -> str | None:
+    """The config key a command-line option stands for: --epochs -> train.epochs, --lr ->
+    optimizer.lr, --optimizer -> optimizer.name; None if it names none. (The CLI's hint when
+    Click says 'No such option'.)"""
+    meant = nearest_key(option.lstrip("-").replace("-", "_"))
+    cls = _schema_class(meant.split(".")) if meant else None
+    if dataclasses.is_dataclass(cls):
+        return f"{meant}.name" if "name" in typing.get_type_hints(cls) else None
+    return meant
+
+
+def component_parameters(node: Mapping, path: list[str]) -> list[str]:
+    """The parameters a config may give the component a section names (data: the dataset's,
+    optimizer: the update rule's); [] when the section names none, or one not registered yet
+    (a plugin's, imported after the overrides are applied)."""
+    cls = _schema_class(path)
+    registry = {DataConfig: DATASETS, OptimizerConfig: OPTIMIZERS}.get(cls)
+    if registry is None:
+        return []
+    default = next(f.default for f in dataclasses.fields(cls) if f.name == "name")
+    name = node.get("name", default)
+    if not isinstance(name, str) or name not in registry:
+        return []
+    return [p for p in registry.parameters(name) if p != "rng"]  # rng: nntrain supplies it
+
+
+def not_in_config(node: Mapping, path: list[str]) -> ConfigError:
+    """Setting a key the config lacks: the known key it most likely means (optimizer.learning_rate
+    -> optimizer.lr; data.n_sample -> data.n_samples, added with +), else how to add it."""
+    key, section, last = ".".join(path), ".".join(path[:-1]), path[-1]
+    params = [*component_parameters(node, path[:-1]), *map(str, node)]
+    meant = None if last in params else nearest_key(last, section, params)
+    if meant is None:
+        return ConfigError(f"not in the config; use +{key}=... to add it", key)
+    if meant.rsplit(".", 1)[-1] not in node and not _schema_has(meant.split(".")):
+        return ConfigError(f"unknown key; did you mean '{meant}'? use +{meant}=... to add it", key)
+    return ConfigError(f"unknown key; did you mean '{meant}'?", key)
 
 
 def _schema_class(path: list[str]) -> Any:
@@ -649,8 +722,8 @@ def apply_override(raw: dict, text: str, sweep_hint: bool = False, value: Any = 
             child = node[part] = {}
         elif child is None and _closed_section(path[:i]):
             fields = list(typing.get_type_hints(_schema_class(path[:i]) if i else Config))
-            raise ConfigError(f"unknown key{did_you_mean(part, fields)} known: {', '.join(fields)}",
-                              ".".join(path[: i + 1]))
+            raise ConfigError(f"unknown key{dotted_hint(part, '.'.join(path[:i]))} known: "
+                              f"{', '.join(fields)}", ".".join(path[: i + 1]))
         if not isinstance(child, dict):
             raise ConfigError(f"'{'.'.join(path[:i + 1])}' is not a mapping in the config", key)
         node = child
@@ -663,7 +736,6 @@ def apply_override(raw: dict, text: str, sweep_hint: bool = False, value: Any = 
     elif prefix == "+" and present:
         raise ConfigError(f"is already in the config; use {key}=... to change it", key)
     elif prefix == "" and not present and not _schema_has(path) and not _closed_section(path[:-1]):
-        raise ConfigError(f"not in the config; use +{key}=... to add it"
-                          f"{did_you_mean(last, list(node))}", key)
+        raise not_in_config(node, path)
     else:
         node[last] = value  # an unknown key of a closed section is reported by parse()

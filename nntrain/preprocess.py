@@ -191,8 +191,11 @@ class Preprocessor:
             columns = [str(c).strip() for c in X.columns]
             missing = [n for n in names if n not in columns]
             if missing:
+                hint = "".join(f"; is {c!r} the feature {n!r}?" for n, c in
+                               near_columns(missing, [c for c in columns if c not in names]))
                 raise ConfigError(f"has no column {', '.join(missing[:8])}; the model takes the "
-                                  f"features {', '.join(names[:8])}"
+                                  f"features {', '.join(names[:8])}; the file's columns: "
+                                  f"{', '.join(columns[:8])}{hint}"
                                   f"{separator_hint(columns, self.sep, training=False)}", where)
             X = X.set_axis(columns, axis=1)
             return np.column_stack([numbers(X[n], n, where) for n in names])
@@ -374,6 +377,19 @@ def numbers(column, name: str, where: str) -> np.ndarray:
             raise ConfigError(f"column {name!r}, row {i + 1}: {describe(text, 30)} is not a "
                               "number", where)
     return values
+
+
+def near_columns(missing: list[str], others: list[str]) -> list[tuple[str, str]]:
+    """(feature, column) pairs where a file's column is probably a missing feature misspelt:
+    the same but for case (Income, income), else a close match."""
+    import difflib
+
+    pairs = []
+    for name in missing:
+        same = [c for c in others if c.casefold() == name.casefold()]
+        close = same or difflib.get_close_matches(name, others, n=1, cutoff=0.75)
+        pairs += [(name, close[0])] if close else []
+    return pairs
 
 
 def separator_hint(header: list[str], sep: str, training: bool = True) -> str:

@@ -290,3 +290,13 @@ def test_a_callback_ends_a_run_with_one_of_the_run_statuses_only(tmp_path):
 
     with pytest.raises(ValueError, match="a run ends completed, early_stopped"):
         train(load_config(raw=XOR), out=tmp_path / "r", callbacks=[Odd()])
+
+
+def test_a_missing_column_names_the_files_own_and_the_likely_match(tmp_path, cli):
+    X, y = points()
+    run, _ = train_csv(tmp_path, csv_text(X, y))
+    write(tmp_path / "new.csv", "A,bb\n0.1,0.2\n")
+    result = cli("predict", run.path, tmp_path / "new.csv")
+    assert result.exit_code == 2
+    assert "the file's columns: A, bb" in result.stderr
+    assert "is 'A' the feature 'a'?" in result.stderr
