@@ -73,15 +73,53 @@ def errors_handled():
         raise typer.Exit(1) from None
 
 
+# Click's "No such option" (a subclass of CLICK_ERRORS), found the same way
+NO_SUCH_OPTION = sys.modules[CLICK_ERRORS.__module__].NoSuchOption
+
+
 class Commands(TyperGroup):
     """The app's command group: every command runs inside the one error handler."""
+
+    def resolve_command(self, ctx, args):
+        ctx.meta["nntrain.words"] = list(args)  # the command line, for override_hint
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx):
         global DEBUG
         DEBUG = False  # the command's own --debug sets it while its options are parsed
         with errors_handled():
             terminate_as_exception()
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except NO_SUCH_OPTION as err:
+                override_hint(err, ctx.meta.get("nntrain.words", []))
+                raise  # Click prints it with the usage line, exit 2
+
+
+def override_hint(err, words: list[str]) -> None:
+    """Click's 'No such option: --epochs' on a command that takes overrides also names the
+    override that sets the config key meant: train.epochs=10 (--lr: optimizer.lr, ...)."""
+    import shlex
+
+    from .config import option_key
+
+    command = err.ctx.command if err.ctx is not None else None
+    if command is None or not any(p.name == "overrides" for p in command.params):
+        return
+    key = option_key(err.option_name) if err.option_name.startswith("--") else None
+    if key is None:
+        return
+    value = "VALUE"
+    for i, word in enumerate(words):
+        if word.startswith(f"{err.option_name}="):
+            value = word.split("=", 1)[1]
+        elif word == err.option_name and i + 1 < len(words) and not words[i + 1].startswith("--"):
+            value = words[i + 1]
+    # Click's own suggestion stays (compare --seed: --seeds) unless it is just --help (--lr)
+    err.possibilities = [p for p in err.possibilities or () if p != "--help"]
+    err.message = (f"{err.format_message()}; set the config key with an override after CONFIG: "
+                   f"{shlex.quote(f'{key}={value}')}")
+    err.possibilities = None  # now part of the message
 
 
 def terminate_as_exception() -> None:

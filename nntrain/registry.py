@@ -35,13 +35,22 @@ class ConfigError(ValueError):
         super().__init__(f"{key}: {message}" if key else message)
 
 
-# Other tools' names for nntrain's components: suggested in did-you-mean, never silent aliases
-# (a config that says glorot_uniform still fails, and tells the user the name to write).
+# Names users write for nntrain's components and config keys: other tools' names and short names
+# (he -> he_normal, the usual rule). Suggested in did-you-mean, never silent aliases (a config that
+# says glorot_uniform still fails, and tells the user the name to write). A name here is offered
+# only where its target is known, so one table serves component names, parameters and config keys
+# (learning_rate -> lr; config.nearest_key finds the section: optimizer.lr).
 OTHER_TOOLS = {
+    # initializers
     "glorot_uniform": "xavier_uniform", "glorot_normal": "xavier_normal",
     "kaiming_normal": "he_normal", "kaiming_uniform": "he_uniform",
+    "glorot": "xavier_uniform", "xavier": "xavier_uniform",  # Keras' and PyTorch's usual rule
+    "he": "he_normal", "kaiming": "he_normal", "msra": "he_normal", "lecun": "lecun_normal",
     "random_normal": "normal", "random_uniform": "uniform", "truncated_normal": "normal",
-    "linear": "identity", "swish": "silu",
+    "pytorch": "pytorch_default", "torch": "pytorch_default", "keras": "keras_default",
+    "sklearn": "sklearn_default",
+    # activations, optimizers, losses, datasets
+    "linear": "identity", "swish": "silu", "logistic": "sigmoid",
     "sgd": "gd", "gradient_descent": "gd",
     "binary_crossentropy": "bce", "bce_with_logits": "bce", "bcewithlogits": "bce",
     "categorical_crossentropy": "cross_entropy", "sparse_categorical_crossentropy": "cross_entropy",
@@ -50,22 +59,75 @@ OTHER_TOOLS = {
     "mean_squared_error": "mse", "mean_absolute_error": "mae", "l1": "mae", "l2": "mse",
     "huber_loss": "huber", "gaussiannll": "gaussian_nll",
     "make_moons": "moons", "make_circles": "circles", "make_blobs": "blobs",
+    # config keys and component parameters (Keras, PyTorch, scikit-learn, Lightning)
+    "learning_rate": "lr", "learningrate": "lr", "learning_rate_init": "lr", "eta": "lr",
+    "step_size": "lr",
+    "n_epochs": "epochs", "num_epochs": "epochs", "max_epochs": "epochs", "nb_epoch": "epochs",
+    "max_iter": "epochs", "n_iter": "epochs",
+    "batchsize": "batch_size", "batch": "batch_size", "minibatch_size": "batch_size",
+    "mini_batch_size": "batch_size",
+    "hidden_layers": "layers", "hidden_layer_sizes": "layers", "layer_sizes": "layers",
+    "units": "layers", "hidden_units": "layers", "sizes": "layers", "architecture": "layers",
+    "act": "activation", "activation_function": "activation", "activation_fn": "activation",
+    "act_fn": "activation", "nonlinearity": "activation",
+    "out_activation": "output_activation", "final_activation": "output_activation",
+    "last_activation": "output_activation",
+    "init": "initializer", "weight_init": "initializer", "weights_init": "initializer",
+    "kernel_initializer": "initializer", "kernel_init": "initializer",
+    "weight_initializer": "initializer", "initialization": "initializer",
+    "bias_init": "bias_initializer",
+    "optimiser": "optimizer", "opt": "optimizer", "solver": "optimizer",
+    "scheduler": "schedule", "lr_scheduler": "schedule", "lr_schedule": "schedule",
+    "criterion": "loss", "loss_fn": "loss", "loss_function": "loss", "objective": "loss",
+    "random_state": "seed", "random_seed": "seed", "manual_seed": "seed", "rng_seed": "seed",
+    "dataset": "data",
+    "validation_split": "val_fraction", "validation_fraction": "val_fraction",
+    "val_split": "val_fraction", "val_size": "val_fraction",
+    "test_size": "test_fraction", "test_split": "test_fraction",
+    "normalize": "standardize", "normalise": "standardize", "standardise": "standardize",
+    "n_jobs": "threads", "num_threads": "threads", "n_threads": "threads",
+    "num_samples": "n_samples", "samples": "n_samples",
+    "momentum": "beta", "epsilon": "eps", "l2_reg": "weight_decay", "l2_penalty": "weight_decay",
+    "wd": "weight_decay",
 }
+
+
+def same_name(word: str, known) -> str | None:
+    """The known name ``word`` stands for, written another way (ReLU, GlorotUniform, MSELoss) or
+    in another tool's words (glorot_uniform -> xavier_uniform, learning_rate -> lr), else None."""
+    known = [str(k) for k in known]
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(word).strip())  # GlorotUniform
+    plain = re.sub(r"(_?loss)$", "", snake.lower().replace("-", "_")) or str(word)
+    for candidate in (str(word).lower(), plain, plain.replace("_", "")):
+        if candidate in OTHER_TOOLS and OTHER_TOOLS[candidate] in known:
+            return OTHER_TOOLS[candidate]
+        if candidate in known and candidate != word:
+            return candidate
+    return None
+
+
+def closest(word: str, known) -> str | None:
+    """The known name ``word`` most likely means: the same name (``same_name``), else the closest
+    spelling of a known name or of another tool's name for one (lerning_rate -> lr), else None."""
+    known = [str(k) for k in known]
+    found = same_name(word, known)
+    if found is not None:
+        return found
+    # a misspelt alias only if it is long: within difflib's 0.6 of a short one (eta, act, he)
+    # are unrelated words (beta1)
+    aliases = {alias: target for alias, target in OTHER_TOOLS.items()
+               if target in known and len(alias) >= 6}
+    close = difflib.get_close_matches(str(word), [*known, *aliases], n=1, cutoff=0.6)
+    if not close:
+        return None
+    return close[0] if close[0] in known else aliases[close[0]]
 
 
 def did_you_mean(word: str, known) -> str:
     """'; did you mean 'relu'?' when a known name is close to ``word`` (or is another tool's name
     for it: glorot_uniform -> xavier_uniform), else ''."""
-    known = list(known)
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(word).strip())  # GlorotUniform
-    plain = re.sub(r"(_?loss)$", "", snake.lower().replace("-", "_")) or str(word)
-    for candidate in (str(word).lower(), plain, plain.replace("_", "")):
-        if candidate in OTHER_TOOLS and OTHER_TOOLS[candidate] in known:
-            return f"; did you mean '{OTHER_TOOLS[candidate]}'?"
-        if candidate in known and candidate != word:
-            return f"; did you mean '{candidate}'?"
-    close = difflib.get_close_matches(str(word), known, n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    found = closest(word, known)
+    return f"; did you mean '{found}'?" if found is not None else ""
 
 
 QUOTE_LIMIT = 80  # characters of a user's value or file content an error message quotes
@@ -237,28 +299,38 @@ class Registry:
             f"expected a {self.kind} name or a mapping with 'name', got {describe(spec)}", key
         )
 
-    def prepare(self, spec: Any, key: str | None = None, **context) -> tuple[Callable, dict]:
+    def parameters(self, name: str) -> list[str]:
+        """The keyword parameters of the component ``name``: what a config may give it, and what
+        nntrain supplies itself (``prepare``'s context)."""
+        signature = inspect.signature(self.get(name))
+        return [p.name for p in signature.parameters.values()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+    def prepare(self, spec: Any, key: str | None = None, *,
+                config_key: Callable[[str], str | None] | None = None,
+                **context) -> tuple[Callable, dict]:
         """The component and its checked keyword arguments, without calling it.
 
         ``context`` holds arguments nntrain supplies itself (a layer's size, an rng);
         they are passed only when the component's signature asks for them.
+        ``config_key(param)`` names the config key an unknown parameter means when it is none of
+        the component's (the optimizer's learning_rate -> optimizer.lr), or None.
         """
         name, params = self.split(spec, key)
         component = self.get(name, key)
         signature = inspect.signature(component)
-        accepted = [
-            p.name
-            for p in signature.parameters.values()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        ]
+        accepted = self.parameters(name)
         hints = typing.get_type_hints(component.__init__ if inspect.isclass(component) else component,
                                       include_extras=True)
         allowed = [p for p in accepted if p not in context]
         for param, value in params.items():
             if param not in allowed:
+                hint = did_you_mean(param, allowed)
+                meant = config_key(param) if config_key is not None and not hint else None
+                hint = f"; did you mean '{meant}'?" if meant else hint
                 raise ConfigError(
                     f"{self.kind} '{name}' has no parameter '{param}'"
-                    f"{did_you_mean(param, allowed)} parameters: {', '.join(allowed) or 'none'}",
+                    f"{hint} parameters: {', '.join(allowed) or 'none'}",
                     key,
                 )
             dotted = f"{key}.{param}" if key else param

@@ -37,10 +37,11 @@ CONFIG_CASES = {
     # unknown keys at each level
     "unknown top key": (BASE + "modle: {}\n", "modle: unknown key; did you mean 'model'?"),
     "unknown model key": (BASE.replace("activation: tanh", "activaton: tanh"),
-                          "model.activaton: unknown key; did you mean 'activation'?"),
+                          "model.activaton: unknown key; did you mean 'model.activation'?"),
     "unknown train key": (BASE.replace("epochs: 5", "epoch: 5"), "train.epoch: unknown key"),
     "unknown early_stopping key": (BASE.replace("epochs: 5", "epochs: 5, early_stopping: {patiense: 3}"),
-                                   "train.early_stopping.patiense: unknown key; did you mean 'patience'?"),
+                                   "train.early_stopping.patiense: unknown key; did you mean "
+                                   "'train.early_stopping.patience'?"),
     "unknown dataset parameter": (BASE.replace("{name: xor}", "{name: xor, nosie: 0.1}"),
                                   "data: dataset 'xor' has no parameter 'nosie'; did you mean 'noise'?"),
     "unknown optimizer parameter": (BASE.replace("lr: 0.5", "lr: 0.5, betta: 0.9"),
@@ -55,7 +56,7 @@ CONFIG_CASES = {
     "output-only hidden activation": (BASE.replace("activation: tanh", "activation: softmax"),
                                       "model.activation: softmax can only be an output activation"),
     "unknown initializer": (BASE.replace("activation: tanh", "initializer: xavier"),
-                            "model.initializer: unknown initializer 'xavier'"),
+                            "model.initializer: unknown initializer 'xavier'; did you mean 'xavier_uniform'?"),
     "unknown loss": (BASE + "loss: crossentropy\n", "loss: unknown loss 'crossentropy'; did you mean"),
     "unknown optimizer": (BASE.replace("name: gd", "name: sgd"), "optimizer: unknown optimizer 'sgd'"),
     "unknown schedule": (BASE.replace("lr: 0.5", "lr: 0.5, schedule: cosine"),
@@ -122,7 +123,7 @@ def test_missing_empty_and_directory_config(cli, tmp_path):
 
 OVERRIDE_CASES = {
     "no equals sign": (["optimizer.lr"], "expected KEY=VALUE"),
-    "unknown key": (["train.epoch=3"], "train.epoch: unknown key; did you mean 'epochs'?"),
+    "unknown key": (["train.epoch=3"], "train.epoch: unknown key; did you mean 'train.epochs'?"),
     "unknown section": (["trian.epochs=3"], "trian: unknown key; did you mean 'train'?"),
     "not in the config": (["data.noise=0.1"], "data.noise: not in the config; use +data.noise"),
     "sweep in train": (["optimizer.lr=0.1,0.2"], "to run several values use 'nntrain compare'"),
