@@ -385,14 +385,12 @@ def inspect(
 
 @app.command()
 def plot(
-    paths: Annotated[Optional[list[Path]], typer.Argument(
-        metavar="PATH", show_default=False,
-        help="Run folders, or folders holding them (compare folders, runs/).")] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="PATH", show_default=False, help=(
+        "Run folders, or folders holding them (compare folders, runs/)."))] = None,
     output: Annotated[Path, typer.Option(
         "-o", "--output", metavar="FILE", help="The PNG to write.")] = Path("plot.png"),
-    metric: Annotated[str, typer.Option(
-        "--metric", metavar="COLUMN", help="A metrics.csv or layers.csv column (e.g. dead_fraction).")
-    ] = "loss",
+    metric: Annotated[str, typer.Option("--metric", metavar="COLUMN", help=(
+        "A metrics.csv or layers.csv column (e.g. dead_fraction)."))] = "loss",
     activations: Annotated[bool, typer.Option(
         "--activations", help="Plot every activation and its derivative instead.")] = False,
     boundary: Annotated[bool, typer.Option(
@@ -403,12 +401,13 @@ def plot(
         "--neurons", help="Each hidden unit's activation over the 2-D input plane.")] = False,
     layer: Annotated[int, typer.Option(
         "--layer", metavar="K", help="--neurons: the hidden layer (1 = first).")] = 1,
-    at: Annotated[Optional[str], typer.Option(
-        "--at", metavar="EPOCHS", show_default=False,
-        help="Epochs to draw, nearest snapshot each: 0,10,100,last. Default: first,last for "
-             "one run, last for several.")] = None,
+    at: Annotated[Optional[str], typer.Option("--at", metavar="EPOCHS", show_default=False, help=(
+        "Epochs to draw, nearest snapshot each: 0,10,100,last. Default: first,last for "
+        "one run, last for several."))] = None,
     seed: Annotated[Optional[int], typer.Option(
         "--seed", show_default=False, help="Of runs differing in seed, draw this one's.")] = None,
+    frames: Annotated[Optional[int], typer.Option("--frames", metavar="N", min=2, help=(
+        "-o NAME.gif: at most N frames over the snapshots, first and last in (default 60)."))] = None,
     plugin: RunPluginOpt = None,
     plugin_changed_ok: ChangedOkOpt = False,
     debug: DebugOpt = False,
@@ -436,10 +435,11 @@ def plot(
     elif kinds:
         from . import pictures
         from .model import use_run_plugins
+        from .output import Bar
 
         runs = find_runs(paths)
         use_run_plugins(runs, plugin or [], plugin_changed_ok)
-        written = pictures.draw(kinds[0], runs, output, at, seed, layer)
+        written = pictures.draw(kinds[0], runs, output, at, seed, layer, frames, interactive() and Bar)
     else:
         written = plots.plot_runs(find_runs(paths), output, metric)
     typer.echo(str(written))

@@ -6,8 +6,8 @@
 
 Every picture is a grid: one row per run (a compare folder: one per variant,
 labelled by the settings that differ), one column per chosen epoch (``--at``,
-each the nearest snapshot); ``-o NAME.gif`` animates over all snapshots
-instead. Points and axes are in the data's own units: the grid is standardized
+each the nearest snapshot); ``-o NAME.gif`` animates over the snapshots
+instead (``--frames``: at most 60 frames by default, spread over them). Points and axes are in the data's own units: the grid is standardized
 with the run's saved statistics (data.npz) before it goes through the network.
 
 Figures are made and saved as plots.py makes its own (``new_figure``, ``save_figure``: a
@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .diagnostics import dead_fraction
 from .model import TrainedModel, load_run
 from .plots import new_figure, picture_path, replacing, save_figure
 from .registry import ConfigError
@@ -35,6 +38,11 @@ PANEL = 3.4  # inches per panel
 MAX_UNITS = 32  # neuron images per run and epoch
 UNITS_PER_ROW = 8
 PANELS_PER_ROW = 4  # when each run has one panel
+TITLE_WIDTH = 40  # characters of a 9-point title line that fit over a PANEL-inch panel
+MAX_FRAMES = 60  # a GIF's frames unless --frames says otherwise
+FRAME_MS = 200  # each frame's time on screen: 5 frames a second
+GIF_DPI = 80
+BAR_AFTER = 1.0  # seconds a GIF may take before it shows a progress bar
 CLASS_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
                  "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -47,6 +55,7 @@ class View:
     snapshots: list[Snapshot]
     label: str
     points: dict  # "train"/"val" -> (X raw, targets: class index or value), when loadable
+    inputs: np.ndarray | None = None  # the training split as the network takes it, if loadable
 
 
 # -- what to draw ------------------------------------------------------------------------
@@ -113,7 +122,7 @@ def views(run_dirs: list[Path], kind: str, seed: int | None, layer: int) -> list
     models = [(label, load_run(d, require_parameters=False)) for label, d in chosen.items()]
     for _, model in models:
         check_run(model, kind, layer)
-    return [View(model, run_snapshots(model), label, data_points(model))
+    return [View(model, run_snapshots(model), label, *data_points(model))
             for label, model in models]
 
 
@@ -161,14 +170,15 @@ def run_last_epoch(model: TrainedModel) -> int | None:
     return None
 
 
-def data_points(model: TrainedModel) -> dict:
-    """The training and validation points in raw units (from the run's config); none if the
-    data cannot be loaded here (a CSV path relative to somewhere else)."""
+def data_points(model: TrainedModel) -> tuple[dict, np.ndarray | None]:
+    """The training and validation points in raw units (from the run's config), and the
+    training inputs as the network takes them; none if the data cannot be loaded here (a CSV
+    path relative to somewhere else)."""
     try:
         data = model.data()
     except ConfigError as err:
         warnings.warn(f"data points not drawn: {err}", stacklevel=2)
-        return {}
+        return {}, None
     task = model.task
     points = {}
     for part, X, Y in (("train", data.X_train, data.Y_train), ("val", data.X_val, data.Y_val)):
@@ -177,25 +187,35 @@ def data_points(model: TrainedModel) -> dict:
         raw = model.prep.raw(X)
         target = task.truth(Y) if task.has_classes else Y[:, 0]  # class index, or the value
         points[part] = (raw, target.astype(float))
-    return points
+    return points, data.X_train
 
 
 # -- drawing -----------------------------------------------------------------------------
 
 
 def draw(kind: str, run_dirs: list[Path], out: Path, at: str | None = None,
-         seed: int | None = None, layer: int = 1) -> Path:
-    """Draw ``kind`` for the runs; ``out`` ending in .gif animates over every snapshot."""
+         seed: int | None = None, layer: int = 1, frames: int | None = None,
+         progress=None) -> Path:
+    """Draw ``kind`` for the runs; ``out`` ending in .gif animates over the snapshots, at most
+    ``frames`` of them (MAX_FRAMES unless given). ``progress`` makes the progress bar a GIF
+    shows once it has taken BAR_AFTER seconds (the CLI passes output.Bar on a terminal, else
+    False); a false value draws none."""
     animate = Path(out).suffix.lower() == ".gif"
     written = Path(out) if animate else picture_path(out)
     wanted = parse_at(at)
     if animate and wanted is not None:
-        raise ConfigError("an animation shows every snapshot; leave out --at", "--at")
+        raise ConfigError("an animation spreads its frames over the snapshots (--frames); "
+                          "leave out --at", "--at")
+    if frames is not None and not animate:
+        raise ConfigError("caps the frames of an animation: give -o NAME.gif", "--frames")
+    if frames is not None and frames < 2:
+        raise ConfigError(f"must be at least 2 (the first and the last snapshot), got {frames}",
+                          "--frames")
     chosen = views(run_dirs, kind, seed, layer)
+    if animate:
+        return animation(kind, chosen, written, layer, frames or MAX_FRAMES, progress)
     if wanted is None:
         wanted = ["first", "last"] if len(chosen) == 1 and kind != "neurons" else ["last"]
-    if animate:
-        return animation(kind, chosen, written, layer)
     columns = [nearest(v.snapshots, wanted) for v in chosen]
     return save_figure(figure(kind, chosen, columns, layer), written)
 
@@ -209,53 +229,143 @@ def panels(kind: str, chosen: list[View], columns: list[list[Snapshot]], layer: 
         width = min(units, UNITS_PER_ROW)
         per_block = -(-units // width)
         return ((len(blocks) * per_block, width),
-                (1.4 * width + 1, 1.45 * per_block * len(blocks)), blocks)
+                (1.4 * width + 1, 1.45 * per_block * len(blocks) + 0.4), blocks)
     rows = [[(v, snap) for snap in snaps] for v, snaps in zip(chosen, columns)]
     if all(len(row) == 1 for row in rows):  # one panel per run: side by side, 4 a row
         flat = [row[0] for row in rows]
         rows = [flat[i:i + PANELS_PER_ROW] for i in range(0, len(flat), PANELS_PER_ROW)]
     shape = (len(rows), max(map(len, rows)))
-    return shape, (PANEL * shape[1] + 0.6, PANEL * shape[0]), rows
+    title_lines = max(panel_title(v.label if len(chosen) > 1 else None, 0).count("\n")
+                      for v in chosen)
+    keys = (1.0, 0.5) if kind == "boundary" else (0, 0)  # the colour bar, the legend below
+    return shape, (PANEL * shape[1] + 0.6 + keys[0],
+                   (PANEL + 0.15 * title_lines) * shape[0] + keys[1]), rows
 
 
-def figure(kind: str, chosen: list[View], columns: list[list[Snapshot]], layer: int, fig=None):
-    """A figure (new, or ``fig`` cleared for an animation's next frame) of the panels."""
+def panel_title(label: str | None, epoch: int) -> str:
+    """'epoch 7', under the variant's settings (one a line, each wrapped to TITLE_WIDTH
+    characters): titles of panels side by side never run into each other."""
+    if label is None:
+        return f"epoch {epoch}"
+    settings = re.split(r", (?=[\w.]+=)", label)
+    lines = [line for s in settings
+             for line in textwrap.wrap(s, TITLE_WIDTH, break_on_hyphens=False)]
+    return "\n".join([*lines, f"epoch {epoch}"])
+
+
+def figure(kind: str, chosen: list[View], columns: list[list[Snapshot]], layer: int,
+           dpi: int = 100):
+    """The figure of the panels (see ``panels``)."""
+    return build(kind, chosen, columns, layer, dpi)[0]
+
+
+def build(kind: str, chosen: list[View], columns: list[list[Snapshot]], layer: int,
+          dpi: int = 100):
+    """The figure and what it drew: panels (or neuron blocks) that redraw themselves at another
+    snapshot with ``update``, as an animation's frames do."""
     shape, size, groups = panels(kind, chosen, columns, layer)
-    if fig is None:
-        fig = new_figure(size, dpi=100, layout="constrained")
-    fig.clear()
+    fig = new_figure(size, dpi=dpi, layout="constrained")
     axes = fig.subplots(*shape, squeeze=False)
     if kind == "neurons":
         per_block = shape[0] // len(groups)
-        for i, (view, snap) in enumerate(groups):
-            draw_neurons(fig, axes[i * per_block:(i + 1) * per_block].ravel(), view, snap, layer)
-        return fig
+        fig.suptitle(f"layer {layer}: each unit's activation; dead = {DEAD}", fontsize=9)
+        return fig, [NeuronBlock(fig, axes[i * per_block:(i + 1) * per_block].ravel(), view,
+                                 snap, layer) for i, (view, snap) in enumerate(groups)]
+    drawn = []
     for row_axes, row in zip(axes, groups):
         for ax in row_axes[len(row):]:
             ax.set_visible(False)
         for ax, (view, snap) in zip(row_axes, row):
-            PANEL_DRAWERS[kind](ax, view, snap)
-            title = f"epoch {snap.epoch}"
-            ax.set_title(f"{view.label}\n{title}" if len(chosen) > 1 else title, fontsize=9)
-    return fig
+            label = view.label if len(chosen) > 1 else None
+            drawn.append(PANEL_DRAWERS[kind](ax, view, snap, label))
+    if kind == "boundary":
+        boundary_keys(fig, drawn)
+    return fig, drawn
 
 
-def animation(kind: str, chosen: list[View], out: Path, layer: int) -> Path:
-    """A GIF with one frame per snapshot epoch (of any of the runs; each run's nearest)."""
-    from matplotlib.animation import PillowWriter
+def spread(epochs: list[int], limit: int) -> list[int]:
+    """At most ``limit`` (>= 2) of ``epochs``, evenly spread over them by position (denser
+    where the snapshots are), the first and the last always included."""
+    if len(epochs) <= limit:
+        return list(epochs)
+    picks = np.round(np.linspace(0, len(epochs) - 1, limit)).astype(int)
+    return [epochs[i] for i in picks]  # distinct: the positions are more than 1 apart
 
-    epochs = sorted({s.epoch for v in chosen for s in v.snapshots})
-    fig = None
-    writer = PillowWriter(fps=5)
-    with replacing(out) as tmp:
-        for epoch in epochs:
-            fig = figure(kind, chosen, [nearest(v.snapshots, [epoch]) for v in chosen], layer,
-                         fig)
-            if epoch == epochs[0]:
-                writer.setup(fig, str(tmp), dpi=80)
-            writer.grab_frame()
-        writer.finish()
+
+def animation(kind: str, chosen: list[View], out: Path, layer: int, limit: int = MAX_FRAMES,
+              progress=None) -> Path:
+    """A GIF over the snapshot epochs (of any of the runs; each run's nearest), at most
+    ``limit`` frames spread over them.
+
+    The figure is drawn and laid out once, without what changes between frames (each part's
+    ``moving()`` artists: images, 0.5 lines, titles, and what lies on top of them); that
+    background is kept. Each frame updates the parts' data (``set_data``, new lines, titles),
+    restores the background, draws only the moving artists on it, and takes the Agg canvas
+    as an array; Pillow writes the GIF. A new figure drawn and laid out per frame took about
+    5 times as long (docs/performance.md)."""
+    started = time.perf_counter()
+    epochs = spread(sorted({s.epoch for v in chosen for s in v.snapshots}), limit)
+    fig, drawn = build(kind, chosen, [nearest(v.snapshots, epochs[:1]) for v in chosen], layer,
+                       GIF_DPI)
+    for artist in (a for part in drawn for a in part.moving()):
+        artist.set_animated(True)  # left out of the background
+    fig.canvas.draw()  # the constrained layout, once: frames change data and text only
+    fig.set_layout_engine("none")
+    background = fig.canvas.copy_from_bbox(fig.bbox)
+    bar = LateBar(progress, len(epochs), started)
+    try:
+        frames = []
+        for i, epoch in enumerate(epochs):
+            for part in drawn if i else ():
+                part.update(nearest(part.view.snapshots, [epoch])[0])
+            fig.canvas.restore_region(background)
+            for part in drawn:  # in matplotlib's order: the 0.5 line over the points
+                for artist in sorted(part.moving(), key=lambda a: a.get_zorder()):
+                    artist.set_animated(True)  # a new 0.5 line too
+                    fig.draw_artist(artist)
+            frames.append(gif_frame(fig))
+            bar.advance(len(frames))
+        with replacing(out) as tmp:
+            frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=FRAME_MS,
+                           loop=0)
+    finally:
+        bar.stop()
     return out
+
+
+def gif_frame(fig):
+    """The figure as last drawn on its Agg canvas, as a Pillow image of at most 256 colours
+    (a GIF's palette; without dithering, which only adds noise to the smooth regions)."""
+    from PIL import Image
+
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
+    return Image.fromarray(np.ascontiguousarray(rgb)).quantize(
+        256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+
+
+class LateBar:
+    """Frames made so far, on a progress bar that appears only once the GIF has taken more than
+    BAR_AFTER seconds: a quick one shows none. ``make_bar``: output.Bar; a false value (None,
+    or False off a terminal) draws no bar."""
+
+    def __init__(self, make_bar, total: int, started: float):
+        self.make_bar, self.total, self.started = make_bar, total, started
+        self.bar = self.task = None
+
+    def advance(self, done: int) -> None:
+        if self.bar is not None:
+            self.bar.progress.update(self.task, completed=done)
+        elif self.make_bar and time.perf_counter() - self.started > BAR_AFTER:
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+            self.bar = self.make_bar(TextColumn("[bold]GIF frames"), BarColumn(),
+                                     MofNCompleteColumn(), TimeElapsedColumn())
+            self.task = self.bar.progress.add_task("frames", total=self.total, completed=done)
+            self.bar.progress.start()
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def bounds(view: View) -> tuple[np.ndarray, np.ndarray]:
@@ -311,80 +421,211 @@ def region_colours(proba: np.ndarray, task) -> np.ndarray:
     return 1 - strength * (1 - colours[proba.argmax(axis=1)])
 
 
-def draw_boundary(ax, view: View, snap: Snapshot) -> None:
-    task = view.model.task
-    xs, ys, grid = plane(view)
-    proba = task.proba(outputs_at(view, snap, grid))  # (n*n, K) in class order
-    rgb = region_colours(proba, task).reshape(len(ys), len(xs), 3)
-    extent = (xs[0], xs[-1], ys[0], ys[-1])
-    ax.imshow(np.nan_to_num(rgb, nan=1.0), origin="lower", extent=extent, aspect="auto",
-              interpolation="nearest")
-    if task.max_classes == 2 and np.isfinite(proba).all():  # binary: the line P(class 1) = 0.5
-        p = proba[:, 1].reshape(len(ys), len(xs))
-        if p.min() < 0.5 < p.max():
-            ax.contour(xs, ys, p, levels=[0.5], colors="k", linewidths=0.8)
-    scatter_classes(ax, view)
-    names = view.model.feature_names
-    ax.set(xlim=extent[:2], ylim=extent[2:], xlabel=names[0], ylabel=names[1])
-    ax.grid(False)
+def binary_colours(task):
+    """region_colours' shading of P(class 1) as a colour map (256 steps), so that the regions
+    are drawn from P itself and the colour bar reads them; NaN (a diverged net) is white."""
+    from matplotlib.colors import ListedColormap
+
+    p = np.linspace(0, 1, 256)
+    return ListedColormap(region_colours(np.column_stack([1 - p, p]), task)).with_extremes(
+        bad="white")
 
 
-def scatter_classes(ax, view: View) -> None:
+class BoundaryPanel:
+    """Decision regions over the plane (binary: P(class 1) through ``binary_colours``; more
+    classes: RGB from ``region_colours``), the 0.5 line, and the data points."""
+
+    def __init__(self, ax, view: View, snap: Snapshot, label: str | None):
+        self.ax, self.view, self.label, self.line = ax, view, label, None
+        task = view.model.task
+        self.binary = task.max_classes == 2
+        self.xs, self.ys, self.grid = plane(view)
+        self.shape = (len(self.ys), len(self.xs))
+        extent = (self.xs[0], self.xs[-1], self.ys[0], self.ys[-1])
+        colours = {"cmap": binary_colours(task), "vmin": 0, "vmax": 1} if self.binary else {}
+        self.image = ax.imshow(np.zeros(self.shape if self.binary else (*self.shape, 3)),
+                               origin="lower", extent=extent, aspect="auto",
+                               interpolation="nearest", **colours)
+        self.update(snap)
+        self.points = scatter_classes(ax, view)
+        names = view.model.feature_names
+        ax.set(xlim=extent[:2], ylim=extent[2:], xlabel=names[0], ylabel=names[1])
+        ax.grid(False)
+
+    def update(self, snap: Snapshot) -> None:
+        task = self.view.model.task
+        proba = task.proba(outputs_at(self.view, snap, self.grid))  # (n*n, K) in class order
+        if self.binary:  # NaN shows as the colour map's 'bad' colour
+            self.image.set_data(proba[:, 1].reshape(self.shape))
+        else:
+            rgb = np.nan_to_num(region_colours(proba, task), nan=1.0)
+            self.image.set_data(rgb.reshape(*self.shape, 3))
+        if self.line is not None:
+            self.line.remove()
+            self.line = None
+        if self.binary and np.isfinite(proba).all():  # the line P(class 1) = 0.5
+            p = proba[:, 1].reshape(self.shape)
+            if p.min() < 0.5 < p.max():
+                self.line = self.ax.contour(self.xs, self.ys, p, levels=[0.5], colors="k",
+                                            linewidths=0.8)
+        self.ax.set_title(panel_title(self.label, snap.epoch), fontsize=9)
+
+    def moving(self) -> list:
+        """What an animation redraws each frame: the regions, the 0.5 line, and what lies
+        over them (the points, the frame), and the title."""
+        line = [self.line] if self.line is not None else []
+        return [self.image, *line, *self.points, *self.ax.spines.values(), self.ax.title]
+
+
+def boundary_keys(fig, drawn: list[BoundaryPanel]) -> None:
+    """A colour bar beside the panels (one per task and classes among them) and one legend of
+    the points below them all: neither covers the plane."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    groups: dict[tuple, list[BoundaryPanel]] = {}
+    for panel in drawn:
+        model = panel.view.model
+        groups.setdefault((model.task.name, tuple(model.classes or ())), []).append(panel)
+    for (_, classes), members in groups.items():
+        axes, first = [p.ax for p in members], members[0]
+        names = [str(c) for c in classes] or ["0", "1"]
+        if first.binary:
+            fig.colorbar(first.image, ax=axes, shrink=0.9, label=f"P(class {names[-1]})")
+            continue
+        k = len(names)
+        sure = region_colours(np.eye(k), first.view.model.task)  # each class's colour, sure
+        scale = ScalarMappable(BoundaryNorm(np.arange(k + 1) - 0.5, k), ListedColormap(sure))
+        bar = fig.colorbar(scale, ax=axes, shrink=0.9, ticks=range(k),
+                           label="likeliest class (paler: less sure)")
+        bar.ax.set_yticklabels(names)
+    handles = legend_handles([panel.view for panel in drawn])
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6),
+                   fontsize=8, frameon=False)
+
+
+def scatter_classes(ax, view: View) -> list:
     """Training points filled, validation points hollow diamonds, each in its class's colour
-    with a dark edge (a point on its own class's region stays visible)."""
-    from matplotlib.lines import Line2D
-
+    with a dark edge (a point on its own class's region stays visible). Returns what it drew."""
+    drawn = []
     for part, (X, target) in view.points.items():
         colours = [CLASS_COLOURS[i % len(CLASS_COLOURS)] for i in target.astype(int)]
         style = ({"c": colours, "edgecolors": "k", "linewidths": 0.5, "s": 16} if part == "train"
                  else {"c": colours, "edgecolors": "w", "linewidths": 0.9, "marker": "D",
                        "s": 22})
-        ax.scatter(X[:, 0], X[:, 1], **style)
-    classes = view.model.classes or []
+        drawn.append(ax.scatter(X[:, 0], X[:, 1], **style))
+    return drawn
+
+
+def legend_handles(shown: list[View]) -> list:
+    """The points' legend: each class (the first 10) in its colour, and the validation
+    diamond; none when no view has its data here."""
+    from matplotlib.lines import Line2D
+
+    with_points = [v for v in shown if v.points]
+    classes = dict.fromkeys((i, str(c)) for v in with_points
+                            for i, c in enumerate((v.model.classes or [])[:10]))
     handles = [Line2D([], [], marker="o", ls="", color=CLASS_COLOURS[i % len(CLASS_COLOURS)],
-                      markeredgecolor="k", label=str(c)) for i, c in enumerate(classes[:10])]
-    if "val" in view.points:
+                      markeredgecolor="k", label=name) for i, name in classes]
+    if any("val" in v.points for v in with_points):
         handles.append(Line2D([], [], marker="D", ls="", color="0.5", markeredgecolor="w",
                               label="validation"))
-    if view.points:
-        ax.legend(handles=handles, loc="best", fontsize=7, framealpha=0.7)
+    return handles
 
 
-def draw_fit(ax, view: View, snap: Snapshot) -> None:
-    low, high = bounds(view)
-    xs = np.linspace(low[0], high[0], 400)
-    for part, (X, y) in view.points.items():
-        style = ({"color": "0.55", "s": 8} if part == "train" else
-                 {"facecolors": "none", "edgecolors": "0.3", "s": 12, "marker": "D"})
-        ax.scatter(X[:, 0], y, label="training" if part == "train" else "validation", **style)
-    ax.plot(xs, outputs_at(view, snap, xs[:, None])[:, 0], color="C3", linewidth=2,
-            label="network")
-    ax.set(xlabel=view.model.feature_names[0], ylabel="target")
-    ax.legend(fontsize=7, loc="best")
+class FitPanel:
+    """A 1-input regression: the data and the network's function over it."""
+
+    def __init__(self, ax, view: View, snap: Snapshot, label: str | None):
+        self.ax, self.view, self.label = ax, view, label
+        low, high = bounds(view)
+        self.xs = np.linspace(low[0], high[0], 400)
+        for part, (X, y) in view.points.items():
+            style = ({"color": "0.55", "s": 8} if part == "train" else
+                     {"facecolors": "none", "edgecolors": "0.3", "s": 12, "marker": "D"})
+            ax.scatter(X[:, 0], y, label="training" if part == "train" else "validation",
+                       **style)
+        (self.line,) = ax.plot(self.xs, np.zeros_like(self.xs), color="C3", linewidth=2,
+                               label="network")
+        ax.set(xlabel=view.model.feature_names[0], ylabel="target")
+        self.update(snap)
+        ax.relim()  # the axes hold the data and this first curve; an animation keeps them
+        ax.autoscale_view()
+        self.legend = ax.legend(fontsize=7, loc="best")
+
+    def update(self, snap: Snapshot) -> None:
+        self.line.set_ydata(outputs_at(self.view, snap, self.xs[:, None])[:, 0])
+        self.ax.set_title(panel_title(self.label, snap.epoch), fontsize=9)
+
+    def moving(self) -> list:
+        return [self.line, self.legend, self.ax.title]
 
 
-def draw_neurons(fig, axes, view: View, snap: Snapshot, layer: int) -> None:
-    """One image per unit of ``layer``; a shared colour scale with 0 white, so a unit that
-    outputs 0 everywhere (a dead ReLU) is a blank square."""
-    xs, ys, grid = plane(view, 80)
-    a = outputs_at(view, snap, grid, layer)
-    limit = float(np.nanmax(np.abs(a))) if np.isfinite(a).any() else 1.0
-    limit = limit or 1.0
-    extent = (xs[0], xs[-1], ys[0], ys[-1])
-    total = view.model.network.sizes[layer]
-    for ax in axes[total:]:
-        ax.set_visible(False)
-    for unit, ax in enumerate(axes[:total]):
-        values = a[:, unit].reshape(len(ys), len(xs))
-        image = ax.imshow(values, origin="lower", extent=extent, aspect="auto", cmap="RdBu_r",
-                          vmin=-limit, vmax=limit, interpolation="nearest")
-        dead = not np.any(values)  # 0 over the whole plane
-        ax.set_title(f"unit {unit + 1}" + (" dead" if dead else ""), fontsize=8)
-        ax.set(xticks=[], yticks=[])
-        ax.grid(False)
-    more = f" (first {MAX_UNITS} of {total} units)" if total > MAX_UNITS else ""
-    axes[0].set_ylabel(f"{view.label}\nepoch {snap.epoch}", fontsize=8)
-    fig.colorbar(image, ax=list(axes), shrink=0.8, label=f"layer {layer} activation{more}")
+DEAD = "outputs 0 for every training sample"  # layers.csv's dead_fraction, per unit
 
 
-PANEL_DRAWERS = {"boundary": draw_boundary, "fit": draw_fit}  # neurons draw a block of panels
+def dead_units(view: View, snap: Snapshot, layer: int) -> tuple[np.ndarray | None, str]:
+    """Which units of ``layer`` are dead at the snapshot, by the one definition layers.csv
+    uses (diagnostics.dead_fraction: the unit outputs 0 for every training sample), and how
+    many, as words. None when it cannot be told: no training data here, or an activation that
+    does not die (dead_fraction is None for it)."""
+    X = view.inputs
+    if X is None:
+        return None, "dead: no data to tell"
+    net = view.model.network
+    net.load_parameters(snap.params)
+    with np.errstate(all="ignore"):
+        a = net.layer_outputs(X)[layer - 1]  # (samples, units)
+    act = net.activations[layer - 1]
+    per_unit = [dead_fraction(act, a[:, [unit]]) for unit in range(a.shape[1])]
+    if per_unit[0] is None:
+        return None, f"{act.registry_name}: cannot die"
+    dead = np.array(per_unit) == 1.0
+    return dead, f"{int(dead.sum())} of {len(dead)} dead"
+
+
+class NeuronBlock:
+    """One image per unit of ``layer`` (the first MAX_UNITS), on one colour scale with 0
+    white, each titled dead by ``dead_units``' definition."""
+
+    def __init__(self, fig, axes, view: View, snap: Snapshot, layer: int):
+        self.axes, self.view, self.layer = axes, view, layer
+        self.xs, self.ys, self.grid = plane(view, 80)
+        self.shape = (len(self.ys), len(self.xs))
+        extent = (self.xs[0], self.xs[-1], self.ys[0], self.ys[-1])
+        total = view.model.network.sizes[layer]
+        for ax in axes[total:]:
+            ax.set_visible(False)
+        self.images = [ax.imshow(np.zeros(self.shape), origin="lower", extent=extent,
+                                 aspect="auto", cmap="RdBu_r", interpolation="nearest")
+                       for ax in axes[:total]]
+        for ax in axes[:total]:
+            ax.set(xticks=[], yticks=[])
+            ax.grid(False)
+        more = f" (first {MAX_UNITS} of {total} units)" if total > MAX_UNITS else ""
+        self.bar = fig.colorbar(self.images[0], ax=list(axes), shrink=0.8,
+                                label=f"layer {layer} activation{more}")
+        self.update(snap)
+
+    def update(self, snap: Snapshot) -> None:
+        a = outputs_at(self.view, snap, self.grid, self.layer)
+        limit = float(np.nanmax(np.abs(a))) if np.isfinite(a).any() else 1.0
+        limit = limit or 1.0
+        dead, count = dead_units(self.view, snap, self.layer)
+        for unit, image in enumerate(self.images):
+            image.set_data(a[:, unit].reshape(self.shape))
+            image.set_clim(-limit, limit)
+            is_dead = dead is not None and dead[unit]
+            image.axes.set_title(f"unit {unit + 1}" + (" dead" if is_dead else ""), fontsize=8)
+        self.axes[0].set_ylabel(f"{self.view.label}\nepoch {snap.epoch}\n{count}", fontsize=8)
+
+    def moving(self) -> list:
+        """The images, their frames and titles, the label (its y axis: ticks there are none)
+        and the colour bar, whose scale follows each frame's largest activation."""
+        shown = [image.axes for image in self.images]
+        return [*self.images, *(s for ax in shown for s in ax.spines.values()),
+                *(ax.title for ax in shown), self.axes[0].yaxis, self.bar.ax]
+
+
+PANEL_DRAWERS = {"boundary": BoundaryPanel, "fit": FitPanel}  # neurons draw blocks of panels

@@ -108,14 +108,47 @@ MAX_LAYER_PANELS = 6
 INSIDE_LEGEND = 8  # past this many series a legend goes below its axes
 
 
+# Keras' short names for a column, too short for did-you-mean's spelling distance to reach
+# (other tools' names that registry.OTHER_TOOLS knows, learning_rate -> lr, come from there)
+METRIC_ALIASES = {"acc": "accuracy", "val_acc": "val_accuracy"}
+
+
+def metric_hint(metric: str, known: list[str]) -> str:
+    """'; did you mean 'accuracy'?' for acc (an alias) or a near spelling among ``known``."""
+    alias = METRIC_ALIASES.get(metric.strip().lower())
+    if alias in known and alias != metric:
+        return f"; did you mean '{alias}'?"
+    return did_you_mean(metric, known)
+
+
 def check_metric(metric: str) -> None:
     """``--metric``: a metrics.csv or layers.csv column, checked before anything runs."""
     known = METRIC_COLUMNS + LAYER_METRICS
     if metric not in known:
         raise ConfigError(f"no column {metric!r} in metrics.csv or layers.csv"
-                          f"{did_you_mean(metric, known)} metrics.csv: "
+                          f"{metric_hint(metric, known)} metrics.csv: "
                           f"{', '.join(METRIC_COLUMNS)}; layers.csv: {', '.join(LAYER_METRICS)}",
                           "--metric")
+
+
+def run_columns(run_dirs: list[Path]) -> tuple[list[str], list[str]]:
+    """The columns ``--metric`` can draw for these runs: their metrics.csv columns and their
+    layers.csv statistics, in file order, each named once."""
+    metrics = dict.fromkeys(c for d in run_dirs for c in metrics_frame(d).columns if c != "epoch")
+    layers = dict.fromkeys(c for d in run_dirs if (Path(d) / "layers.csv").is_file()
+                           for c in layers_frame(d).columns if c in LAYER_METRICS)
+    return list(metrics), list(layers)
+
+
+def no_column(metric: str, run_dirs: list[Path]) -> ConfigError:
+    """The error for a column these runs do not have, listing only the columns they do have
+    (a binary run has no mae), with a did-you-mean among them."""
+    metrics, layers = run_columns(run_dirs)
+    hint = metric_hint(metric, metrics + layers)
+    files = f"{hint or ';'} they have metrics.csv: {', '.join(metrics) or 'no rows yet'}"
+    if layers:
+        files += f"; layers.csv: {', '.join(layers)}"
+    return ConfigError(f"no column {metric!r} in these runs' files{files}", "--metric")
 
 
 def _panels(run_dirs: list[Path], configs: list[dict], metric: str) -> list[dict]:
@@ -154,7 +187,8 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
     """``metric`` against epoch for each run; runs differing only in seed are drawn as their mean
     with a min-max band. A single run also gets a heat map of per-layer gradient norms.
     Returns the file written."""
-    check_metric(metric)
+    if metric not in METRIC_COLUMNS + LAYER_METRICS:
+        raise no_column(metric, run_dirs)
     written = picture_path(out)
     configs = [read_config(d) for d in run_dirs]
     panels = _panels(run_dirs, configs, metric)
@@ -169,9 +203,7 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
         fig.subplots_adjust(wspace=0.3)
         drawn = [_draw_panel(ax, panel, metric, single) for ax, panel in zip(axes[0], panels)]
         if not any(drawn):
-            columns = sorted(set().union(*(metrics_frame(d).columns for d in run_dirs)))
-            raise ConfigError(f"no column {metric!r} in these runs' files; metrics.csv has: "
-                              f"{', '.join(columns)}", "--metric")
+            raise no_column(metric, run_dirs)
         name = configs[0].get("name") or run_dirs[0].name
         title = name if single else f"{name}: {metric} of {len(run_dirs)} runs"
         fig.suptitle(str(title), y=1.0 if count > 1 else 0.98)
@@ -229,7 +261,9 @@ def _draw_panel(ax, panel: dict, metric: str, single: bool) -> int:
 
 def _mark_points(ax, epochs, table, mean, diverged, color) -> None:
     """A point with no finite neighbour draws no line: give it a marker. A diverged run gets an x
-    at its last finite value (the epoch after it is inf or NaN)."""
+    at the epoch it diverged (the first after its last finite value), on the axes' top edge:
+    its last finite values (1e304, say) are far above the y-limits, so an x drawn there is
+    never seen."""
     finite = np.isfinite(mean)
     before = np.concatenate([[False], finite[:-1]])
     after = np.concatenate([finite[1:], [False]])
@@ -239,7 +273,10 @@ def _mark_points(ax, epochs, table, mean, diverged, color) -> None:
     for row, gone in zip(table, diverged):
         ok = np.flatnonzero(np.isfinite(row))
         if gone and ok.size:
-            ax.plot(epochs[ok[-1]], row[ok[-1]], "x", color=color, ms=9, mew=2)
+            at = epochs[min(ok[-1] + 1, len(epochs) - 1)]
+            # x in data units, y in the axes' (1 = the top edge), not clipped by the axes
+            ax.plot([at], [1.0], "x", color=color, ms=9, mew=2, clip_on=False,
+                    transform=ax.get_xaxis_transform())
 
 
 def _legend(ax, count: int, title: str | None = None) -> None:

@@ -160,6 +160,11 @@ def hand_set_boundary_run(tmp_path):
     return run
 
 
+def panel_axes(fig):
+    """The figure's visible panels, its colour bars left out."""
+    return [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+
+
 def pixel(fig, ax, x, y, rgb):
     """The median colour of a 7x7 patch around data point (x, y) of the rendered figure."""
     px, py = ax.transData.transform((x, y))
@@ -213,6 +218,61 @@ def test_two_class_regions_shade_p1_for_binary_but_not_for_a_2_class_softmax():
     assert np.allclose(softmax[0], 1 - 0.42 * (1 - np.array(to_rgb(CLASS_COLOURS[0]))))
 
 
+def test_a_binary_boundary_has_a_colour_bar_of_p1_and_its_legend_below_the_plane(tmp_path):
+    run = hand_set_boundary_run(tmp_path)
+    (view,) = views([run], "boundary", None, 1)
+    fig = figure("boundary", [view], [view.snapshots], 1)
+    (bar,) = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert bar.get_ylabel() == "P(class 1)"
+    # the bar's colours are the regions' own: P(1) = 0.1 and 0.9 as region_colours shades them
+    (ax,) = panel_axes(fig)
+    image = ax.images[0]
+    proba = np.array([[0.9, 0.1], [0.1, 0.9]])
+    assert np.allclose(image.cmap(image.norm(proba[:, 1]))[:, :3],
+                       region_colours(proba, TASKS["binary"]), atol=0.01)
+    renderer = fig.canvas.get_renderer()
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["0", "1", "validation"]
+    box, plane = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert box.y1 < plane.y0  # below the plane, covering none of it
+    assert not box.overlaps(bar.get_window_extent(renderer))
+
+
+def test_panels_of_runs_differing_in_two_settings_have_titles_that_do_not_overlap(tmp_path):
+    """Lesson 4's picture: four variants side by side, each label two settings long."""
+    runs = [trained(tmp_path, "xor.yaml", "train.epochs=2", f"model.activation={act}",
+                    f"model.initializer={init}", name=f"{act}-{init}")
+            for act in ("sigmoid", "tanh")
+            for init in ("xavier_uniform", "{name: xavier_uniform, gain: 4}")]
+    chosen = views(runs, "boundary", None, 1)
+    fig = figure("boundary", chosen, [nearest(v.snapshots, ["last"]) for v in chosen], 1)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels = panel_axes(fig)
+    assert len(panels) == 4
+    for ax in panels:  # every setting on its own line, under it the epoch
+        lines = ax.get_title().splitlines()
+        assert lines[0].startswith("model.activation=") and lines[-1] == "epoch 2"
+        assert any(line.startswith("model.initializer=") for line in lines)
+    boxes = [ax.title.get_window_extent(renderer) for ax in panels]
+    for i, box in enumerate(boxes):
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1
+        for other in boxes[i + 1:]:
+            assert not box.overlaps(other)
+        for ax in panels:  # a title covers no panel, its own included
+            assert not box.overlaps(ax.get_window_extent(renderer))
+
+
+def test_multiclass_regions_get_a_colour_bar_of_the_classes(tmp_path):
+    run = trained(tmp_path, "spiral.yaml", "train.epochs=2")
+    (view,) = views([run], "boundary", None, 1)
+    fig = figure("boundary", [view], [view.snapshots[-1:]], 1)
+    (bar,) = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert [t.get_text() for t in bar.get_yticklabels()] == [str(c) for c in view.model.classes]
+    assert "likeliest class" in bar.get_ylabel()
+
+
 def test_boundary_uses_the_original_units_of_standardized_data(tmp_path):
     run = trained(tmp_path, "moons.yaml", "train.epochs=5", "data.standardize=true")
     (view,) = views([run], "boundary", None, 1)
@@ -246,7 +306,7 @@ def test_a_folder_of_runs_gives_one_panel_per_variant_first_seed_unless_asked(tm
     assert {v.model.config.seed for v in views(sorted((tmp_path / "cmp").iterdir()),
                                                 "boundary", 1, 1)} == {1}
     fig = figure("boundary", chosen, [nearest(v.snapshots, ["last"]) for v in chosen], 1)
-    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    titles = [ax.get_title() for ax in panel_axes(fig)]
     assert len(titles) == 2 and all("epoch 20" in t and "initializer" in t for t in titles)
     result = cli("plot", tmp_path / "cmp", "--boundary", "--at", "0,last", "-o", "cmp.png")
     assert result.exit_code == 0, result.output
@@ -286,6 +346,46 @@ def test_neurons_show_a_dead_unit_blank(tmp_path):
     assert not images[1].get_array().any() and images[0].get_array().any()
     white = images[1].to_rgba(images[1].get_array())[..., :3]
     assert white.min() > 0.9  # blank: the colour of 0 is (near) white
+
+
+def test_a_unit_is_dead_by_the_datas_definition_and_the_title_says_so(tmp_path):
+    """Dead as layers.csv's dead_fraction counts it (0 for every training sample), not 0
+    over the whole plane: unit 4 is 0 on every training point but not beyond them."""
+    from nntrain.diagnostics import dead_fraction
+
+    run = trained(tmp_path, "moons.yaml", "train.epochs=1", "model.layers=[2, 4, 1]",
+                  "model.activation=relu", "train.snapshot_every=0", "data.standardize=false")
+    model = load_run(run)
+    X_train = model.data().X_train
+    edge = X_train[:, 0].max() + 0.05  # past every training point, inside the drawn plane
+    W1 = np.array([[1.0, 0.0, -1.0, 1.0], [0.5, 0.0, 1.0, 0.0]])
+    b1 = np.array([0.0, -1.0, 0.0, -edge])  # unit 2: z = -1; unit 4: z = x1 - edge
+    params = [W1, b1, np.ones((4, 1)), np.zeros(1)]
+    SnapshotFile(run / FILE_NAME, ["W1", "b1", "W2", "b2"], params).append(4, params)
+    (view,) = views([run], "neurons", None, 1)
+    fig = figure("neurons", [view], [view.snapshots], 1)
+    units = [ax for ax in fig.axes if ax.get_title().startswith("unit")]
+    assert [ax.get_title() for ax in units] == ["unit 1", "unit 2 dead", "unit 3",
+                                                "unit 4 dead"]
+    assert units[3].images[0].get_array().max() > 0  # not blank beyond the data
+    # the count in the picture is dead_fraction computed on the training data
+    net = model.network
+    net.load_parameters(params)
+    expected = dead_fraction(net.activations[0], net.layer_outputs(X_train)[0]) * 4
+    titled = sum(ax.get_title().endswith("dead") for ax in units)
+    assert titled == expected == 2
+    assert units[0].get_ylabel().splitlines()[-1] == "2 of 4 dead"
+    assert "dead = outputs 0 for every training sample" in fig.get_suptitle()
+
+
+def test_units_that_cannot_die_are_never_titled_dead(tmp_path):
+    run = trained(tmp_path, "moons.yaml", "train.epochs=1", "model.layers=[2, 3, 1]",
+                  "model.activation=tanh")
+    (view,) = views([run], "neurons", None, 1)
+    fig = figure("neurons", [view], [view.snapshots[-1:]], 1)
+    units = [ax for ax in fig.axes if ax.get_title().startswith("unit")]
+    assert [ax.get_title() for ax in units] == ["unit 1", "unit 2", "unit 3"]
+    assert units[0].get_ylabel().splitlines()[-1] == "tanh: cannot die"
 
 
 def test_a_picture_replaces_a_symlink_instead_of_writing_through_it(tmp_path):

@@ -205,7 +205,58 @@ def test_a_run_diverging_at_epoch_one_is_drawn(tmp_path):
     _mark_points(ax, epochs, table, table[0], [True], "C0")
     drawn = [(tuple(line.get_xdata()), line.get_marker()) for line in ax.lines]
     assert ((0.0,), "o") in drawn  # the lone finite point is a marker
-    assert any(marker == "x" for _, marker in drawn)  # and divergence is marked
+    assert ((1.0,), "x") in drawn  # and divergence is marked, at the epoch it diverged
+
+
+def x_marks(ax):
+    """Where each divergence x is drawn, in the axes' fraction (0..1 inside the axes)."""
+    to_axes = ax.transAxes.inverted()
+    return [to_axes.transform(line.get_transform().transform(line.get_xydata()))[0]
+            for line in ax.lines if line.get_marker() == "x"]
+
+
+def test_the_divergence_x_is_inside_the_y_limits_at_the_diverging_epoch(cli, tmp_path):
+    """Lesson 8's lr 2: the last finite loss is about 1e304, far above the y-limit (10x the
+    first loss); the x is on the axes' top edge, at the first epoch whose loss is inf."""
+    from nntrain.plots import _draw_panel, _panels, new_figure
+    from nntrain.runs import metrics_frame, read_config
+
+    train(cli, CONFIGS / "lessons" / "learning_rate.yaml", "optimizer.lr=2")
+    train(cli, CONFIGS / "lessons" / "learning_rate.yaml", "optimizer.lr=0.1",
+          "train.epochs=100")
+    runs = find_runs([tmp_path / "runs"])
+    diverged = [r for r in runs if json.loads((r / "summary.json").read_text())["diverged"]]
+    assert len(diverged) == 1
+    losses = metrics_frame(diverged[0]).set_index("epoch")["loss"]
+    first_inf = int(losses.index[~np.isfinite(losses.to_numpy())][0])
+    assert losses.drop(first_inf).max() > 1e100  # its finite losses run off the picture
+    ax = new_figure((6.5, 4.5)).subplots()
+    (panel,) = _panels(runs, [read_config(r) for r in runs], "loss")
+    _draw_panel(ax, panel, "loss", single=False)
+    ax.figure.canvas.draw()
+    assert ax.get_ylim()[1] < 1e3
+    (mark,) = x_marks(ax)
+    assert 0 <= mark[0] <= 1 and mark[1] == pytest.approx(1.0)  # on the top edge, inside
+    (line,) = [l for l in ax.lines if l.get_marker() == "x"]
+    assert line.get_xdata()[0] == first_inf and not line.get_clip_on()
+
+
+def test_plot_metric_suggests_the_column_and_lists_only_the_runs_own(cli, tmp_path):
+    binary = train(cli, CONFIGS / "moons.yaml", "train.epochs=3")  # with a validation split
+    regression = train(cli, CONFIGS / "sine.yaml", "train.epochs=3")
+    acc = cli("plot", binary, "--metric", "acc", "-o", "x.png")
+    assert acc.exit_code == 2 and "no column 'acc'" in acc.stderr
+    assert "did you mean 'accuracy'?" in acc.stderr
+    listed = acc.stderr.split("they have ")[1]
+    assert "accuracy" in listed and "mae" not in listed  # a binary run has no mae
+    mae = cli("plot", binary, "--metric", "mae", "-o", "x.png")
+    assert mae.exit_code == 2 and "mae" not in mae.stderr.split("they have ")[1]
+    wrong = cli("plot", regression, "--metric", "accuracy", "-o", "x.png")
+    assert wrong.exit_code == 2
+    assert "val_mae" in wrong.stderr and "accuracy" not in wrong.stderr.split("they have ")[1]
+    assert cli("plot", binary, "--metric", "val_acc", "-o", "x.png").stderr.count(
+        "did you mean 'val_accuracy'?") == 1
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_plot_of_a_run_diverged_at_epoch_one(cli, tmp_path):
