@@ -422,12 +422,7 @@ def plot(
     from .runs import find_runs
 
     kinds = [k for k, on in (("boundary", boundary), ("fit", fit), ("neurons", neurons)) if on]
-    if len(kinds) + activations > 1:
-        raise ConfigError("draws one picture at a time: give one of --boundary, --fit, "
-                          "--neurons, --activations", "plot")
-    if not kinds and (at is not None or seed is not None or layer != 1):
-        raise ConfigError("--at, --seed and --layer go with --boundary, --fit or --neurons",
-                          "plot")
+    check_picture_options(kinds, activations, at, seed, layer, frames)
     if activations:
         written = plots.plot_activations(output)
     elif not paths:
@@ -439,7 +434,8 @@ def plot(
 
         runs = find_runs(paths)
         use_run_plugins(runs, plugin or [], plugin_changed_ok)
-        written = pictures.draw(kinds[0], runs, output, at, seed, layer, frames, interactive() and Bar)
+        written = pictures.draw(kinds[0], runs, output, at, seed, layer, frames,
+                                interactive() and Bar)
     else:
         written = plots.plot_runs(find_runs(paths), output, metric)
     typer.echo(str(written))
@@ -577,6 +573,22 @@ def explain(
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def check_picture_options(kinds: list[str], activations: bool, at, seed, layer: int,
+                          frames) -> None:
+    """plot's picture options: one picture at a time, and no option it would ignore."""
+    from .registry import ConfigError
+
+    if len(kinds) + activations > 1:
+        raise ConfigError("draws one picture at a time: give one of --boundary, --fit, "
+                          "--neurons, --activations", "plot")
+    if not kinds and (at is not None or seed is not None or layer != 1 or frames is not None):
+        raise ConfigError("--at, --seed, --layer and --frames go with --boundary, --fit or "
+                          "--neurons", "plot")
+    if layer != 1 and kinds != ["neurons"]:
+        raise ConfigError("--layer picks the hidden layer of --neurons; --boundary and --fit "
+                          "draw the whole network", "--layer")
 
 
 def split_names(text: Optional[str]) -> Optional[list]:

@@ -83,6 +83,9 @@ def nearest(snapshots: list[Snapshot], wanted: list[int | str]) -> list[Snapshot
     chosen: dict[int, Snapshot] = {}
     for want in wanted:
         epoch = {"first": snapshots[0].epoch, "last": snapshots[-1].epoch}.get(want, want)
+        if epoch > snapshots[-1].epoch:
+            warnings.warn(f"--at {epoch} is past the last snapshot, epoch {snapshots[-1].epoch}: "
+                          "drawing that one", stacklevel=2)
         snap = min(snapshots, key=lambda s: (abs(s.epoch - epoch), s.epoch))
         chosen.setdefault(snap.epoch, snap)
     return sorted(chosen.values(), key=lambda s: s.epoch)

@@ -489,3 +489,14 @@ def test_a_write_cut_short_leaves_no_torn_record_before_the_next(tmp_path, monke
     monkeypatch.undo()
     file.append(2, [np.full(1000, 2.0)])
     assert [(s.epoch, s.params[0][0]) for s in read_snapshots(path)] == [(0, 0.0), (2, 2.0)]
+
+
+def test_options_that_would_be_ignored_are_said(cli, tmp_path):
+    assert cli("train", CONFIGS / "moons.yaml", "train.epochs=5", "--out", tmp_path / "m",
+               "-q").exit_code == 0
+    layer = cli("plot", tmp_path / "m", "--boundary", "--layer", "2", "-o", tmp_path / "b.png")
+    assert layer.exit_code == 2 and "--layer picks the hidden layer of --neurons" in layer.stderr
+    frames = cli("plot", tmp_path / "m", "--frames", "5", "-o", tmp_path / "c.png")
+    assert frames.exit_code == 2 and "--frames go with --boundary" in frames.stderr
+    late = cli("plot", tmp_path / "m", "--boundary", "--at", "0,999", "-o", tmp_path / "d.png")
+    assert late.exit_code == 0 and "--at 999 is past the last snapshot, epoch 5" in late.stderr
