@@ -212,7 +212,13 @@ def print_forward(step: Step, show: Printer) -> None:
     net = step.exp.net
     show.heading(f"2. Forward: z_l = a_(l-1) W_l + b_l, a_l = f(z_l); a_0 = x, "
                  f"one row per sample (N = {len(step.X)})")
-    show.matrices(("x = a_0", step.X), ("y", step.Y))
+    prep = step.exp.data.prep
+    if prep.mean is not None:  # data.standardize: the network sees (raw - mean) / std
+        show.line("x is the standardized row: (raw - mean) / std, with the mean and std of the "
+                  "training part")
+        show.matrices(("raw", prep.raw(step.X)), ("x = a_0", step.X), ("y", step.Y))
+    else:
+        show.matrices(("x = a_0", step.X), ("y", step.Y))
     for l, (act, f) in enumerate(zip(net.activations, step.forward), start=1):
         show.line(f"layer {l}: f = {formula(ACTIVATIONS, act)}")
         show.matrices((f"z{l}", f["z"]), (f"a{l}", f["a"]))

@@ -292,3 +292,11 @@ def test_printouts_are_compared_by_their_numbers_not_their_digits():
     assert not printed_alike(intel, amd.replace("0.25", "0.26"))  # a real change in a number
     assert not printed_alike(intel, amd.replace("W1", "W2"))  # or in the words
     assert not printed_alike(intel, amd + " 1.0")  # or one more number
+
+
+def test_standardized_inputs_are_shown_beside_the_raw_row(cli):
+    out = cli("explain", CONFIGS / "iris.yaml", "--samples", "1").stdout
+    assert "x is the standardized row: (raw - mean) / std" in out
+    assert "raw 1x4" in out and "x = a_0 1x4" in out
+    plain = cli("explain", CONFIGS / "xor.yaml", "--samples", "1").stdout
+    assert "standardized" not in plain and "x = a_0" in plain
