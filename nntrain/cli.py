@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 
 # Click's own errors (bad option values, usage): Click prints them with the usage line, exit 2.
@@ -135,6 +135,32 @@ def terminate_as_exception() -> None:
         signal.signal(signal.SIGTERM, terminate)
 
 
+class Command(TyperCommand):
+    """A command whose help shows its arguments as the user types them: `CONFIG [KEY=VALUE]...`
+    in the usage line and the Arguments list, without Typer's type placeholders
+    (`CONFIG <path>`, `{CONFIG}`), which say nothing a user can act on."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = param.metavar or param.name.upper()
+                name = name if param.required or name.startswith("[") else f"[{name}]"
+                pieces.append(name + ("..." if param.nargs != 1 else ""))
+        return pieces
+
+    def format_options(self, ctx, formatter) -> None:
+        arguments = [(p.metavar or p.name.upper(), (p.help or "") +
+                      ("  [required]" if p.required else ""))
+                     for p in self.get_params(ctx) if p.param_type_name == "argument"]
+        options = [record for p in self.get_params(ctx) if p.param_type_name == "option"
+                   and (record := p.get_help_record(ctx)) is not None]
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
 app = typer.Typer(
     cls=Commands,
     add_completion=False,
@@ -209,7 +235,7 @@ def interactive() -> bool:
 # -- commands ------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=Command)
 def train(
     config: ConfigArg,
     overrides: OverridesArg = None,
@@ -240,7 +266,7 @@ def train(
     print_run(run.summary, as_json=as_json, quiet=quiet)
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 def list_components(
     kind: Annotated[Optional[str], typer.Argument(
         metavar="KIND", help=f"One of: {', '.join(KINDS)}.", show_default=False)] = None,
@@ -264,7 +290,7 @@ def list_components(
     print_table(rows, ["kind", "name", "rule"], as_json=as_json, csv_separator="\t", header=False)
 
 
-@app.command()
+@app.command(cls=Command)
 def compare(
     config: ConfigArg,
     overrides: OverridesArg = None,
@@ -319,7 +345,7 @@ def compare(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=Command)
 def report(
     paths: Annotated[list[Path], typer.Argument(
         metavar="PATH", help="Run folders, or folders holding them.", show_default=False)],
@@ -345,7 +371,7 @@ def report(
     print_report(rows, select_columns(columns, split_list(show)), as_json=as_json, csv_file=csv)
 
 
-@app.command()
+@app.command(cls=Command)
 def inspect(
     config: ConfigArg,
     overrides: OverridesArg = None,
@@ -383,7 +409,7 @@ def inspect(
         typer.echo(str(plots.plot_inspect(rows, output)), err=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def plot(
     paths: Annotated[Optional[list[Path]], typer.Argument(metavar="PATH", show_default=False, help=(
         "Run folders, or folders holding them (compare folders, runs/)."))] = None,
@@ -441,7 +467,7 @@ def plot(
     typer.echo(str(written))
 
 
-@app.command()
+@app.command(cls=Command)
 def gradcheck(
     config: ConfigArg,
     overrides: OverridesArg = None,
@@ -474,7 +500,7 @@ def gradcheck(
 RunArg = Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.", show_default=False)]
 
 
-@app.command()
+@app.command(cls=Command)
 def predict(
     run: RunArg,
     data: Annotated[Path, typer.Argument(
@@ -499,7 +525,7 @@ def predict(
     write_table(table, output)
 
 
-@app.command()
+@app.command(cls=Command)
 def evaluate(
     run: RunArg,
     data: Annotated[Optional[Path], typer.Argument(
@@ -519,7 +545,7 @@ def evaluate(
     print_evaluation(evaluate_run(model, data), as_json=as_json)
 
 
-@app.command()
+@app.command(cls=Command)
 def resume(
     run: RunArg,
     overrides: Annotated[Optional[list[str]], typer.Argument(
@@ -549,7 +575,7 @@ def resume(
     print_run(summary, as_json=as_json, quiet=quiet)
 
 
-@app.command()
+@app.command(cls=Command)
 def explain(
     config: ConfigArg,
     overrides: OverridesArg = None,

@@ -81,3 +81,14 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     assert result.returncode == 0
     assert result.stdout.count("\n") == 1
     assert "Error" not in result.stderr and "Exception" not in result.stderr, result.stderr
+
+
+def test_help_shows_arguments_as_typed_without_type_placeholders(cli):
+    for name in ["train", "compare", "report", "inspect", "plot", "gradcheck", "list", "explain",
+                 "predict", "evaluate", "resume"]:
+        text = cli(name, "--help").stdout
+        usage = text.splitlines()[0]
+        assert "{" not in usage and "[[" not in usage, usage
+        assert "<path>" not in text and "<list" not in text and "<text>" not in text, name
+    assert " train [OPTIONS] CONFIG [KEY=VALUE]...\n" in cli("train", "--help").stdout
+    assert " evaluate [OPTIONS] RUN [INPUT]\n" in cli("evaluate", "--help").stdout
