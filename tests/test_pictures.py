@@ -141,7 +141,8 @@ def test_at_picks_the_nearest_snapshot_each_once():
     from nntrain.snapshots import Snapshot
 
     snaps = [Snapshot(e, []) for e in (0, 3, 8, 20, 50)]
-    assert [s.epoch for s in nearest(snaps, parse_at("0,10,100,last"))] == [0, 8, 50]
+    with pytest.warns(UserWarning, match="--at 100 is past the last snapshot, epoch 50"):
+        assert [s.epoch for s in nearest(snaps, parse_at("0,10,100,last"))] == [0, 8, 50]
     assert [s.epoch for s in nearest(snaps, parse_at("first, 19,21"))] == [0, 20]
     for bad in ("-1", "1.5", "end", ""):
         with pytest.raises(ConfigError, match="--at"):
