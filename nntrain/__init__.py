@@ -1,21 +1,30 @@
 """nntrain: train small fully connected networks from YAML configs and see how training behaves.
 
     from nntrain import load_config, train, Network
+
+The names below are imported when first used, so that the command line (which imports
+nntrain.cli, and with it this file) starts without loading the whole library.
 """
 
-from .config import load_config
-from .model import load_run
-from .network import Network
-from .registry import ConfigError
-from .train import train  # the function shadows the module name, as intended
-from .version import version
+import importlib
+
+# the Python API: name -> the module that defines it
+API = {"load_config": "config", "load_run": "model", "Network": "network",
+       "ConfigError": "registry", "train": "loop"}
 
 
 def __getattr__(name: str):
-    """``nntrain.__version__``, read from the package metadata when first asked for."""
-    if name == "__version__":
-        return version()
+    if name == "__version__":  # read from the package metadata when first asked for
+        return importlib.import_module(".version", __name__).version()
+    if name in API:
+        value = getattr(importlib.import_module(f".{API[name]}", __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'nntrain' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *API, "__version__"])
 
 
 __all__ = ["ConfigError", "Network", "__version__", "load_config", "load_run", "train"]

@@ -39,7 +39,7 @@ def errors_handled():
     from .registry import ConfigError
     from .runs import WriteError
     from .signals import EXIT_CODES, signal_name
-    from .train import Interrupted
+    from .loop import Interrupted
 
     warnings.showwarning = _warning_line
     try:
@@ -255,7 +255,7 @@ def train(
     """
     from .config import load_config
     from .output import EpochLines, EpochProgress, print_run
-    from .train import train as train_run
+    from .loop import train as train_run
 
     cfg = load_config(config, overrides or [], plugin_paths(plugin))
     if verbose:

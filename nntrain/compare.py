@@ -43,7 +43,7 @@ from .results import figure_columns, run_row
 from .runs import (Lock, RunFolder, check_out_dir, claim_out_dir, flatten, new_run_dir,
                    read_summary, safe_name, write_yaml)
 from .signals import StopRequests
-from .train import train
+from .loop import train
 
 FINISHED = ("completed", "early_stopped", "diverged")  # a result; resume keeps these
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import fractions
 import hashlib
 import importlib.util
 import itertools
@@ -557,6 +556,8 @@ def range_size(start: float, stop: float, step: float, key: str) -> int:
         raise ConfigError(f"range() needs finite numbers, got range({start}, {stop}, {step})", key)
     if step == 0:
         raise ConfigError("range() needs a step other than 0", key)
+    import fractions  # only a range sweep needs it: nntrain --help does not load it
+
     span = (fractions.Fraction(stop) - fractions.Fraction(start)) / fractions.Fraction(step)
     if span <= 0:  # compare would have an axis without a value
         raise ConfigError(f"range({start}, {stop}, {step}) holds no values; a range counts "

@@ -23,7 +23,7 @@ from .preprocess import Preprocessor
 from .registry import ConfigError
 from .runs import RunFolder, effective_status, load_arrays
 from .snapshots import read_snapshots
-from .train import Run, train
+from .loop import Run, train
 
 CHANGEABLE = ("train.epochs", "train.early_stopping")
 

@@ -176,7 +176,7 @@ def test_data_path_is_relative_to_the_config_file(tmp_path, monkeypatch):
     monkeypatch.chdir(elsewhere)
     cfg = load_config(config)
     assert cfg.data.params["path"] == str(folder / "data" / "d.csv")
-    from nntrain.train import train
+    from nntrain.loop import train
 
     run = train(cfg, out=elsewhere / "run")
     saved = yaml.safe_load((run.path / "config.yaml").read_text())

@@ -320,7 +320,7 @@ def test_compare_metric_draws_that_column(cli, tmp_path):
 
 def test_restored_epoch_in_summary_and_final_line(tmp_path, capsys, monkeypatch):
     from nntrain.config import load_config
-    from nntrain.train import train as train_run
+    from nntrain.loop import train as train_run
 
     cfg = load_config(CONFIGS / "sine.yaml", ["train.epochs=300", "optimizer.lr=0.1",
                                               "+train.early_stopping={patience:10}"])

@@ -18,7 +18,7 @@ from nntrain import load_config, train
 from nntrain.registry import ConfigError
 from nntrain.resume import resume
 from nntrain.runs import LOCK, read_checkpoint, save_arrays
-from nntrain.train import Interrupted
+from nntrain.loop import Interrupted
 
 NNTRAIN = [sys.executable, "-m", "nntrain"]
 XOR = {"data": {"name": "xor"}, "model": {"layers": [2, 4, 1]},
