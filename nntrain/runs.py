@@ -184,8 +184,12 @@ class RunFolder:
         self.path = (claim_out_dir(check_out_dir(out)) if out is not None
                      else new_run_dir(root, config["name"]))
         self.lock()
-        write_yaml(self.path / self.CONFIG, config)
-        save_arrays(self.path / self.DATA, data_info)
+        try:
+            write_yaml(self.path / self.CONFIG, config)
+            save_arrays(self.path / self.DATA, data_info)
+        except BaseException:  # a full disk: no lock is left on a folder nobody writes
+            self.release()
+            raise
 
     def lock(self, force: bool = False) -> None:
         """Hold the folder for this process alone (see ``Lock``) until ``release``."""
