@@ -7,6 +7,7 @@ nntrain.cli, and with it this file) starts without loading the whole library.
 """
 
 import importlib
+from pathlib import Path
 
 # the Python API: name -> the module that defines it
 API = {"load_config": "config", "load_run": "model", "Network": "network",
@@ -20,6 +21,8 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{API[name]}", __name__), name)
         globals()[name] = value
         return value
+    if (Path(__file__).parent / f"{name}.py").is_file():  # nntrain.losses, as before
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'nntrain' has no attribute {name!r}")
 
 

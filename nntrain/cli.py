@@ -315,6 +315,9 @@ def compare(
     metric: Annotated[str, typer.Option(
         "--metric", metavar="COLUMN",
         help="The metrics.csv or layers.csv column drawn in COLUMN.png.")] = "loss",
+    break_lock: Annotated[bool, typer.Option(
+        "--break-lock", help="With --resume: take over the folder's lock (a sweep stopped "
+                             "on another machine).")] = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
     plugin: PluginOpt = None,
@@ -333,7 +336,8 @@ def compare(
     folder, summary, failed = run_compare(
         config, overrides or [], initializers=split_names(initializers), seeds=seeds,
         workers=workers, executor=executor.value, address=address, out=out, resume=resume,
-        target_loss=target_loss, plugins=plugin_paths(plugin), progress=progress, metric=metric)
+        target_loss=target_loss, plugins=plugin_paths(plugin), progress=progress, metric=metric,
+        break_lock=break_lock)
     if as_json:
         print_table(summary.to_dict("records"), list(summary.columns), as_json=True)
     else:

@@ -434,10 +434,11 @@ def compare(config: str | Path, overrides: list[str] = (), *, initializers: list
             address: str | None = None, out: str | Path | None = None,
             resume: str | Path | None = None, target_loss: float | None = None,
             plugins: list[str] = (), progress=None, connect_timeout: float = 10.0,
-            metric: str = "loss"):
+            metric: str = "loss", break_lock: bool = False):
     """Run the grid; returns (folder, summary DataFrame, number of failed runs).
 
-    ``metric``: the metrics.csv or layers.csv column drawn in <metric>.png."""
+    ``metric``: the metrics.csv or layers.csv column drawn in <metric>.png. ``break_lock``:
+    take over the compare folder's lock (a sweep stopped on another machine)."""
     if executor not in ("local", "dask"):
         raise ConfigError(f"must be local or dask, got {executor!r}", "--executor")
     sweep = make_sweep(config, list(overrides), initializers, seeds, target_loss)
@@ -448,11 +449,11 @@ def compare(config: str | Path, overrides: list[str] = (), *, initializers: list
     with contextlib.ExitStack() as stack:
         client = (stack.enter_context(dask_client(workers, address, connect_timeout))
                   if executor == "dask" else None)
-        return _run(sweep, points, workers, client, out, resume, progress, metric)
+        return _run(sweep, points, workers, client, out, resume, progress, metric, break_lock)
 
 
 def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, progress,
-         metric: str = "loss"):
+         metric: str = "loss", break_lock: bool = False):
     """Make (or reopen) the compare folder, run what is not finished, write the results."""
     if resume is not None:
         folder = Path(resume)
@@ -468,7 +469,7 @@ def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, pr
     else:
         folder = new_run_dir("runs", sweep.base["name"], prefix="compare-")
     lock = Lock(folder)  # one writer: a second compare --resume of a live sweep is refused
-    lock.take()
+    lock.take(force=break_lock)
     try:
         return run_sweep(folder, sweep, points, workers, client, progress, metric)
     finally:

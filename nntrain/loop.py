@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .callbacks import Callback, Start, Training, default_callbacks
+from .callbacks import Callback, CallbackList, Start, Training, default_callbacks
 from .config import Config
 from .experiment import Experiment, setup
 from .preprocess import Data
@@ -81,6 +81,21 @@ def epoch_row(exp: Experiment, epoch: int, figures: dict, training: Training) ->
     return {**row, "time_s": training.clock() if epoch else 0.0}
 
 
+def end_run(training: Training, calls: CallbackList) -> None:
+    """The callbacks' ends, however the run stopped; the folder's lock released even when a
+    second signal cuts them short; a failed write raised unless the run had already failed
+    (a failed save must not hide that exception)."""
+    propagating = training.status == "failed"
+    if training.status == "running":
+        training.stop("completed")
+    try:
+        calls.on_train_end(training.history[-1] if training.history else None)
+    finally:
+        training.folder.release()
+    if calls.failure and not propagating:
+        raise calls.failure
+
+
 def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "runs",
           progress=None, data: Data | None = None, start: Start | None = None,
           callbacks: list[Callback] = ()) -> Run:
@@ -129,12 +144,7 @@ def train(cfg: Config, out: str | Path | None = None, runs_root: str | Path = "r
             raise
         finally:
             # 3. the state to resume from, the parameters, the test figures, the summary
-            propagating = training.status == "failed"  # a failed save must not hide it
-            if training.status == "running":
-                training.stop("completed")
-            calls.on_train_end(training.history[-1] if training.history else None)
-            if calls.failure and not propagating:
-                raise calls.failure
+            end_run(training, calls)
     run = Run(training.folder.path, training.summary, training.history)
     if training.status == "interrupted":
         raise Interrupted(run, training.summary["signal"])

@@ -89,19 +89,25 @@ class Lock:
 
     def take(self, force: bool = False) -> None:
         mine = {"host": socket_host(), "pid": os.getpid(), "started": time.time()}
-        for _ in range(3):  # a stale lock is taken over, then the O_EXCL create tried again
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
-            except FileExistsError:
-                holder = self.holder()
-                if holder.get("host") == mine["host"] and holder.get("pid") == mine["pid"]:
-                    return  # this process holds it already (resume, then its training)
-                self.take_over(holder, force)
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(json.dumps(mine))
-            self.held = True
-            return
+        # the lock appears whole or not at all: written beside it, then linked into place
+        # (os.link fails if it exists), so no reader ever sees it empty
+        tmp = self.path.with_name(f"{LOCK}.{os.getpid()}.new")
+        with new_file(tmp) as f:
+            f.write(json.dumps(mine).encode())
+        try:
+            for _ in range(3):  # a stale lock is taken over, then the link tried again
+                try:
+                    os.link(tmp, self.path)
+                except FileExistsError:
+                    holder = self.holder()
+                    if holder.get("host") == mine["host"] and holder.get("pid") == mine["pid"]:
+                        return  # this process holds it already (resume, then its training)
+                    self.take_over(holder, force)
+                    continue
+                self.held = True
+                return
+        finally:
+            tmp.unlink(missing_ok=True)
         raise ConfigError("cannot be locked: another process keeps taking it", str(self.path))
 
     def holder(self) -> dict:
@@ -396,7 +402,7 @@ def load_arrays(path: str | Path, expected: dict[str, tuple] | None = None,
     unexpected file is a ConfigError naming it."""
     import zipfile  # np.load has imported it
 
-    path = regular(path)
+    path = Path(path)  # a run folder's files are checked to be regular by RunFolder.file
     try:
         members = npz_members(path, limit)
         if expected is not None:

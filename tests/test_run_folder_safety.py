@@ -224,3 +224,17 @@ def test_a_text_target_for_a_regression_run_is_one_line(tmp_path, cli):
     write(tmp_path / "t.csv", "x1,y\n0.5,high\n")
     result = cli("evaluate", run, tmp_path / "t.csv")
     assert result.exit_code == 2 and "'high' is not a number" in result.stderr
+
+
+def test_a_users_own_input_may_be_a_symlink_a_run_folders_file_may_not(tmp_path, cli):
+    run = small_run(tmp_path)
+    np.savez(tmp_path / "real.npz", X=np.zeros((2, 2)))
+    (tmp_path / "link.npz").symlink_to(tmp_path / "real.npz")  # DVC, git-annex, shared data
+    assert cli("predict", run, tmp_path / "link.npz").exit_code == 0
+
+
+def test_the_package_still_reaches_its_modules_as_attributes():
+    import nntrain
+
+    assert nntrain.losses.Loss and nntrain.callbacks.Callback  # what plugin authors subclass
+    assert callable(nntrain.train) and nntrain.train.__module__ == "nntrain.loop"

@@ -308,3 +308,15 @@ def test_ctrl_c_while_the_command_starts_is_one_line_not_a_traceback(tmp_path, d
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+
+
+def test_compare_break_lock_takes_over_another_machines_sweep(tmp_path):
+    from nntrain.compare import compare
+
+    config = CONFIGS / "xor.yaml"
+    folder, _, _ = compare(config, ["train.epochs=5"], seeds="2", workers=1, out=tmp_path / "c")
+    (folder / LOCK).write_text(json.dumps({"host": "othernode", "pid": 1, "started": 0}))
+    with pytest.raises(ConfigError, match="process 1 on othernode"):
+        compare(config, ["train.epochs=5"], seeds="2", workers=1, resume=folder)
+    compare(config, ["train.epochs=5"], seeds="2", workers=1, resume=folder, break_lock=True)
+    assert not (folder / LOCK).exists()
