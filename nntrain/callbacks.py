@@ -32,7 +32,7 @@ import numpy as np
 from .config import EarlyStopping as EarlyStoppingSetting, plugin_hash
 from .diagnostics import LAYER_COLUMNS, first_nonfinite, layer_stats
 from .experiment import Experiment, evaluate
-from .runs import RunFolder
+from .runs import RunFolder, socket_host
 from .signals import StopRequests
 from .snapshots import Snapshots, truncate_snapshots
 from .version import version
@@ -412,7 +412,7 @@ class Summary(Callback):
             "n_parameters": int(sum(p.size for p in exp.net.parameters())),
             "threads": exp.threads, "config_hash": cfg.hash(), "versions": versions(),
             "plugins": [{"file": p, "sha256": plugin_hash(p)} for p in cfg.plugins],
-            "started": now(), "pid": os.getpid(), "host": host(),
+            "started": now(), "pid": os.getpid(), "host": socket_host(),
             "resumed_from": training.resumed_at})
         training.folder.write_summary(training.summary)
 
@@ -472,11 +472,6 @@ def versions() -> dict:
 
     return {"nntrain": version(), "numpy": np.__version__, "python": platform.python_version()}
 
-
-def host() -> str:
-    import socket
-
-    return socket.gethostname()
 
 
 def now() -> str:

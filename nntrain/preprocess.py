@@ -11,7 +11,7 @@ It is fitted once, on the training part, and saved in the run folder
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +115,6 @@ class Preprocessor:
     target: str | None = None  # the target's column in a CSV file
     sep: str = ","  # a CSV file's separator (data.sep)
     fingerprint: str = ""  # a hash of the raw training data: resume tells when it changed
-    options: dict = field(default_factory=dict)
 
     @classmethod
     def fit(cls, X_train: np.ndarray, labels: np.ndarray | None, task: Task,
