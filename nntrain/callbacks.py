@@ -71,6 +71,7 @@ class Training:
     began: bool = False  # every callback's on_train_begin has returned
     signals: StopRequests | None = None  # held while a row is written (see MetricsLog)
     started: float = field(default_factory=time.perf_counter)
+    evaluations: int = 0  # loss evaluations training has spent (metrics.csv's evaluations)
 
     def __post_init__(self) -> None:
         """A resumed run: the network, optimizer and batch order as its checkpoint left them,
@@ -82,6 +83,8 @@ class Training:
             exp.batches.rng.bit_generator.state = start.batch_rng
             self.history = list(start.history)
             self.started -= start.time_s
+            # counted on from the checkpoint's row (a run of an earlier version has none)
+            self.evaluations = int(self.history[-1].get("evaluations") or 0)
 
     @property
     def resumed_at(self) -> int | None:
@@ -176,6 +179,9 @@ class RunFiles(Callback):
         self.training.folder.release()  # the last to end: every file is written
 
 
+EVALUATIONS = "evaluations"  # metrics.csv's last column: loss evaluations spent so far
+
+
 class MetricsLog(Callback):
     """metrics.csv and the run's history (Keras' CSVLogger and History): one row per epoch,
     flushed as it is written, into both or neither even when a signal stops the run at once
@@ -183,7 +189,10 @@ class MetricsLog(Callback):
 
     def on_train_begin(self) -> None:
         exp, training = self.training.exp, self.training
-        columns = exp.task.columns(exp.val is not None)
+        # evaluations last: every column before it keeps its place (and `cut -f`'s number)
+        columns = [*exp.task.columns(exp.val is not None), EVALUATIONS]
+        if training.history and EVALUATIONS not in training.history[0]:
+            columns.remove(EVALUATIONS)  # resuming a run of an earlier version: its header
         self.log = training.folder.csv_log(training.folder.METRICS, columns, training.resumed_at)
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
@@ -217,6 +226,8 @@ class LayerLog(Callback):
 
     def write(self, epoch: int, X: np.ndarray, optimizer=None, Y=None, loss=None) -> None:
         for row in layer_stats(self.training.exp.net, X, optimizer, Y, loss):
+            if optimizer is not None and optimizer.gradient_free:
+                row["grad_norm"] = None  # no backward pass: the gradients are epoch 0's
             self.log.write({"epoch": epoch, **row})
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
@@ -393,6 +404,9 @@ class TestFigures(Callback):
             self.training.summary["test"] = {"loss": E, exp.task.metric: metric}
 
 
+NOT_FIGURES = ("lr", "time_s", EVALUATIONS)  # columns of a row that summary.json leaves out
+
+
 class Summary(Callback):
     """summary.json: written as 'running' when the run starts, replaced atomically at its end
     with the status, the final and best rows and the wall time."""
@@ -422,9 +436,9 @@ class Summary(Callback):
         training.summary.update(
             status=training.status,
             epochs=logs["epoch"] if logs else 0,
-            final={k: v for k, v in logs.items() if k not in ("epoch", "lr", "time_s")}
+            final={k: v for k, v in logs.items() if k not in ("epoch", *NOT_FIGURES)}
             if logs else None,
-            best={k: v for k, v in best.items() if k not in ("lr", "time_s")} if best else None,
+            best={k: v for k, v in best.items() if k not in NOT_FIGURES} if best else None,
             wall_time_s=round(time.perf_counter() - training.started, 6),
             finished=now(),
         )
@@ -442,8 +456,8 @@ class Progress(Callback):
         self.display.start(self.epochs)
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        if epoch:
-            self.display.update(epoch, logs)
+        if epoch:  # the evaluations count is metrics.csv's, not a figure to print
+            self.display.update(epoch, {k: v for k, v in logs.items() if k != EVALUATIONS})
 
     def on_train_end(self, logs: dict | None) -> None:
         self.display.stop()

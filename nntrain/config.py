@@ -387,6 +387,20 @@ def convert(value: Any, hint: Any, key: str) -> Any:
     return check_type(value, hint, key)
 
 
+def check_gradient_free(opt: OptimizerConfig) -> None:
+    """random_local and random_search read no gradient: an lr, or a schedule of it, would be
+    silently ignored, so either is refused."""
+    if not OPTIMIZERS.get(opt.name).gradient_free:
+        return
+    size = " (its step size is optimizer.step)" if opt.name == "random_local" else ""
+    if opt.lr is not None:
+        raise ConfigError(f"{opt.name} takes no lr: it follows no gradient{size}; remove "
+                          "it (~optimizer.lr on the command line)", "optimizer.lr")
+    if SCHEDULES.split(opt.schedule)[0] != "constant":
+        raise ConfigError(f"{opt.name} has no lr to schedule; remove optimizer.schedule",
+                          "optimizer.schedule")
+
+
 MAX_NAME_BYTES = 255  # NAME_MAX of ext4, XFS, APFS and NTFS: the run's folder is named after it
 
 
@@ -424,6 +438,7 @@ def check(cfg: Config) -> None:
     OPTIMIZERS.prepare({"name": opt.name, **opt.params}, "optimizer",
                        config_key=lambda param: nearest_key(param, "optimizer"))
     SCHEDULES.prepare(opt.schedule, "optimizer.schedule")
+    check_gradient_free(opt)
     if train.epochs < 1:
         raise ConfigError(f"must be >= 1, got {train.epochs}", "train.epochs")
     if train.diagnostics_every < 0:

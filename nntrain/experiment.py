@@ -111,6 +111,11 @@ class Batches:
         self.buffers = {rows: [np.empty((rows, *a.shape[1:]), a.dtype) for a in self.arrays]
                         for rows in {size, n % size or size}}
 
+    @property
+    def whole(self) -> bool:
+        """One batch, the whole training set, the same arrays every epoch."""
+        return self.size >= len(self.arrays[0])
+
     def __iter__(self):
         n = len(self.arrays[0])
         if self.size >= n:
@@ -173,9 +178,11 @@ def setup(cfg: Config, data: Data | None = None) -> Experiment:
     train = split(data.X_train, data.Y_train)
     n, size = len(train.X), optimizer.batch_size
     batch = n if size is None else min(size, n)  # None: full batch, as in the notes
+    batches = Batches(train, batch, np.random.default_rng([1, cfg.seed]))  # init: rng(seed)
+    # random search draws from the run's generator, the batches' (its state is checkpointed)
+    step.bind(batches.rng, net.sample_parameters)
     return Experiment(
         cfg=cfg, data=data, task=task, net=net, loss=loss, optimizer=step, schedule=schedule,
         train=train, val=split(data.X_val, data.Y_val), test=split(data.X_test, data.Y_test),
-        batches=Batches(train, batch, np.random.default_rng([1, cfg.seed])),  # init: rng(seed)
-        threads=blas_threads(cfg.train.threads, net.sizes, batch),
+        batches=batches, threads=blas_threads(cfg.train.threads, net.sizes, batch),
     )

@@ -85,19 +85,36 @@ class Network:
             act.setup(units, self.dtype)
         for message in dict.fromkeys(a.warning for a in self.activations if a.warning):
             warnings.warn(message, stacklevel=2)
-        rng = np.random.default_rng(seed)
-        self.W, self.b = [], []
-        for init, fan_in, fan_out in zip(self.initializers, self.sizes[:-1], self.sizes[1:]):
-            self.W.append(init(fan_in, fan_out, rng).astype(self.dtype))
-            bias = (init.bias(fan_in, fan_out, rng) if bias_init is None or init.bias_given
-                    else bias_init.sample((fan_out,), fan_in, fan_out, rng))
-            self.b.append(np.asarray(bias, dtype=self.dtype))
+        self._bias_init = bias_init
+        # the activations' own parameters (PReLU's slope) as set up: random search's proposals
+        self._initial_act_params = [[a.copy() for a in act.params] for act in self.activations]
+        self.W, self.b = self._draw(np.random.default_rng(seed))
         self.dW = [np.zeros_like(W) for W in self.W]
         self.db = [np.zeros_like(b) for b in self.b]
         self._buffers: dict[int, dict[str, list[np.ndarray]]] = {}
         self._passes = 0  # forward passes made: the activations cache the latest one's values
 
+    def _draw(self, rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Weights and biases drawn from the initializers, layer by layer, as at construction."""
+        W, b, bias_init = [], [], self._bias_init
+        for init, fan_in, fan_out in zip(self.initializers, self.sizes[:-1], self.sizes[1:]):
+            W.append(init(fan_in, fan_out, rng).astype(self.dtype))
+            bias = (init.bias(fan_in, fan_out, rng) if bias_init is None or init.bias_given
+                    else bias_init.sample((fan_out,), fan_in, fan_out, rng))
+            b.append(np.asarray(bias, dtype=self.dtype))
+        return W, b
+
     # -- parameters ---------------------------------------------------------------
+
+    def sample_parameters(self, rng: np.random.Generator) -> list[np.ndarray]:
+        """Fresh parameters in the order of ``parameters()``: weights and biases drawn from the
+        initializers with ``rng``, PReLU slopes at their initial value (random search's
+        proposals). New arrays; the network is unchanged."""
+        W, b = self._draw(rng)
+        fresh = []
+        for W_i, b_i, initial in zip(W, b, self._initial_act_params):
+            fresh += [W_i, b_i, *(a.copy() for a in initial)]
+        return fresh
 
     def parameters(self) -> list[np.ndarray]:
         """[W1, b1, (alpha1), W2, b2, ...]: the live arrays (updating them changes the net)."""

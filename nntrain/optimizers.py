@@ -5,6 +5,11 @@ An optimizer updates the parameters in place from their gradients:
 ``self.updates`` (the diagnostics report |update| / |W|). ``weight_decay``
 adds the L2 term wd * W to the gradient of each weight matrix W (not biases
 or PReLU slopes), i.e. minimises E(W) + wd/2 * sum ||W||^2.
+
+The notes' other weight-update strategies, random search and random local
+search (CS231n's "Strategy #1" and "#2"), are gradient-free: they read no
+gradient and call the step's loss closure instead; the loop runs no backward
+pass for them (``gradient_free``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ SCHEDULES = Registry("schedule")
 class Optimizer:
     """Base: state arrays are made on the first step, shaped like the parameters."""
 
-    default_lr = 0.01  # when the config gives no lr (Keras's defaults)
+    default_lr: float | None = 0.01  # when the config gives no lr (Keras's defaults)
+    gradient_free = False  # True: step calls the closure and reads no gradient (no backward pass)
 
     def __init__(self, weight_decay: Annotated[float, NonNegative] = 0.0):
         self.weight_decay = weight_decay
@@ -70,6 +76,11 @@ class Optimizer:
 
     def update(self, i: int, g: np.ndarray, u: np.ndarray, lr: float) -> None:
         raise NotImplementedError
+
+    def bind(self, rng: np.random.Generator, sample) -> None:
+        """What a gradient-free step draws from: the run's seeded generator (its state is in
+        the checkpoint, so a resumed run draws what an unbroken one would) and ``sample(rng)``,
+        fresh parameters from the config's initializers. A gradient step needs neither."""
 
     def __repr__(self) -> str:
         return self.registry_name
@@ -145,6 +156,86 @@ class Adam(Optimizer):
         u += self.eps
         np.divide(m, u, out=u)
         u *= -step
+
+
+class RandomStep(Optimizer):
+    """Base of the gradient-free steps: propose parameters, measure the batch's loss there with
+    the closure, and keep them only if it is below the loss where the step started.
+
+    Each step calls ``closure()`` once at the current parameters (the training loop already
+    knows that loss, so it costs nothing: see loop.Probe), then once per candidate. A tie or a
+    non-finite loss is never kept, so a random step cannot make the loss rise or diverge.
+    ``updates`` holds the change the step made (zeros when it kept nothing).
+    """
+
+    default_lr = None  # no gradient to scale: these take no lr
+    gradient_free = True
+    candidates = 1  # proposals measured per step
+
+    def __init__(self):
+        super().__init__()
+        self.rng: np.random.Generator | None = None
+        self.sample = None
+
+    def bind(self, rng, sample) -> None:
+        self.rng, self.sample = rng, sample
+
+    def step(self, params, grads, lr, decay=None, closure=None) -> float:
+        """One step: returns the loss of the batch at the parameters it leaves."""
+        if closure is None or self.rng is None:
+            raise ValueError(f"{self.registry_name} needs a loss closure and a generator (bind)")
+        if self.updates is None:
+            self.updates = [np.zeros_like(p) for p in params]
+        self.t += 1
+        start = [p.copy() for p in params]
+        best, kept = closure(), None  # the loss where the step starts
+        for _ in range(self.candidates):
+            self.propose(params, start)
+            E = closure()
+            if E < best:  # False for NaN: a candidate that overflowed is never kept
+                best, kept = E, [p.copy() for p in params]
+        for p, chosen, s, u in zip(params, kept or start, start, self.updates):
+            p[...] = chosen
+            np.subtract(chosen, s, out=u)
+        return best
+
+    def propose(self, params: list[np.ndarray], start: list[np.ndarray]) -> None:
+        """Write a candidate into ``params`` (``start``: the parameters the step started from)."""
+        raise NotImplementedError
+
+
+@OPTIMIZERS.register("random_local")
+class RandomLocal(RandomStep):
+    """w_try = w + step * N(0, 1) per entry, kept if E(w_try) < E(w) (CS231n's random local search).
+
+    Every parameter (weights, biases, PReLU slopes) moves; ``candidates`` proposals are
+    measured per step and the best is kept if it beats the current loss.
+    """
+
+    def __init__(self, step: Annotated[float, Positive] = 0.1,
+                 candidates: Annotated[int, AtLeastOne] = 1):
+        super().__init__()
+        self.step_size, self.candidates = step, candidates
+
+    def propose(self, params, start):
+        for p, s in zip(params, start):
+            self.rng.standard_normal(p.shape, dtype=p.dtype, out=p)
+            p *= self.step_size
+            p += s
+
+
+@OPTIMIZERS.register("random_search")
+class RandomSearch(RandomStep):
+    """w_try drawn afresh from the config's initializers, kept if E(w_try) < E(w) (CS231n's random search).
+
+    With the whole training set as the batch this keeps the best parameters seen so far.
+    Biases and PReLU slopes are drawn as at initialization (zeros and the slope's init by
+    default), so they stay where the initializer puts them.
+    """
+
+    def propose(self, params, start):
+        for p, fresh in zip(params, self.sample(self.rng)):
+            p[...] = fresh
 
 
 # Schedules: lr_t for epoch t = 0, 1, 2, ... (the lr of the first epoch is the base lr).

@@ -38,7 +38,8 @@ def test_xor_config_reaches_full_accuracy(cli, tmp_path):
         "checkpoint.npz", "config.yaml", "data.npz", "layers.csv", "metrics.csv", "model.npz",
         "snapshots.bin", "summary.json"]
     rows = read_rows(run / "metrics.csv")
-    assert list(rows[0]) == ["epoch", "loss", "accuracy", "lr", "grad_norm", "time_s"]
+    assert list(rows[0]) == ["epoch", "loss", "accuracy", "lr", "grad_norm", "time_s",
+                             "evaluations"]
     assert [int(r["epoch"]) for r in rows] == list(range(len(rows)))
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed"
@@ -73,7 +74,8 @@ def test_json_quiet_and_out(cli, tmp_path):
 def test_validation_columns_and_regression_columns(cli, tmp_path):
     cli("train", CONFIGS / "sine.yaml", "train.epochs=3", "--out", tmp_path / "sine")
     rows = read_rows(tmp_path / "sine" / "metrics.csv")
-    assert list(rows[0]) == ["epoch", "loss", "val_loss", "mae", "val_mae", "lr", "grad_norm", "time_s"]
+    assert list(rows[0]) == ["epoch", "loss", "val_loss", "mae", "val_mae", "lr", "grad_norm",
+                             "time_s", "evaluations"]
     cli("train", CONFIGS / "iris.yaml", "train.epochs=3", "--out", tmp_path / "iris")
     rows = read_rows(tmp_path / "iris" / "metrics.csv")
     assert list(rows[0])[:5] == ["epoch", "loss", "val_loss", "accuracy", "val_accuracy"]
