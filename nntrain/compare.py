@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .config import (apply_override, check_grid_size, default_name, failure, load_config,
-                     parse_override, read_yaml, resolve_data_path)
+                     parse_override, read_yaml, resolve_data_path, untaken_optimizer_keys)
 from .experiment import prepare, resolve
 from .plots import check_metric
 from .registry import ConfigError, label
@@ -74,11 +74,20 @@ class Sweep:
                                "dir": f"{index:03d}-{slug(setting)}-seed{seed}"})
         return points
 
-    def config_of(self, point: dict) -> dict:
+    def config_of(self, point: dict, dropped: dict | None = None) -> dict:
+        """The grid point's raw config. Along an optimizer axis (--optimizers), the keys the
+        point's optimizer does not take (random_local's lr, gd's step) are dropped, and
+        recorded in ``dropped`` (optimizer name -> keys) for the note compare prints."""
         raw = copy.deepcopy(self.base)
         for key, value in point["setting"].items():
             apply_override(raw, f"{key}=_", value=value)
         raw["seed"] = point["seed"]
+        if "optimizer.name" in self.axes:
+            for key in untaken_optimizer_keys(raw.get("optimizer")):
+                del raw["optimizer"][key]
+                if dropped is not None:
+                    keys = dropped.setdefault(raw["optimizer"]["name"], [])
+                    keys += [key] if key not in keys else []
         return raw
 
     def to_dict(self) -> dict:
@@ -127,7 +136,8 @@ def parse_seeds(text: str | None, default: int) -> list[int]:
 
 
 def make_sweep(config: str | Path, overrides: list[str], initializers: list | None,
-               seeds: str | None, target_loss: float | None) -> Sweep:
+               seeds: str | None, target_loss: float | None,
+               optimizers: list | None = None) -> Sweep:
     """The grid from a config and its overrides: comma lists are axes, the rest set the base."""
     raw = read_yaml(config)
     if raw.get("name") is None:
@@ -146,6 +156,11 @@ def make_sweep(config: str | Path, overrides: list[str], initializers: list | No
     resolve_data_path(raw, Path.cwd())  # an override's path: relative to the current folder
     if initializers:
         axes["model.initializer"] = initializers
+    if optimizers:
+        if not isinstance(raw.get("optimizer"), dict):  # optimizer: adam, or none given
+            raw["optimizer"] = {"name": raw.get("optimizer") or "gd"}
+        raw["optimizer"]["name"] = optimizers[0]
+        axes["optimizer.name"] = optimizers
     base_seed = raw.get("seed", 0)
     if not isinstance(base_seed, int) or isinstance(base_seed, bool):
         raise ConfigError(f"must be an integer, got {base_seed!r}", "seed")
@@ -163,8 +178,9 @@ def validate(sweep: Sweep, extra_plugins: list[str], ship_data: bool = False) ->
     """
     checked = []
     cache: dict[str, object] = {}
+    dropped: dict[str, list[str]] = {}  # optimizer -> the keys its points dropped
     for point in sweep.points():
-        raw = sweep.config_of(point)
+        raw = sweep.config_of(point, dropped)
         cfg = load_config(raw=raw, plugins=extra_plugins)
         data_key = json.dumps(cfg.to_dict()["data"], sort_keys=True)
         if data_key not in cache:
@@ -173,6 +189,8 @@ def validate(sweep: Sweep, extra_plugins: list[str], ship_data: bool = False) ->
         checked.append({**point, "config": cfg.to_dict()})
         if ship_data and "path" in cfg.data.params:
             checked[-1]["data"] = cache[data_key]
+    for name, keys in dropped.items():
+        warnings.warn(f"{name} takes no {' or '.join(keys)}: dropped from its runs", stacklevel=2)
     return checked
 
 
@@ -430,7 +448,8 @@ def variant_summary(results, keys: list[str], figures: list[str]):
 
 
 def compare(config: str | Path, overrides: list[str] = (), *, initializers: list | None = None,
-            seeds: str | None = None, workers: int | None = None, executor: str = "local",
+            optimizers: list | None = None, seeds: str | None = None,
+            workers: int | None = None, executor: str = "local",
             address: str | None = None, out: str | Path | None = None,
             resume: str | Path | None = None, target_loss: float | None = None,
             plugins: list[str] = (), progress=None, connect_timeout: float = 10.0,
@@ -441,7 +460,7 @@ def compare(config: str | Path, overrides: list[str] = (), *, initializers: list
     take over the compare folder's lock (a sweep stopped on another machine)."""
     if executor not in ("local", "dask"):
         raise ConfigError(f"must be local or dask, got {executor!r}", "--executor")
-    sweep = make_sweep(config, list(overrides), initializers, seeds, target_loss)
+    sweep = make_sweep(config, list(overrides), initializers, seeds, target_loss, optimizers)
     extra = [str(Path(p).resolve()) for p in plugins]
     points = validate(sweep, extra, ship_data=executor == "dask")
     check_metric(metric)

@@ -401,6 +401,25 @@ def check_gradient_free(opt: OptimizerConfig) -> None:
                           "optimizer.schedule")
 
 
+def untaken_optimizer_keys(optimizer: Any) -> list[str]:
+    """The keys of a raw ``optimizer`` section its optimizer does not take: another
+    optimizer's parameters (gd's step, adam's beta1), and a gradient-free one's lr and
+    schedule (a constant schedule is harmless). compare drops them from an optimizer axis's
+    points; [] for a name not registered (load_config names that mistake)."""
+    if not isinstance(optimizer, Mapping) or optimizer.get("name", "gd") not in OPTIMIZERS:
+        return []
+    name = optimizer.get("name", "gd")
+    taken = {f.name for f in dataclasses.fields(OptimizerConfig)} - {"params"}
+    taken.update(OPTIMIZERS.parameters(name))
+    untaken = [key for key in optimizer if key not in taken]
+    if OPTIMIZERS.get(name).gradient_free:
+        schedule = optimizer.get("schedule", "constant")
+        constant = schedule == "constant" or (isinstance(schedule, Mapping)
+                                              and schedule.get("name") == "constant")
+        untaken += [key for key in optimizer if key == "lr" or (key == "schedule" and not constant)]
+    return untaken
+
+
 MAX_NAME_BYTES = 255  # NAME_MAX of ext4, XFS, APFS and NTFS: the run's folder is named after it
 
 

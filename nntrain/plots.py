@@ -100,7 +100,8 @@ def _natural(label: str) -> list:
     return [(0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts)]
 
 
-METRIC_COLUMNS = [*FIGURES, "lr", "grad_norm", "time_s"]
+METRIC_COLUMNS = [*FIGURES, "lr", "grad_norm", "time_s", "evaluations"]
+X_AXES = ("epoch", "evaluations")  # plot --x: what curves are drawn against
 # layers.csv's own columns (its grad_norm is per layer; --metric grad_norm is metrics.csv's)
 LAYER_METRICS = [c for c in LAYER_COLUMNS if c not in ("epoch", "layer", "activation")
                  and c not in METRIC_COLUMNS]
@@ -174,21 +175,37 @@ def _panels(run_dirs: list[Path], configs: list[dict], metric: str) -> list[dict
     return [{"title": "", "variants": groups, "layer": None}]
 
 
-def _series(run_dir: Path, metric: str, layer: int | None):
-    """(epoch-indexed frame) of one run: metrics.csv, or one layer's rows of layers.csv."""
+def _series(run_dir: Path, metric: str, layer: int | None, x: str = "epoch"):
+    """One run's frame: metrics.csv, or one layer's rows of layers.csv (with metrics.csv's
+    ``x`` beside each epoch)."""
     if layer is None:
         return metrics_frame(run_dir)
     frame = layers_frame(run_dir)
-    return frame[frame["layer"] == layer].drop(columns=["layer", "activation"])
+    frame = frame[frame["layer"] == layer].drop(columns=["layer", "activation"])
+    if x == "epoch":
+        return frame
+    return frame.merge(metrics_frame(run_dir)[["epoch", x]], on="epoch")
+
+
+def check_x(x: str, run_dirs: list[Path]) -> None:
+    """``--x``: epoch, or evaluations (which runs of an earlier nntrain did not record)."""
+    if x not in X_AXES:
+        raise ConfigError(f"must be {' or '.join(X_AXES)}, got {x!r}{did_you_mean(x, X_AXES)}",
+                          "--x")
+    for run_dir in run_dirs:
+        if x not in metrics_frame(run_dir):
+            raise ConfigError(f"{run_dir} has no {x} column in metrics.csv (a run of an earlier "
+                              "nntrain); plot it against epoch", "--x")
 
 
 @np.errstate(over="ignore", invalid="ignore")  # matplotlib's log scale meets diverged runs' 1e300s
-def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
-    """``metric`` against epoch for each run; runs differing only in seed are drawn as their mean
-    with a min-max band. A single run also gets a heat map of per-layer gradient norms.
-    Returns the file written."""
+def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss", x: str = "epoch") -> Path:
+    """``metric`` against ``x`` (epoch, or the loss evaluations spent) for each run; runs
+    differing only in seed are drawn as their mean with a min-max band. A single run also gets
+    a heat map of per-layer gradient norms (against epoch). Returns the file written."""
     if metric not in METRIC_COLUMNS + LAYER_METRICS:
         raise no_column(metric, run_dirs)
+    check_x(x, run_dirs)
     written = picture_path(out)
     configs = [read_config(d) for d in run_dirs]
     panels = _panels(run_dirs, configs, metric)
@@ -201,7 +218,7 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
         fig = new_figure((6.5 * count, 4.5), CURVES_DPI)
         axes = fig.subplots(1, count, squeeze=False)
         fig.subplots_adjust(wspace=0.3)
-        drawn = [_draw_panel(ax, panel, metric, single) for ax, panel in zip(axes[0], panels)]
+        drawn = [_draw_panel(ax, panel, metric, single, x) for ax, panel in zip(axes[0], panels)]
         if not any(drawn):
             raise no_column(metric, run_dirs)
         name = configs[0].get("name") or run_dirs[0].name
@@ -212,9 +229,9 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss") -> Path:
         return save_figure(fig, written)
 
 
-def _draw_panel(ax, panel: dict, metric: str, single: bool) -> int:
-    """One axes: per variant the mean curve, a min-max band over seeds, lone points as markers
-    and an x where a run diverged. Returns the number of curves drawn."""
+def _draw_panel(ax, panel: dict, metric: str, single: bool, x: str = "epoch") -> int:
+    """One axes: per variant the mean curve against ``x``, a min-max band over seeds, lone
+    points as markers and an x where a run diverged. Returns the number of curves drawn."""
     from matplotlib import colormaps
 
     groups = panel["variants"]
@@ -223,11 +240,11 @@ def _draw_panel(ax, panel: dict, metric: str, single: bool) -> int:
         ax.set_prop_cycle(color=list(colormaps["viridis"](np.linspace(0, 0.9, len(groups)))))
     for name in sorted(groups, key=_natural):
         run_dirs = [run_dir for run_dir, _ in groups[name]]
-        frames = [_series(d, metric, panel["layer"]) for d in run_dirs]
+        frames = [_series(d, metric, panel["layer"], x) for d in run_dirs]
         diverged = [(read_summary(d) or {}).get("status") == "diverged" for d in run_dirs]
         columns = [metric] + ([f"val_{metric}"] if single and f"val_{metric}" in frames[0] else [])
         for column in columns:
-            curves = [f.set_index("epoch")[column] for f in frames if column in f]
+            curves = [f.set_index(x)[column] for f in frames if column in f]
             if not curves:
                 continue
             epochs = np.unique(np.concatenate([c.index.to_numpy() for c in curves]))
@@ -253,7 +270,7 @@ def _draw_panel(ax, panel: dict, metric: str, single: bool) -> int:
     if count:
         _limits(ax, metric, np.concatenate(values), np.concatenate(starts))
         _legend(ax, count, "line: mean over seeds; band: min to max" if banded else None)
-    ax.set_xlabel("epoch")
+    ax.set_xlabel("loss evaluations" if x == "evaluations" else x)
     ax.set_ylabel(metric)
     ax.set_title(panel["title"])
     return count
