@@ -413,6 +413,22 @@ def inspect(
         typer.echo(str(plots.plot_inspect(rows, output)), err=True)
 
 
+# plot --landscape's options (landscape.py)
+LandscapeOpt = Annotated[bool, typer.Option("--landscape", help=(
+    "The training loss E(W) around the run's trained parameters (Li et al. 2018)."))]
+LineOpt = Annotated[bool, typer.Option("--line", help=(
+    "--landscape: E((1-a) W0 + a W_final) from the initial to the trained parameters, "
+    "a in [-0.5, 1.5]."))]
+SpanOpt = Annotated[Optional[float], typer.Option("--span", show_default=False, help=(
+    "--landscape: the plane's half-width (random: in filter norms; path: in the path's "
+    "reach). Default 1.0."))]
+ResolutionOpt = Annotated[Optional[int], typer.Option("--resolution", metavar="N",
+    show_default=False, help="--landscape: grid points a side, odd (default 41).")]
+AlongOpt = Annotated[Optional[str], typer.Option("--along", metavar="random|path",
+    show_default=False, help=("--landscape: two filter-normalized random directions, or the "
+    "path's two principal components with the path drawn (default random)."))]
+
+
 @app.command(cls=Command)
 def plot(
     paths: Annotated[Optional[list[Path]], typer.Argument(metavar="PATH", show_default=False, help=(
@@ -438,6 +454,11 @@ def plot(
         "--seed", show_default=False, help="Of runs differing in seed, draw this one's.")] = None,
     frames: Annotated[Optional[int], typer.Option("--frames", metavar="N", min=2, help=(
         "-o NAME.gif: at most N frames over the snapshots, first and last in (default 60)."))] = None,
+    landscape: LandscapeOpt = False,
+    line: LineOpt = False,
+    span: SpanOpt = None,
+    resolution: ResolutionOpt = None,
+    along: AlongOpt = None,
     plugin: RunPluginOpt = None,
     plugin_changed_ok: ChangedOkOpt = False,
     debug: DebugOpt = False,
@@ -446,26 +467,23 @@ def plot(
 
     --boundary, --fit and --neurons draw what a run's network computes, from its parameter
     snapshots: one panel per --at epoch, one row per variant; -o NAME.gif animates instead.
+    --landscape draws the loss surface around the trained parameters, one panel per variant.
     """
     from . import plots
     from .registry import ConfigError
     from .runs import find_runs
 
-    kinds = [k for k, on in (("boundary", boundary), ("fit", fit), ("neurons", neurons)) if on]
+    kinds = [k for k, on in (("boundary", boundary), ("fit", fit), ("neurons", neurons),
+                             ("landscape", landscape)) if on]
     check_picture_options(kinds, activations, at, seed, layer, frames)
+    surface = landscape_options(landscape, line, span, resolution, along, at, frames, output)
     if activations:
         written = plots.plot_activations(output)
     elif not paths:
         raise ConfigError("give run folders to plot, or --activations", "plot")
     elif kinds:
-        from . import pictures
-        from .model import use_run_plugins
-        from .output import Bar
-
-        runs = find_runs(paths)
-        use_run_plugins(runs, plugin or [], plugin_changed_ok)
-        written = pictures.draw(kinds[0], runs, output, at, seed, layer, frames,
-                                interactive() and Bar)
+        written = draw_picture(kinds[0], find_runs(paths), output, plugin or [],
+                               plugin_changed_ok, at, seed, layer, frames, surface)
     else:
         written = plots.plot_runs(find_runs(paths), output, metric)
     typer.echo(str(written))
@@ -602,46 +620,6 @@ def explain(
     print_step(explain_step(cfg, samples, full=full), full=full, as_json=as_json)
 
 
-@app.command("lr-find", cls=Command)
-def lr_find(
-    config: ConfigArg,
-    overrides: OverridesArg = None,
-    start: Annotated[float, typer.Option("--start", metavar="LR", help="The first lr.")] = 1e-7,
-    end: Annotated[float, typer.Option("--end", metavar="LR", help="The last lr.")] = 10.0,
-    steps: Annotated[int, typer.Option(
-        "--steps", metavar="N", help="Mini-batch steps from --start to --end.")] = 100,
-    output: Annotated[Optional[Path], typer.Option(
-        "-o", "--output", metavar="FILE", help="Draw the curve and the suggestions here.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help=(
-        "Also write a folder (new or empty): lr_find.csv, lr_find.json, config.yaml, "
-        "lr_find.png."))] = None,
-    as_json: Annotated[bool, typer.Option("--json", help=(
-        "Print lr, loss, smoothed, suggestions and stopped_at as JSON."))] = False,
-    plugin: PluginOpt = None,
-    debug: DebugOpt = False,
-) -> None:
-    """The learning-rate range test: from CONFIG's initialization, one mini-batch step per lr,
-    lr growing exponentially from --start to --end; suggests rates (heuristics). Keeps no
-    parameters and writes no run folder."""
-    from .config import load_config
-    from .lrfind import check_range, draw, range_test, summary_lines, write_folder
-    from .plots import picture_path
-    from .runs import check_out_dir, to_json
-
-    check_range(start, end, steps)  # every option checked before the test runs
-    picture = picture_path(output) if output is not None else None
-    if out is not None:
-        check_out_dir(out)
-    cfg = load_config(config, overrides or [], plugin_paths(plugin))
-    result = range_test(cfg, start, end, steps)
-    if out is not None:
-        typer.echo(str(write_folder(result, {"start": start, "end": end, "steps": steps}, out)),
-                   err=True)
-    if picture is not None:
-        typer.echo(str(draw(result, picture, result.config.get("name") or "")), err=True)
-    typer.echo(to_json(result.as_dict()) if as_json else "\n".join(summary_lines(result, steps)))
-
-
 # -- helpers -------------------------------------------------------------------------------
 
 
@@ -652,13 +630,40 @@ def check_picture_options(kinds: list[str], activations: bool, at, seed, layer: 
 
     if len(kinds) + activations > 1:
         raise ConfigError("draws one picture at a time: give one of --boundary, --fit, "
-                          "--neurons, --activations", "plot")
+                          "--neurons, --landscape, --activations", "plot")
     if not kinds and (at is not None or seed is not None or layer != 1 or frames is not None):
         raise ConfigError("--at, --seed, --layer and --frames go with --boundary, --fit or "
                           "--neurons", "plot")
     if layer != 1 and kinds != ["neurons"]:
         raise ConfigError("--layer picks the hidden layer of --neurons; --boundary and --fit "
                           "draw the whole network", "--layer")
+
+
+def landscape_options(landscape: bool, line: bool, span, resolution, along, at, frames, output):
+    """plot --landscape's options, checked (landscape.options); None when none is given."""
+    if not (landscape or line or span is not None or resolution is not None
+            or along is not None):
+        return None
+    from .landscape import options
+
+    return options(landscape, line, span, resolution, along, at, frames, output)
+
+
+def draw_picture(kind: str, runs: list[Path], output: Path, plugin: list[Path],
+                 plugin_changed_ok: bool, at, seed, layer: int, frames, surface) -> Path:
+    """plot's pictures of what runs compute: --boundary, --fit, --neurons (pictures.py) and
+    --landscape (landscape.py, with its checked options ``surface``)."""
+    from .model import use_run_plugins
+    from .output import Bar
+
+    use_run_plugins(runs, plugin, plugin_changed_ok)
+    if kind == "landscape":
+        from .landscape import draw
+
+        return draw(runs, output, surface, seed, interactive() and Bar)
+    from . import pictures
+
+    return pictures.draw(kind, runs, output, at, seed, layer, frames, interactive() and Bar)
 
 
 def split_names(text: Optional[str]) -> Optional[list]:

@@ -47,7 +47,7 @@ from .model import TrainedModel, load_run
 from .pictures import LateBar, check_shapes
 from .plots import new_figure, picture_path, save_figure
 from .registry import ConfigError
-from .runs import read_config, variants
+from .runs import read_config, read_summary, variants
 from .snapshots import FILE_NAME, Snapshot, load_snapshots
 
 SPAN = 1.0  # the plane's half-width in units of the directions (random: filter norms)
@@ -287,9 +287,11 @@ def chosen_runs(run_dirs: list[Path], seed: int | None) -> list[tuple[str, Train
         raise ConfigError(f"no run with seed {seed} among {len(run_dirs)} runs", "--seed")
     models = [(label, load_run(d)) for label, d in chosen.items()]
     for _, model in models:
-        if not all(np.isfinite(p).all() for p in model.network.parameters()):
-            raise ConfigError("the run's final parameters are not finite (it diverged): there "
-                              "is no surface around them", str(model.path))
+        diverged = (read_summary(model.path) or {}).get("status") == "diverged"
+        if diverged or not all(np.isfinite(p).all() for p in model.network.parameters()):
+            raise ConfigError("the run diverged: its last parameters are not finite, or far "
+                              "out where every loss overflows; there is no surface around them",
+                              str(model.path))
     return models
 
 
