@@ -1,0 +1,527 @@
+// nntrain view: draws the page from the JSON in <script id="nntrain-data"> with Plotly.
+// Every string from a run folder is written with textContent, or escaped (esc) where Plotly
+// reads its text as HTML-like markup (trace names, hover text, titles, tick labels).
+(function () {
+  "use strict";
+  const DATA = JSON.parse(document.getElementById("nntrain-data").textContent);
+  const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
+                   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  const CONFIG = {displaylogo: false, responsive: true};
+  const state = {smoothing: 0, seeds: false, extra: false, logx: {}, logy: {}, frame: 0};
+
+  // -- helpers ------------------------------------------------------------------------------
+  function el(tag, attrs, text) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+  function esc(text) {  // Plotly renders <br>, <b>, <a ...> in its texts: show them as text
+    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+      .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  }
+  function finite(v) { return typeof v === "number" && isFinite(v); }
+  function fmt(v) {
+    if (v === null || v === undefined) return "";
+    if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(+v.toPrecision(6));
+    return String(v);
+  }
+  function colour(i) { return COLOURS[i % COLOURS.length]; }
+  function section(title) {
+    const box = el("section");
+    box.appendChild(el("h2", {}, title));
+    document.body.appendChild(box);
+    return box;
+  }
+
+  // Sections below the first screen are drawn when they are scrolled near (parallel
+  // coordinates alone take a second in a browser without a GPU); drawAll draws them all.
+  const pending = [];
+  function lazily(box, draw) {
+    let done = false;
+    const run = () => { if (!done) { done = true; draw(); } };
+    pending.push(run);
+    if (!("IntersectionObserver" in window)) { run(); return run; }
+    const observer = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) { observer.disconnect(); run(); }
+    }, {rootMargin: "200px"});
+    observer.observe(box);
+    return run;
+  }
+  function drawAll() { pending.forEach((run) => run()); }
+
+  // -- smoothing and the mean over seeds (pure functions, tested from Python) ---------------
+  // TensorBoard's exponential moving average with bias correction; a gap of g epochs between
+  // drawn points (a thinned curve) counts as g steps, so thinning changes the curve little.
+  // Non-finite values are kept as they are and do not enter the average.
+  function smooth(epochs, values, weight) {
+    if (!(weight > 0)) return values.slice();
+    const out = [];
+    let last = 0, debias = 0, previous = null;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (!finite(v)) { out.push(v); continue; }
+      const gap = previous === null ? 1 : Math.max(epochs[i] - previous, 1);
+      const w = Math.pow(weight, gap);
+      last = last * w + (1 - w) * v;
+      debias = debias * w + (1 - w);
+      out.push(last / debias);
+      previous = epochs[i];
+    }
+    return out;
+  }
+  // A run's value at epoch e: linear between its drawn points, null outside them or where it
+  // is not finite (a diverged seed leaves the band from its first non-finite point).
+  function valueAt(epochs, values, e, from) {
+    let i = from;
+    while (i < epochs.length && epochs[i] < e) i++;
+    if (i >= epochs.length) return [null, i];
+    if (epochs[i] === e) return [finite(values[i]) ? values[i] : null, i];
+    if (i === 0) return [null, i];
+    const a = values[i - 1], b = values[i];
+    if (!finite(a) || !finite(b)) return [null, i];
+    const t = (e - epochs[i - 1]) / (epochs[i] - epochs[i - 1]);
+    return [a + t * (b - a), i];
+  }
+  // Mean and population std over the series present at each epoch, and their count.
+  function aggregate(series) {
+    const all = new Set();
+    for (const s of series) for (const e of s.epochs) all.add(e);
+    const epochs = Array.from(all).sort((a, b) => a - b);
+    const mean = [], std = [], count = [], cursor = series.map(() => 0);
+    for (const e of epochs) {
+      const present = [];
+      series.forEach((s, k) => {
+        const [v, i] = valueAt(s.epochs, s.values, e, cursor[k]);
+        cursor[k] = i;
+        if (v !== null) present.push(v);
+      });
+      count.push(present.length);
+      if (!present.length) { mean.push(null); std.push(null); continue; }
+      const m = present.reduce((a, b) => a + b, 0) / present.length;
+      mean.push(m);
+      std.push(Math.sqrt(present.reduce((a, b) => a + (b - m) * (b - m), 0) / present.length));
+    }
+    return {epochs, mean, std, count};
+  }
+  function lastFinite(epochs, values) {  // [epoch, value] before the first non-finite value
+    const start = values.findIndex(finite);  // after the blank cells a curve may start with
+    if (start < 0) return null;
+    for (let i = start + 1; i < values.length; i++) {
+      if (!finite(values[i])) return [epochs[i - 1], values[i - 1]];
+    }
+    return null;
+  }
+  // A boundary frame: base64 bytes, row by row; 255 is a point where the output is not
+  // finite (a diverged network), any other byte b is the value b / scale.
+  function decodeFrame(text, width, scale) {
+    const bytes = atob(text), rows = [];
+    for (let i = 0; i < bytes.length; i += width) {
+      const row = new Array(width);
+      for (let j = 0; j < width; j++) {
+        const b = bytes.charCodeAt(i + j);
+        row[j] = b === 255 ? null : b / scale;
+      }
+      rows.push(row);
+    }
+    return rows;
+  }
+
+  // -- header ----------------------------------------------------------------------------
+  function header() {
+    document.body.appendChild(el("h1", {}, "nntrain view: " + DATA.title));
+    const runs = DATA.runs.length;
+    const meta = el("p", {class: "meta"},
+      `${runs} run${runs === 1 ? "" : "s"}, ${DATA.variants.length} variant` +
+      `${DATA.variants.length === 1 ? "" : "s"}; written ${DATA.created}`);
+    document.body.appendChild(meta);
+    const s = DATA.state;
+    if (DATA.live || s.pending || s.running) {
+      const parts = [];
+      if (s.running) parts.push(`${s.running} running`);
+      if (s.pending) parts.push(`${s.pending} still to run`);
+      const text = parts.join(", ") + (DATA.live ? "; this page reloads itself while runs go on"
+                                                 : "");
+      document.body.appendChild(el("p", {class: "live", id: "live"}, text));
+    }
+  }
+
+  // -- the runs table ------------------------------------------------------------------------
+  function table() {
+    const box = section("Runs");
+    const cols = DATA.table.columns, rows = DATA.table.rows.slice();
+    const tbl = el("table", {class: "runs", id: "runs-table"});
+    const head = el("tr");
+    const body = el("tbody");
+    let sortedBy = null, up = true;
+    cols.forEach((c) => {
+      const text = typeof rows.find((r) => r[c] !== null && r[c] !== undefined)?.[c] !== "number";
+      const th = el("th", {class: text ? "text" : "", title: "sort by " + c}, c);
+      th.addEventListener("click", () => {
+        up = sortedBy === c ? !up : true;
+        sortedBy = c;
+        rows.sort((a, b) => compare(a[c], b[c]) * (up ? 1 : -1));
+        head.querySelectorAll("th").forEach((h) => h.classList.remove("sorted-up", "sorted-down"));
+        th.classList.add(up ? "sorted-up" : "sorted-down");
+        fill();
+      });
+      head.appendChild(th);
+    });
+    function compare(a, b) {
+      const blank = (v) => v === null || v === undefined || v === "";
+      if (blank(a) || blank(b)) return blank(a) - blank(b);
+      if (typeof a === "number" && typeof b === "number") return a - b;
+      return String(a).localeCompare(String(b), undefined, {numeric: true});
+    }
+    function fill() {
+      body.replaceChildren();
+      for (const r of rows) {
+        const tr = el("tr", {class: DATA_BAD.has(r.status) ? "bad" : ""});
+        for (const c of cols) {
+          const v = r[c];
+          const td = el("td", {class: typeof v === "number" ? "" : "text"}, fmt(v));
+          if (typeof v === "number" && !Number.isInteger(v)) td.title = String(v);
+          if (c === "status") {
+            td.className = "text status-" + String(v);
+            if (DATA_BAD.has(v)) td.textContent = "\u26a0 " + v;
+          }
+          tr.appendChild(td);
+        }
+        body.appendChild(tr);
+      }
+    }
+    const thead = el("thead");
+    thead.appendChild(head);
+    tbl.append(thead, body);
+    fill();
+    box.appendChild(tbl);
+  }
+  const DATA_BAD = new Set(["diverged", "failed", "interrupted", "incomplete", "running"]);
+
+  // -- curves ------------------------------------------------------------------------------
+  const charts = [];
+  function curvesSection() {
+    const box = section("Curves");
+    const controls = el("div", {class: "controls"});
+    const slider = el("input", {type: "range", min: "0", max: "0.99", step: "0.01", value: "0",
+                                id: "smoothing"});
+    const shown = el("span", {id: "smoothing-value"}, "0 (off)");
+    slider.addEventListener("input", () => {
+      state.smoothing = +slider.value;
+      shown.textContent = state.smoothing ? String(state.smoothing) : "0 (off)";
+      drawCurves();
+    });
+    const smoothLabel = el("label", {}, "smoothing (EMA weight) ");
+    smoothLabel.append(slider, " ", shown);
+    controls.appendChild(smoothLabel);
+    if (DATA.variants.some((v) => v.runs.length > 1)) {
+      controls.appendChild(checkbox("seeds", "show seeds one by one (else mean \u00b1 std)",
+        (on) => { state.seeds = on; drawCurves(); }));
+    }
+    if (DATA.extra.length) {
+      controls.appendChild(checkbox("extra", "show " + DATA.extra.join(" and "),
+        (on) => { state.extra = on; layoutCurves(); drawCurves(); }));
+    }
+    box.appendChild(controls);
+    const grid = el("div", {class: "charts", id: "charts"});
+    box.appendChild(grid);
+    for (const column of [...DATA.curves, ...DATA.extra]) {
+      const chartBox = el("div", {class: "chart-box", "data-column": column});
+      const axes = el("div", {class: "axes"});
+      axes.append(checkbox("logx-" + column, "log x", (on) => logAxis(column, "x", on)),
+                  checkbox("logy-" + column, "log y", (on) => logAxis(column, "y", on)));
+      const div = el("div", {class: "chart", id: "chart-" + column});
+      chartBox.append(axes, div);
+      grid.appendChild(chartBox);
+      charts.push({column, box: chartBox, div, extra: DATA.extra.includes(column)});
+    }
+    layoutCurves();
+    drawCurves();
+  }
+  function checkbox(id, text, onChange) {
+    const label = el("label", {});
+    const input = el("input", {type: "checkbox", id: id});
+    input.addEventListener("change", () => onChange(input.checked));
+    label.append(input, " " + text + " ");
+    return label;
+  }
+  function layoutCurves() {
+    for (const chart of charts) chart.box.style.display = chart.extra && !state.extra ? "none" : "";
+  }
+  function logAxis(column, axis, on) {
+    (axis === "x" ? state.logx : state.logy)[column] = on;
+    const chart = charts.find((c) => c.column === column);
+    Plotly.relayout(chart.div, {[axis + "axis.type"]: on ? "log" : "linear"});
+  }
+  function runTraces(column) {
+    const traces = [];
+    DATA.runs.forEach((run, i) => {
+      const raw = run.curves[column], epochs = run.epochs;
+      if (!raw) return;
+      const values = smooth(epochs, raw, state.smoothing);
+      const name = esc(run.name), c = colour(i);
+      if (state.smoothing > 0) {
+        traces.push({x: epochs, y: raw, mode: "lines", line: {color: c, width: 1},
+                     opacity: 0.25, legendgroup: name, showlegend: false, hoverinfo: "skip",
+                     name: name});
+      }
+      traces.push({x: epochs, y: values, mode: "lines", line: {color: c, width: 1.6},
+                   name: name, legendgroup: name,
+                   hovertemplate: `${name}<br>epoch %{x}<br>${esc(column)} %{y:.6g}<extra></extra>`});
+      const stop = lastFinite(epochs, values);
+      if (stop) traces.push(divergedMarker(stop, c, name, `${name} diverged after epoch ${stop[0]}`));
+    });
+    return traces;
+  }
+  function divergedMarker(point, c, group, text) {
+    return {x: [point[0]], y: [point[1]], mode: "markers", legendgroup: group, showlegend: false,
+            marker: {symbol: "x", size: 11, color: c, line: {width: 2, color: c}},
+            hovertemplate: text + "<extra></extra>", name: "diverged"};
+  }
+  function variantTraces(column) {
+    const traces = [];
+    DATA.variants.forEach((variant, i) => {
+      const runs = variant.runs.map((n) => DATA.runs.find((r) => r.name === n))
+        .filter((r) => r.curves[column]);
+      if (!runs.length) return;
+      const name = esc(variant.label), c = colour(i);
+      const smoothed = runs.map((r) => ({epochs: r.epochs,
+        values: smooth(r.epochs, r.curves[column], state.smoothing)}));
+      const agg = aggregate(smoothed);
+      const upper = agg.mean.map((m, k) => m === null ? null : m + agg.std[k]);
+      const lower = agg.mean.map((m, k) => m === null ? null : m - agg.std[k]);
+      traces.push({x: agg.epochs, y: upper, mode: "lines", line: {width: 0, color: c},
+                   legendgroup: name, showlegend: false, hoverinfo: "skip", name: name});
+      traces.push({x: agg.epochs, y: lower, mode: "lines", line: {width: 0, color: c},
+                   fill: "tonexty", fillcolor: rgba(c, 0.2), legendgroup: name, showlegend: false,
+                   hoverinfo: "skip", name: name});
+      if (state.smoothing > 0) {
+        const raw = aggregate(runs.map((r) => ({epochs: r.epochs, values: r.curves[column]})));
+        traces.push({x: raw.epochs, y: raw.mean, mode: "lines", opacity: 0.25,
+                     line: {color: c, width: 1}, legendgroup: name, showlegend: false,
+                     hoverinfo: "skip", name: name});
+      }
+      traces.push({x: agg.epochs, y: agg.mean, customdata: agg.std.map((s, k) => [s, agg.count[k]]),
+                   mode: "lines", line: {color: c, width: 2}, name: name, legendgroup: name,
+                   hovertemplate: `${name}<br>epoch %{x}<br>${esc(column)} %{y:.6g} \u00b1 ` +
+                                  "%{customdata[0]:.3g} (%{customdata[1]} runs)<extra></extra>"});
+      runs.forEach((r, k) => {
+        const stop = lastFinite(smoothed[k].epochs, smoothed[k].values);
+        if (stop) {
+          traces.push(divergedMarker(stop, c, name,
+            `${esc(r.name)} (seed ${esc(r.seed)}) diverged after epoch ${stop[0]}`));
+        }
+      });
+    });
+    return traces;
+  }
+  function drawCurves() {
+    const grouped = !state.seeds && DATA.variants.some((v) => v.runs.length > 1);
+    for (const chart of charts) {
+      if (chart.extra && !state.extra) continue;
+      const traces = grouped ? variantTraces(chart.column) : runTraces(chart.column);
+      Plotly.react(chart.div, traces, {
+        title: {text: esc(chart.column), font: {size: 14}},
+        margin: {l: 55, r: 10, t: 35, b: 40}, hovermode: "closest",
+        xaxis: {title: {text: "epoch"}, type: state.logx[chart.column] ? "log" : "linear"},
+        yaxis: {type: state.logy[chart.column] ? "log" : "linear"},
+        legend: {font: {size: 10}}, showlegend: traces.length > 1}, CONFIG);
+    }
+  }
+
+  // -- settings against results --------------------------------------------------------------
+  function parallel() {
+    const rows = DATA.table.rows;
+    if (rows.length < 3) return;
+    const figures = DATA.table.columns.filter((c) => /^(final|best)_/.test(c));
+    const dims = [];
+    for (const column of [...DATA.table.settings, ...figures]) {
+      const values = rows.map((r) => r[column]);
+      if (values.every((v) => v === null || v === undefined)) continue;
+      if (values.every((v) => v === null || typeof v === "number")) {
+        dims.push({label: esc(column), values: values.map((v) => finite(v) ? v : null)});
+      } else {
+        const names = Array.from(new Set(values.map((v) => fmt(v))));
+        dims.push({label: esc(column), values: values.map((v) => names.indexOf(fmt(v))),
+                   tickvals: names.map((_, k) => k), ticktext: names.map(esc)});
+      }
+    }
+    if (dims.length < 2) return;
+    const box = section("Settings against results");
+    const div = el("div", {id: "parallel", style: "height: 420px"});
+    box.appendChild(div);
+    const colourBy = dims.find((d) => /final_loss/.test(d.label)) || dims[dims.length - 1];
+    lazily(div, () => Plotly.newPlot(div, [{type: "parcoords", dimensions: dims,
+      line: {color: colourBy.values, colorscale: "Viridis", showscale: true}}],
+      {margin: {l: 80, r: 80, t: 50, b: 30}}, CONFIG));
+  }
+
+  // -- what the network computed ------------------------------------------------------------
+  function pictures() {
+    const pic = DATA.pictures;
+    if (!pic) return;
+    const box = section(pic.kind === "boundary" ? "Decision boundary" : "Fitted curve");
+    if (pic.note) box.appendChild(el("p", {class: "note"}, pic.note));
+    if (!pic.panels) return;
+    if (pic.kind === "boundary") {
+      for (const p of pic.panels) p.frames = p.frames.map((f) => decodeFrame(f, p.x.length, pic.scale));
+    }
+    const n = pic.panels.length, cols = Math.min(n, 4), rows = Math.ceil(n / cols);
+    const controls = el("div", {class: "controls"});
+    const slider = el("input", {type: "range", min: "0", max: String(pic.epochs.length - 1),
+                                step: "1", value: "0", id: "epoch-slider"});
+    const shown = el("span", {id: "epoch-value"}, "epoch " + pic.epochs[0]);
+    const label = el("label", {}, "epoch ");
+    label.append(slider, " ", shown);
+    controls.appendChild(label);
+    box.appendChild(controls);
+    const div = el("div", {id: "pictures", style: `height: ${Math.max(320, 300 * rows)}px`});
+    box.appendChild(div);
+    const traces = [], moving = [], layout = {
+      grid: {rows, columns: cols, pattern: "independent"}, margin: {l: 50, r: 20, t: 40, b: 40},
+      showlegend: false, annotations: [], hovermode: "closest"};
+    pic.panels.forEach((panel, k) => {
+      const axis = k === 0 ? "" : String(k + 1);
+      const xa = "x" + axis, ya = "y" + axis;
+      if (pic.kind === "boundary") {
+        moving.push(traces.length);
+        traces.push(regionTrace(pic, panel, xa, ya, k === 0));
+      }
+      for (const [part, pts] of Object.entries(panel.points)) traces.push(pointsTrace(pic, part, pts, xa, ya));
+      if (pic.kind === "fit") {
+        moving.push(traces.length);
+        traces.push({type: "scatter", x: panel.x, y: panel.frames[0][0], mode: "lines",
+                     line: {color: "#d62728", width: 2}, xaxis: xa, yaxis: ya, name: "network",
+                     hovertemplate: "x %{x:.4g}<br>network %{y:.4g}<extra></extra>"});
+      }
+      layout["xaxis" + axis] = {title: {text: esc(pic.features[0] || "")}};
+      layout["yaxis" + axis] = {title: {text: esc(pic.kind === "boundary" ? pic.features[1] || ""
+                                                                          : "target")}};
+      layout.annotations.push({text: panelTitle(panel, 0, n), showarrow: false,
+        xref: xa + " domain", yref: ya + " domain", x: 0.5, y: 1.0, yanchor: "bottom",
+        font: {size: 11}});
+    });
+    const draw = lazily(div, () => Plotly.newPlot(div, traces, layout, CONFIG));
+    function show(frame) {
+      draw();
+      state.frame = frame;
+      shown.textContent = "epoch " + pic.epochs[frame];
+      const update = pic.kind === "boundary"
+        ? {z: pic.panels.map((p) => p.frames[frame])}
+        : {y: pic.panels.map((p) => p.frames[frame][0])};
+      const annotations = {};
+      pic.panels.forEach((p, k) => { annotations[`annotations[${k}].text`] = panelTitle(p, frame, n); });
+      return Plotly.update(div, update, annotations, moving);
+    }
+    slider.addEventListener("input", () => show(+slider.value));
+    window.nntrainView.showFrame = show;
+  }
+  function panelTitle(panel, frame, n) {
+    const epoch = "epoch " + panel.snapshot_epochs[frame];
+    return n > 1 ? esc(panel.label) + "<br>" + epoch : epoch;
+  }
+  function regionTrace(pic, panel, xa, ya, first) {
+    const classes = pic.classes.length ? pic.classes : ["0", "1"];
+    const hover = pic.binary
+      ? `P(${esc(classes[1] ?? "1")}) %{z:.3f}`
+      : "class index + confidence %{z:.3f}";
+    const trace = {type: "heatmap", x: panel.x, y: panel.y, z: panel.frames[0], xaxis: xa,
+                   yaxis: ya, zsmooth: false, showscale: first, hoverongaps: false,
+                   hovertemplate: `x %{x:.3g}, y %{y:.3g}<br>${hover}<extra></extra>`};
+    if (pic.binary) {
+      Object.assign(trace, {zmin: 0, zmax: 1, colorscale: [[0, "#a6c8e4"], [0.5, "#ffffff"],
+                                                           [1, "#f3a5a6"]],
+                            colorbar: {title: {text: `P(${esc(classes[1] ?? "1")})`}, len: 0.6}});
+    } else {
+      const k = classes.length, scale = [];
+      classes.forEach((_, i) => {
+        scale.push([i / k, mix(colour(i), 0.9)], [(i + 1) / k - 1e-6, mix(colour(i), 0.5)]);
+      });
+      scale[scale.length - 1][0] = 1;
+      Object.assign(trace, {zmin: 0, zmax: k, colorscale: scale, showscale: false});
+    }
+    return trace;
+  }
+  function rgba(hex, alpha) {
+    const rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+    return `rgba(${rgb.join(",")},${alpha})`;
+  }
+  function mix(hex, white) {  // a colour mixed with white (0: the colour, 1: white)
+    const rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+    return "rgb(" + rgb.map((v) => Math.round(v + (255 - v) * white)).join(",") + ")";
+  }
+  function pointsTrace(pic, part, pts, xa, ya) {
+    const classes = pic.classes;
+    const train = part === "train";
+    const trace = {type: "scatter", mode: "markers", x: pts.x, y: pts.y, xaxis: xa, yaxis: ya,
+                   name: train ? "training" : "validation"};
+    if (pic.kind === "boundary") {
+      const cs = pts.c.map((c) => colour(c));
+      trace.marker = train ? {color: cs, size: 6, line: {color: "white", width: 0.5}}
+                           : {color: "rgba(0,0,0,0)", size: 7, symbol: "diamond",
+                              line: {color: cs, width: 1.5}};
+      trace.customdata = pts.c.map((c) => esc(classes[c] ?? c));
+      trace.hovertemplate = `${train ? "training" : "validation"}: %{customdata}<extra></extra>`;
+    } else {
+      trace.marker = train ? {color: "#8c8c8c", size: 5}
+                           : {color: "rgba(0,0,0,0)", size: 6, symbol: "diamond",
+                              line: {color: "#4d4d4d", width: 1.2}};
+      trace.hovertemplate = `${train ? "training" : "validation"} %{x:.4g}, %{y:.4g}<extra></extra>`;
+    }
+    return trace;
+  }
+
+  // -- inside the network --------------------------------------------------------------------
+  function layers() {
+    const names = Object.keys(DATA.layers).filter((n) => DATA.layers[n]);
+    if (!names.length) return;
+    const box = section("Inside the network (layers.csv)");
+    const controls = el("div", {class: "controls"});
+    const select = el("select", {id: "layers-run"});
+    for (const n of names) select.appendChild(el("option", {value: n}, n));
+    const label = el("label", {}, "run ");
+    label.appendChild(select);
+    controls.appendChild(label);
+    box.appendChild(controls);
+    const grid = el("div", {class: "charts", id: "layers"});
+    box.appendChild(grid);
+    function draw() {
+      const data = DATA.layers[select.value];
+      grid.replaceChildren();
+      for (const [column, z] of Object.entries(data.maps)) {
+        const div = el("div", {class: "chart", "data-column": column});
+        grid.appendChild(div);
+        Plotly.newPlot(div, [{type: "heatmap", x: data.epochs, y: data.layers, z: z,
+          colorscale: "Viridis", hoverongaps: false,
+          hovertemplate: `layer %{y}, epoch %{x}<br>${esc(column)} %{z:.4g}<extra></extra>`}],
+          {title: {text: esc(column), font: {size: 14}}, margin: {l: 55, r: 10, t: 35, b: 40},
+           xaxis: {title: {text: "epoch"}}, yaxis: {title: {text: "layer"}, dtick: 1}}, CONFIG);
+      }
+    }
+    select.addEventListener("change", draw);
+    lazily(grid, draw);
+  }
+
+  // -- configs -------------------------------------------------------------------------------
+  function configs() {
+    const box = section("Configs");
+    for (const run of DATA.runs) {
+      const details = el("details");
+      details.appendChild(el("summary", {}, `${run.name} (${run.status})`));
+      const command = el("p", {}, "reproduce: ");
+      command.appendChild(el("code", {class: "command"}, run.command));
+      details.append(command, el("pre", {}, run.config));
+      box.appendChild(details);
+    }
+  }
+
+  window.nntrainView = {smooth, aggregate, lastFinite, decodeFrame, drawAll, data: DATA, state,
+                        redrawCurves: () => drawCurves()};
+  const marks = window.nntrainView.marks = [["start", performance.now()]];
+  for (const part of [header, table, curvesSection, parallel, pictures, layers, configs]) {
+    part();
+    marks.push([part.name, Math.round(performance.now())]);
+  }
+  window.nntrainView.readyMs = performance.now();
+  document.body.setAttribute("data-ready", "1");
+})();

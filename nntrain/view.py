@@ -1,0 +1,423 @@
+"""`nntrain view`: one self-contained, offline, interactive HTML page of runs.
+
+    nntrain view runs/compare-xor-...      a sweep: table, mean ± std curves, boundaries, ...
+    nntrain view RUN -o xor.html --open    one run, opened in the browser
+    nntrain view runs/ --watch             rewritten every few seconds while runs are running
+
+The page is built here as data (one JSON document: the runs table from the same results row
+``report`` uses, thinned curves, boundary frames, layers.csv heat maps, configs) and drawn in
+the browser by view.js with Plotly, whose script is inlined: the file needs no network and no
+server. Plotly is imported only by this module.
+
+Every string from a run folder (names, config values, labels, feature names) reaches the page
+as JSON inside a ``<script type="application/json">`` block, escaped so that it cannot end the
+block, and view.js writes it into the page as text, never as HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import shlex
+import time
+import warnings
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .registry import ConfigError
+from .results import report_rows
+from .runs import (Lock, RunFolder, effective_status, find_runs, layers_frame, process_alive,
+                   read_config, read_metrics, read_summary, regular, variants, write_atomic)
+from .tasks import FIGURES
+
+MAX_POINTS = 500  # per drawn curve: longer ones are thinned (first, last, minimum, divergence kept)
+MAX_LAYER_EPOCHS = 300  # columns of a layers.csv heat map
+FRAMES = 30  # epochs the boundary slider steps through
+GRID = 50  # points per side of a boundary panel
+FIT_POINTS = 200
+MAX_PANELS = 16  # boundary panels (variants) drawn
+WATCH_EVERY = 3.0  # seconds between rewrites with --watch
+LAYER_COLUMNS = ["grad_norm", "act_std", "dead_fraction", "saturated_fraction"]
+EXTRA_CURVES = ["lr", "grad_norm"]  # drawn on request (a checkbox)
+ENDED_BADLY = ("diverged", "failed", "interrupted", "incomplete")
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def view(paths: list[Path], out: Path | None = None, watch: bool = False,
+         every: float = WATCH_EVERY, on_write=None) -> Path:
+    """Write the page of the runs at or under ``paths`` to ``out`` (default: see
+    ``default_output``); with ``watch``, rewrite it every ``every`` seconds while any run is
+    live, then once more. ``on_write(path, seconds, page)`` is told of each write."""
+    out = Path(out) if out is not None else default_output(paths)
+    while True:
+        started = time.perf_counter()
+        run_dirs = find_runs(paths)  # no run at all: a ConfigError, nothing written
+        check_output(out, run_dirs)
+        state = sweep_state(paths, run_dirs)
+        live = watch and state["live"]
+        page = render(page_data(paths, run_dirs, state), live=live, every=every)
+        write_atomic(out, page)
+        if on_write:
+            on_write(out, time.perf_counter() - started, page)
+        if not live:
+            return out
+        time.sleep(every)
+
+
+def default_output(paths: list[Path]) -> Path:
+    """``<name of the one PATH>.html`` in the current folder, else ``view.html``."""
+    if len(paths) == 1:
+        name = Path(paths[0]).resolve().name
+        if name:
+            return Path(f"{name}.html")
+    return Path("view.html")
+
+
+def check_output(out: Path, run_dirs: list[Path]) -> None:
+    """The page is never written inside a run folder (a run folder is data), nor over a folder."""
+    target = Path(out).resolve()
+    if target.is_dir():
+        raise ConfigError("is a folder; give a file name ending in .html", str(out))
+    runs = {d.resolve() for d in run_dirs}
+    for folder in target.parents:
+        if folder in runs or (folder / RunFolder.METRICS).is_file():
+            raise ConfigError(f"is inside the run folder {folder}, which holds data only; "
+                              "write the page elsewhere", str(out))
+
+
+def sweep_state(paths: list[Path], run_dirs: list[Path]) -> dict:
+    """Which runs are still to come: runs 'running' now, and per compare folder (sweep.yaml)
+    the grid points without a run folder yet. A compare folder is live while its grid is
+    incomplete and its lock is held by a live process (a stopped sweep is not waited for)."""
+    running = sum(effective_status(read_summary(d)) == "running" for d in run_dirs)
+    pending, sweeping = 0, False
+    for path in map(Path, paths):
+        grid = grid_size(path)
+        if grid is None:
+            continue
+        present = sum(1 for d in run_dirs if d.parent.resolve() == path.resolve())
+        missing = max(grid - present, 0)
+        holder = Lock(path).holder()
+        alive = bool(holder) and process_alive(holder.get("pid"))
+        pending += missing
+        sweeping |= bool(missing) and alive
+    return {"running": running, "pending": pending, "live": bool(running) or sweeping}
+
+
+def grid_size(folder: Path) -> int | None:
+    """The number of grid points of a compare folder (its sweep.yaml), else None."""
+    import yaml
+
+    path = folder / "sweep.yaml"
+    if not path.is_file():
+        return None
+    try:
+        sweep = yaml.safe_load(regular(path).read_text())
+        sizes = [len(values) for values in sweep["axes"].values()] + [len(sweep["seeds"])]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError,
+            ConfigError):
+        return None
+    return math.prod(sizes)
+
+
+# -- the page's data -----------------------------------------------------------------------------
+
+
+def page_data(paths: list[Path], run_dirs: list[Path], state: dict) -> dict:
+    """Everything the page draws, as JSON-ready data (see the module docstring)."""
+    rows, columns = report_rows(run_dirs)
+    base = common_parent(run_dirs)
+    names = [run_name(d, base) for d in run_dirs]
+    configs = [read_config(d) for d in run_dirs]
+    groups = variants(list(zip(run_dirs, configs)))
+    variant_of = {d: label for label, members in groups.items() for d, _ in members}
+    runs = [run_entry(d, name, variant_of[d], config, row)
+            for d, name, config, row in zip(run_dirs, names, configs, rows)]
+    for row, name in zip(rows, names):
+        row["run"] = name
+    settings = [c for c in columns if c not in ("run", "status", "epochs", "wall_time_s")
+                and not c.startswith(("final_", "best_", "test_"))]
+    return {
+        "title": " + ".join(str(p) for p in paths),
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "state": state,
+        "table": {"columns": columns, "rows": [clean_row(r) for r in rows],
+                  "settings": settings},
+        "runs": runs,
+        "variants": [{"label": label, "runs": [names[run_dirs.index(d)] for d, _ in members]}
+                     for label, members in groups.items()],
+        "curves": curve_columns(runs),
+        "extra": [c for c in EXTRA_CURVES if any(c in r["curves"] for r in runs)],
+        "pictures": pictures_section(run_dirs),
+        "layers": {name: layers_section(d) for name, d in zip(names, run_dirs)},
+    }
+
+
+def common_parent(run_dirs: list[Path]) -> Path:
+    parents = [d.resolve().parent for d in run_dirs]
+    base = parents[0]
+    while not all(p == base or base in p.parents for p in parents):
+        base = base.parent
+    return base
+
+
+def run_name(run_dir: Path, base: Path) -> str:
+    return str(run_dir.resolve().relative_to(base))
+
+
+def run_entry(run_dir: Path, name: str, variant: str, config: dict, row: dict) -> dict:
+    """One run: its name, variant, seed, status, curves, divergence and config."""
+    summary = read_summary(run_dir) or {}
+    history = read_metrics(run_dir)
+    config_path = run_dir / RunFolder.CONFIG
+    epochs, drawn_curves = curves(history)
+    return {
+        "name": name,
+        "variant": variant,
+        "seed": config.get("seed"),
+        "status": row["status"],
+        "diverged": summary.get("diverged") if isinstance(summary.get("diverged"), int) else None,
+        "epochs": epochs,
+        "curves": drawn_curves,
+        "config": config_text(config_path),
+        "command": f"nntrain train {shlex.quote(str(config_path))}",
+    }
+
+
+def config_text(path: Path) -> str:
+    try:
+        return regular(path).read_text(errors="replace")
+    except (OSError, ConfigError):
+        return "(config.yaml cannot be read)"
+
+
+def curves(history: list[dict]) -> tuple[list[int], dict]:
+    """The drawn epochs and, per metrics.csv column drawn, its values there: at most about
+    MAX_POINTS epochs (``thin`` of each column, merged); blank and non-finite cells as null
+    (the page marks a curve's last finite point)."""
+    if not history:
+        return [], {}
+    epochs = np.array([r["epoch"] for r in history], dtype=float)
+    columns = {}
+    for column in history[0]:
+        if column in ("epoch", "time_s"):
+            continue
+        values = np.array([np.nan if r.get(column) is None else r[column] for r in history],
+                          dtype=float)
+        if not all(r.get(column) is None for r in history):
+            columns[column] = values
+    keep = np.unique(np.concatenate([thin(v, MAX_POINTS) for v in columns.values()]
+                                    or [np.arange(len(history))]))
+    return ([int(e) for e in epochs[keep]],
+            {column: [drawn(v) for v in values[keep]] for column, values in columns.items()})
+
+
+def thin(values: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of at most about ``limit`` points spread over ``values``, always keeping the
+    first, the last, the minimum, and the last finite point before the first non-finite one."""
+    n = len(values)
+    if n <= limit:
+        return np.arange(n)
+    keep = set(np.round(np.linspace(0, n - 1, limit - 4)).astype(int).tolist())
+    finite = np.isfinite(values)
+    if finite.any():
+        keep.add(int(np.nanargmin(np.where(finite, values, np.nan))))
+    if not finite.all():
+        first_bad = int(np.argmin(finite))
+        keep.update({first_bad, max(first_bad - 1, 0)})
+    return np.array(sorted(keep))
+
+
+def drawn(value: float) -> float | None:
+    """A value to draw: 6 significant digits (the table keeps the exact ones); None if not finite."""
+    return float(f"{value:.6g}") if math.isfinite(value) else None
+
+
+def clean_row(row: dict) -> dict:
+    """A table row as JSON: non-finite numbers as their names ('nan', 'inf')."""
+    return {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in row.items()}
+
+
+def curve_columns(runs: list[dict]) -> list[str]:
+    """The charts: loss, the task's metric, and their validation versions, as present."""
+    present = {c for r in runs for c in r["curves"]}
+    order = [f for f in FIGURES if not f.startswith("val_")]
+    order += [f"val_{f}" for f in order]
+    return [c for c in order if c in present]
+
+
+# -- what the network computed ----------------------------------------------------------------
+
+
+def pictures_section(run_dirs: list[Path]) -> dict | None:
+    """Boundary (2-D classification) or fitted-curve (1-D regression) frames, one panel per
+    variant (its first seed's run), at up to FRAMES epochs shared by one slider; None (with
+    the reason) when the runs cannot have them."""
+    from . import pictures
+
+    kinds = {d: picture_kind(d) for d in run_dirs}
+    kind = next((k for k in kinds.values() if k), None)
+    if kind is None:
+        return None
+    drawable = [d for d in run_dirs if kinds[d] == kind]  # the others are in the table only
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the runs table already says what is missing
+            chosen = pictures.views(drawable, kind, None, 1)
+    except ConfigError as err:
+        return {"kind": kind, "note": str(err)}
+    note = None
+    if len(chosen) > MAX_PANELS:
+        note = f"the first {MAX_PANELS} of {len(chosen)} variants are drawn"
+        chosen = chosen[:MAX_PANELS]
+    epochs = sorted({s.epoch for v in chosen for s in v.snapshots})
+    epochs = pictures.spread(epochs, FRAMES)
+    task = chosen[0].model.task
+    scale = frame_scale(len(chosen[0].model.prep.classes or []) or 2)
+    panels = [picture_panel(kind, v, epochs, scale) for v in chosen]
+    return {"kind": kind, "note": note, "epochs": epochs, "panels": panels,
+            "scale": scale,
+            "features": list(chosen[0].model.feature_names),
+            "classes": [str(c) for c in (chosen[0].model.prep.classes or [])],
+            "binary": task.max_classes == 2}
+
+
+def picture_kind(run_dir: Path) -> str | None:
+    """'boundary' for a 2-feature classifier, 'fit' for a 1-feature regression, else None
+    (read from data.npz's preprocessor without building the network)."""
+    from .model import load_run
+
+    try:
+        model = load_run(run_dir, require_parameters=False)
+    except ConfigError:
+        return None
+    n_in = len(model.feature_names)
+    if n_in == 2 and model.task.has_classes:
+        return "boundary"
+    if n_in == 1 and not model.task.has_classes:
+        return "fit"
+    return None
+
+
+def picture_panel(kind: str, v, epochs: list[int], scale: int) -> dict:
+    """One variant's frames: per slider epoch, the nearest snapshot's output over the grid."""
+    from . import pictures
+
+    snaps = pictures.nearest(v.snapshots, epochs)
+    by_epoch = {e: min(snaps, key=lambda s: (abs(s.epoch - e), s.epoch)) for e in epochs}
+    points = {part: {"x": X[:, 0].round(6).tolist(),
+                     "y": (X[:, 1] if kind == "boundary" else y).round(6).tolist(),
+                     "c": y.astype(int).tolist() if kind == "boundary" else None}
+              for part, (X, y) in v.points.items()}
+    low, high = pictures.bounds(v)
+    if kind == "boundary":
+        xs, ys = (np.linspace(lo, hi, GRID) for lo, hi in zip(low, high))
+        grid = np.column_stack([g.ravel() for g in np.meshgrid(xs, ys)])
+        frames = [encode_frame(region_values(v, by_epoch[e], grid), scale) for e in epochs]
+        axes = {"x": xs.round(6).tolist(), "y": ys.round(6).tolist()}
+    else:
+        xs = np.linspace(low[0], high[0], FIT_POINTS)
+        frames = [[[drawn(float(y)) for y in pictures.outputs_at(v, by_epoch[e], xs[:, None])[:, 0]]]
+                  for e in epochs]
+        axes = {"x": xs.round(6).tolist()}
+    return {"label": v.label, "snapshot_epochs": [by_epoch[e].epoch for e in epochs],
+            "points": points, **axes, "frames": frames}
+
+
+def region_values(v, snap, grid: np.ndarray) -> np.ndarray:
+    """Per grid point, binary: P(class 1); more classes: the likeliest class k plus its
+    confidence c in [0, 1) (0 at a uniform guess, near 1 sure): z = k + c, so that one heat map
+    with a colour band per class draws both. NaN where the network's output is not finite."""
+    from . import pictures
+
+    task = v.model.task
+    proba = task.proba(pictures.outputs_at(v, snap, grid))
+    if task.max_classes == 2:
+        return proba[:, 1]
+    k = proba.shape[1]
+    confidence = np.clip((proba.max(axis=1) - 1 / k) / (1 - 1 / k), 0, 0.999)
+    z = proba.argmax(axis=1) + confidence
+    return np.where(np.isfinite(proba).all(axis=1), z, np.nan)
+
+
+def frame_scale(classes: int) -> int:
+    """Bytes per unit of z in an encoded frame: 250 for P(class 1); for k classes 250 // k,
+    each class's band a whole number of bytes wide."""
+    return 250 if classes <= 2 else max(250 // classes, 1)
+
+
+def encode_frame(z: np.ndarray, scale: int) -> str:
+    """A frame as base64 bytes: floor(z * scale) (round for P, so that 0.5 stays the middle),
+    255 where z is NaN. 50 x 50 points are 3336 characters, against about 14000 as JSON."""
+    finite = np.isfinite(z)
+    values = np.where(finite, z, 0) * scale
+    values = np.round(values) if scale == 250 else np.floor(values)
+    data = np.where(finite, np.clip(values, 0, 254), 255).astype(np.uint8)
+    return base64.b64encode(data.tobytes()).decode("ascii")
+
+
+def layers_section(run_dir: Path) -> dict | None:
+    """layers.csv as heat maps: per column, a layer x epoch grid (epochs thinned)."""
+    try:
+        frame = layers_frame(run_dir)
+    except (ConfigError, OSError, ValueError):
+        return None
+    if frame.empty or not {"epoch", "layer"} <= set(frame.columns):
+        return None
+    epochs = sorted(frame["epoch"].unique().tolist())
+    if len(epochs) > MAX_LAYER_EPOCHS:
+        picks = np.round(np.linspace(0, len(epochs) - 1, MAX_LAYER_EPOCHS)).astype(int)
+        epochs = [epochs[i] for i in sorted(set(picks.tolist()))]
+    layers = sorted(frame["layer"].unique().tolist())
+    kept = frame[frame["epoch"].isin(epochs)]
+    maps = {}
+    for column in LAYER_COLUMNS:
+        if column not in kept or kept[column].isna().all():
+            continue
+        grid = kept.pivot_table(index="layer", columns="epoch", values=column, dropna=False)
+        grid = grid.reindex(index=layers, columns=epochs)
+        maps[column] = [[None if not np.isfinite(x) else drawn(float(x)) for x in row]
+                        for row in grid.to_numpy(dtype=float)]
+    return {"epochs": [int(e) for e in epochs], "layers": [int(k) for k in layers],
+            "maps": maps} if maps else None
+
+
+# -- the page -------------------------------------------------------------------------------------
+
+
+def render(data: dict, live: bool = False, every: float = WATCH_EVERY) -> str:
+    """The HTML page: Plotly's script, view.js and view.css inlined, the data as JSON."""
+    from plotly.offline import get_plotlyjs
+
+    here = resources.files("nntrain")
+    script = here.joinpath("view.js").read_text()
+    style = here.joinpath("view.css").read_text()
+    refresh = f'<meta http-equiv="refresh" content="{max(1, round(every))}">' if live else ""
+    title = escape_html(f"nntrain view: {data['title']}")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"{refresh}<title>{title}</title>"
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        "script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+        "img-src data: blob:; font-src data:\">"
+        f"<style>{style}</style></head><body>"
+        f"<script id=\"nntrain-data\" type=\"application/json\">{json_for_html(data)}</script>"
+        f"<script>{get_plotlyjs()}</script><script>{script}</script></body></html>\n")
+
+
+def json_for_html(data) -> str:
+    """JSON that cannot end its <script> block or open a comment: <, > and & as \\u escapes
+    (still the same JSON), and no NaN (the page's JSON.parse would refuse it)."""
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def escape_html(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))

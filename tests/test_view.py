@@ -1,0 +1,266 @@
+"""`nntrain view`: the page's data, where it is written, and bad input (no browser here; the
+page in a real browser is tests/test_view_browser.py)."""
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import CONFIGS, write
+from nntrain import view as view_module
+from nntrain.runs import find_runs
+from nntrain.view import (check_output, curves, default_output, encode_frame, frame_scale,
+                          json_for_html, page_data, sweep_state, thin)
+
+
+def page_json(html: str) -> dict:
+    block = re.search(r'<script id="nntrain-data" type="application/json">(.*?)</script>', html,
+                      re.S)
+    return json.loads(block.group(1))
+
+
+@pytest.fixture
+def xor_run(cli, tmp_path):
+    result = cli("train", CONFIGS / "xor.yaml", "train.epochs=30", "--out", "runs/one")
+    assert result.exit_code == 0, result.output
+    return tmp_path / "runs" / "one"
+
+
+# -- the data ------------------------------------------------------------------------------
+
+
+def test_thinning_keeps_first_last_minimum_and_divergence():
+    values = np.linspace(5, 1, 2000)
+    values[1234] = 0.1  # the minimum, off the even spread
+    values[1700:] = np.inf  # diverged at 1700
+    keep = thin(values, 100)
+    assert len(keep) <= 100
+    assert {0, 1999, 1234, 1699, 1700} <= set(keep.tolist())
+    assert list(keep) == sorted(set(keep.tolist()))
+    assert list(thin(values[:50], 100)) == list(range(50))  # short curves are kept whole
+
+
+def test_curves_share_epochs_and_blank_or_non_finite_cells_are_null():
+    history = [{"epoch": 0.0, "loss": 1.0, "grad_norm": None, "time_s": 0.0},
+               {"epoch": 1.0, "loss": float("nan"), "grad_norm": 2.0, "time_s": 0.1}]
+    epochs, drawn = curves(history)
+    assert epochs == [0, 1]
+    assert drawn == {"loss": [1.0, None], "grad_norm": [None, 2.0]}  # time_s is not drawn
+
+
+def test_boundary_frames_encode_probabilities_and_classes_in_bytes():
+    p = np.array([0.0, 0.5, 1.0, np.nan, 0.2])
+    data = np.frombuffer(base64.b64decode(encode_frame(p, frame_scale(2))), np.uint8)
+    assert data.tolist() == [0, 125, 250, 255, 50]  # NaN (a diverged net) is 255
+    # three classes: class k with confidence c is z = k + c, c < 1, never the next class
+    scale = frame_scale(3)
+    z = np.array([0.0, 0.999, 1.5, 2.999])
+    data = np.frombuffer(base64.b64decode(encode_frame(z, scale)), np.uint8)
+    assert (data // scale).tolist() == [0, 0, 1, 2]
+
+
+def test_json_in_the_page_cannot_end_its_script_block():
+    data = {"name": "</script><script>alert(1)</script>", "label": "<!-- & -->"}
+    text = json_for_html(data)
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == data
+
+
+def test_page_data_has_one_row_per_run_and_the_report_columns(cli, tmp_path):
+    out = tmp_path / "sweep"
+    result = cli("compare", CONFIGS / "xor.yaml", "--initializers", "zeros,xavier_uniform",
+                 "--seeds", "2", "train.epochs=20", "--out", out)
+    assert result.exit_code == 0, result.output
+    runs = find_runs([out])
+    data = page_data([out], runs, sweep_state([out], runs))
+    assert len(data["table"]["rows"]) == len(data["runs"]) == 4
+    assert data["table"]["settings"] == ["seed", "model.initializer"]
+    assert [len(v["runs"]) for v in data["variants"]] == [2, 2]
+    assert data["curves"] == ["loss", "accuracy"]
+    assert data["pictures"]["kind"] == "boundary" and len(data["pictures"]["panels"]) == 2
+    assert data["state"] == {"running": 0, "pending": 0, "live": False}
+    run = data["runs"][0]
+    assert run["command"].startswith("nntrain train ") and "config.yaml" in run["command"]
+    assert run["config"].startswith("name:") or "name:" in run["config"]
+
+
+# -- where the page goes --------------------------------------------------------------------
+
+
+def test_default_output_is_named_after_the_one_path(tmp_path):
+    assert default_output([tmp_path / "compare-xor"]) == Path("compare-xor.html")
+    assert default_output([tmp_path / "a", tmp_path / "b"]) == Path("view.html")
+
+
+def test_the_page_is_never_written_inside_a_run_folder(xor_run, tmp_path):
+    from nntrain.registry import ConfigError
+
+    with pytest.raises(ConfigError, match="inside the run folder"):
+        check_output(xor_run / "page.html", [xor_run])
+    with pytest.raises(ConfigError, match="is a folder"):
+        check_output(tmp_path, [xor_run])
+    check_output(tmp_path / "page.html", [xor_run])  # beside it is fine
+
+
+def test_view_writes_the_page_and_prints_its_path(cli, xor_run, tmp_path):
+    result = cli("view", xor_run)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "one.html"
+    html = (tmp_path / "one.html").read_text()
+    assert "<script src" not in html and "http-equiv=\"refresh\"" not in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html.split("</script>")[0])
+    data = page_json(html)
+    assert [r["name"] for r in data["runs"]] == ["one"]
+    assert set(data["layers"]["one"]["maps"]) >= {"grad_norm", "act_std"}
+
+
+def test_view_of_nothing_is_exit_2_and_writes_nothing(cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = cli("view", tmp_path / "empty", "-o", "page.html")
+    assert result.exit_code == 2
+    assert "no run folder" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "page.html").exists()
+
+
+def test_view_refuses_a_page_inside_a_run_folder(cli, xor_run):
+    result = cli("view", xor_run, "-o", xor_run / "view.html")
+    assert result.exit_code == 2
+    assert "inside the run folder" in result.output
+    assert not (xor_run / "view.html").exists()
+
+
+def test_a_damaged_run_is_skipped_with_a_warning(cli, xor_run, tmp_path):
+    broken = tmp_path / "runs" / "broken"
+    write(broken / "metrics.csv", "epoch,loss\n")  # no complete row
+    result = cli("view", tmp_path / "runs", "-o", "page.html")
+    assert result.exit_code == 0, result.output
+    assert "skipped" in result.output and "broken" in result.output
+    assert [r["name"] for r in page_json((tmp_path / "page.html").read_text())["runs"]] == ["one"]
+
+
+def hostile_run(cli, tmp_path: Path) -> Path:
+    """A run folder someone sent: its folder and config name, labels and feature names are
+    markup that would run script if the page treated them as HTML."""
+    import csv
+
+    with open(tmp_path / "data.csv", "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["<b>x</b>", "<script>y</script>", "label"])
+        for x, y in [(1, 1), (-1, -1), (1, -1), (-1, 1)] * 3:
+            out.writerow([x, y, HOSTILE_LABEL if (x > 0) != (y > 0) else "plain"])
+    config = yaml.safe_load((CONFIGS / "xor.yaml").read_text())
+    config["data"] = {"name": "csv", "path": "data.csv", "target": "label"}
+    config["train"]["epochs"] = 5
+    write(tmp_path / "c.yaml", yaml.safe_dump(config))
+    result = cli("train", "c.yaml", "--out", "runs/x")
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / HOSTILE_FOLDER
+    (tmp_path / "runs" / "x").rename(run)
+    import shutil
+
+    named = shutil.copytree(run, tmp_path / "runs" / "named")  # a config no check would pass
+    saved = named / "config.yaml"
+    saved.write_text(saved.read_text().replace("name: xor", f"name: '{HOSTILE_NAME}'"))
+    return tmp_path / "runs"
+
+
+HOSTILE_LABEL = '"><img src=x onerror=window.__xss=1>'
+HOSTILE_NAME = "<script>window.__xss=2</script>"
+HOSTILE_FOLDER = "<img src=x onerror=window.__xss=3>"
+
+
+def test_hostile_strings_stay_inside_the_json(cli, tmp_path):
+    """Names, labels and feature names from a run folder never become markup of the page."""
+    runs = hostile_run(cli, tmp_path)
+    result = cli("view", runs, "-o", "page.html")
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "page.html").read_text()
+    for text in (HOSTILE_LABEL, HOSTILE_NAME, HOSTILE_FOLDER, "<b>x</b>", "<script>y</script>"):
+        assert text not in html
+    data = page_json(html)
+    assert set(data["pictures"]["classes"]) == {HOSTILE_LABEL, "plain"}
+    assert data["pictures"]["features"] == ["<b>x</b>", "<script>y</script>"]
+    assert [r["name"] for r in data["runs"]] == [HOSTILE_FOLDER, "named"]
+    assert HOSTILE_NAME in data["runs"][1]["config"]
+    assert data["table"]["rows"][1]["name"] == HOSTILE_NAME
+
+
+def test_open_hands_the_page_to_the_browser(cli, xor_run, tmp_path, monkeypatch):
+    opened = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    result = cli("view", xor_run, "-o", "page.html", "--open")
+    assert result.exit_code == 0, result.output
+    assert opened == [(tmp_path / "page.html").resolve().as_uri()]
+
+
+# -- live runs -----------------------------------------------------------------------------
+
+
+def test_a_compare_folder_is_live_while_its_grid_is_incomplete_and_its_lock_held(cli, tmp_path):
+    out = tmp_path / "sweep"
+    assert cli("compare", CONFIGS / "xor.yaml", "--seeds", "3", "train.epochs=5",
+               "--out", out).exit_code == 0
+    runs = find_runs([out])
+    import shutil
+    shutil.rmtree(runs[-1])  # one grid point still to run
+    runs = runs[:-1]
+    assert sweep_state([out], runs) == {"running": 0, "pending": 1, "live": False}
+    from nntrain.runs import Lock
+    lock = Lock(out)
+    lock.take()
+    try:
+        assert sweep_state([out], runs) == {"running": 0, "pending": 1, "live": True}
+    finally:
+        lock.release()
+
+
+def test_watch_rewrites_while_a_run_is_running_then_stops(xor_run, tmp_path):
+    """A run whose summary says running (its process alive) keeps the page live: the page
+    reloads itself; once the run has ended, the last page does not."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    summary_path = xor_run / "summary.json"
+    finished = json.loads(summary_path.read_text())
+    running = {**finished, "status": "running", "pid": sleeper.pid}
+    summary_path.write_text(json.dumps(running))
+    pages = []
+    out = tmp_path / "live.html"
+    done = threading.Thread(target=view_module.view, args=([xor_run], out),
+                            kwargs={"watch": True, "every": 0.2,
+                                    "on_write": lambda p, s, page: pages.append(page)})
+    done.start()
+    try:
+        deadline = time.time() + 30
+        while len(pages) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        assert len(pages) >= 2 and all('http-equiv="refresh"' in p for p in pages)
+        assert page_json(pages[0])["state"]["running"] == 1
+    finally:
+        summary_path.write_text(json.dumps(finished))
+        sleeper.kill()
+        sleeper.wait()
+        done.join(30)
+    assert not done.is_alive()
+    assert 'http-equiv="refresh"' not in out.read_text()
+
+
+def test_view_without_watch_never_reloads(xor_run, tmp_path):
+    out = view_module.view([xor_run], tmp_path / "p.html")
+    assert 'http-equiv="refresh"' not in out.read_text()
+
+
+def test_help_does_not_import_plotly():
+    code = ("import sys, nntrain.cli; from typer.testing import CliRunner; "
+            "CliRunner().invoke(nntrain.cli.app, ['view', '--help']); "
+            "print('plotly' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert out.stdout.strip() == "False", out.stderr
