@@ -376,6 +376,38 @@ def report(
 
 
 @app.command(cls=Command)
+def view(
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", show_default=False, help=(
+        "Run folders, compare folders, or folders holding runs (as report finds them)."))],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE.html",
+        show_default=False, help="The page to write. Default: NAME.html for one PATH, "
+        "else view.html, in the current folder.")] = None,
+    watch: Annotated[bool, typer.Option("--watch", help=(
+        "Rewrite the page every few seconds while any run is running or a sweep's grid is "
+        "incomplete; the page reloads itself meanwhile."))] = False,
+    open_page: Annotated[bool, typer.Option(
+        "--open", help="Open the page in the web browser.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """One self-contained interactive HTML page of the runs: a sortable table, curves (hover,
+    log axes, smoothing, mean ± std over seeds), settings against results, the decision boundary
+    over the epochs, layers.csv heat maps and each run's config. Works offline; prints its path.
+    """
+    from .view import view as write_view
+
+    def written(path: Path, seconds: float, page: str) -> None:
+        if watch:
+            typer.echo(f"{path} ({len(page) / 1e6:.1f} MB, {seconds:.1f} s)", err=True)
+
+    path = write_view(paths, output, watch=watch, on_write=written)
+    typer.echo(str(path))
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+
+
+@app.command(cls=Command)
 def inspect(
     config: ConfigArg,
     overrides: OverridesArg = None,
