@@ -652,6 +652,46 @@ def explain(
     print_step(explain_step(cfg, samples, full=full), full=full, as_json=as_json)
 
 
+@app.command("lr-find", cls=Command)
+def lr_find(
+    config: ConfigArg,
+    overrides: OverridesArg = None,
+    start: Annotated[float, typer.Option("--start", metavar="LR", help="The first lr.")] = 1e-7,
+    end: Annotated[float, typer.Option("--end", metavar="LR", help="The last lr.")] = 10.0,
+    steps: Annotated[int, typer.Option(
+        "--steps", metavar="N", help="Mini-batch steps from --start to --end.")] = 100,
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", metavar="FILE", help="Draw the curve and the suggestions here.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help=(
+        "Also write a folder (new or empty): lr_find.csv, lr_find.json, config.yaml, "
+        "lr_find.png."))] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=(
+        "Print lr, loss, smoothed, suggestions and stopped_at as JSON."))] = False,
+    plugin: PluginOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """The learning-rate range test: from CONFIG's initialization, one mini-batch step per lr,
+    lr growing exponentially from --start to --end; suggests rates (heuristics). Keeps no
+    parameters and writes no run folder."""
+    from .config import load_config
+    from .lrfind import check_range, draw, range_test, summary_lines, write_folder
+    from .plots import picture_path
+    from .runs import check_out_dir, to_json
+
+    check_range(start, end, steps)  # every option checked before the test runs
+    picture = picture_path(output) if output is not None else None
+    if out is not None:
+        check_out_dir(out)
+    cfg = load_config(config, overrides or [], plugin_paths(plugin))
+    result = range_test(cfg, start, end, steps)
+    if out is not None:
+        typer.echo(str(write_folder(result, {"start": start, "end": end, "steps": steps}, out)),
+                   err=True)
+    if picture is not None:
+        typer.echo(str(draw(result, picture, result.config.get("name") or "")), err=True)
+    typer.echo(to_json(result.as_dict()) if as_json else "\n".join(summary_lines(result, steps)))
+
+
 # -- helpers -------------------------------------------------------------------------------
 
 
