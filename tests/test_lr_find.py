@@ -143,7 +143,7 @@ def test_valley_is_fastais_rule():
 
 def descent(spike: float) -> np.ndarray:
     """A range test's raw losses: flat at 1, the real descent to 0.1 around step 65, the rise
-    after step 85; and a spike of ``spike`` times the loss at step 2."""
+    after step 85; and ``spike`` added at step 2 (2.0: a spike to 3x the loss)."""
     t = np.arange(STEPS)
     raw = 0.1 + 0.9 / (1 + np.exp((t - 65) / 4)) + np.where(t > 85, 0.05 * (t - 85) ** 2, 0)
     raw[2] += spike
@@ -162,7 +162,7 @@ def test_an_early_spike_does_not_fool_steepest(spike):
         assert steepest(LRS, smoothed) < LRS[10]
 
 
-def test_a_spike_five_times_the_loss_still_leaks_past_the_burn_in():
+def test_a_spike_to_five_times_the_loss_still_leaks_past_the_burn_in():
     # the limit docs/cli.md states: the spike's weight in the average falls as 1/t
     assert suggest(LRS, smooth(descent(4.0)), STEPS)["steepest"] < LRS[15]
 
