@@ -295,6 +295,11 @@ def compare(
     config: ConfigArg,
     overrides: OverridesArg = None,
     initializers: InitializersOpt = None,
+    optimizers: Annotated[Optional[str], typer.Option(
+        "--optimizers", metavar="A,B,...",
+        help="Optimizers to compare, e.g. gd,random_local,random_search; keys one does not "
+             "take (random_local's lr, gd's step) are dropped from its runs, with a note.")
+    ] = None,
     seeds: Annotated[Optional[str], typer.Option(
         "--seeds", metavar="N|A,B,...",
         help="A count (5: the config's seed and the next 4) or a list (0,1,2).")] = None,
@@ -334,7 +339,8 @@ def compare(
 
     progress = RunsProgress() if interactive() and not (quiet or as_json) else None
     folder, summary, failed = run_compare(
-        config, overrides or [], initializers=split_names(initializers), seeds=seeds,
+        config, overrides or [], initializers=split_names(initializers),
+        optimizers=split_list(optimizers), seeds=seeds,
         workers=workers, executor=executor.value, address=address, out=out, resume=resume,
         target_loss=target_loss, plugins=plugin_paths(plugin), progress=progress, metric=metric,
         break_lock=break_lock)
@@ -469,6 +475,9 @@ def plot(
         "-o", "--output", metavar="FILE", help="The PNG to write.")] = Path("plot.png"),
     metric: Annotated[str, typer.Option("--metric", metavar="COLUMN", help=(
         "A metrics.csv or layers.csv column (e.g. dead_fraction)."))] = "loss",
+    x: Annotated[str, typer.Option("--x", metavar="epoch|evaluations", help=(
+        "Draw the curves against epochs, or against the loss evaluations spent (a forward "
+        "pass over a batch 1, a backward pass 1 more)."))] = "epoch",
     activations: Annotated[bool, typer.Option(
         "--activations", help="Plot every activation and its derivative instead.")] = False,
     boundary: Annotated[bool, typer.Option(
@@ -508,6 +517,8 @@ def plot(
     kinds = [k for k, on in (("boundary", boundary), ("fit", fit), ("neurons", neurons),
                              ("landscape", landscape)) if on]
     check_picture_options(kinds, activations, at, seed, layer, frames)
+    if x != "epoch" and (kinds or activations):
+        raise ConfigError("goes with curves (--metric), not pictures", "--x")
     surface = landscape_options(landscape, line, span, resolution, along, at, frames, output)
     if activations:
         written = plots.plot_activations(output)
@@ -517,7 +528,7 @@ def plot(
         written = draw_picture(kinds[0], find_runs(paths), output, plugin or [],
                                plugin_changed_ok, at, seed, layer, frames, surface)
     else:
-        written = plots.plot_runs(find_runs(paths), output, metric)
+        written = plots.plot_runs(find_runs(paths), output, metric, x)
     typer.echo(str(written))
 
 

@@ -19,7 +19,7 @@ from typing import Annotated
 
 import numpy as np
 
-from .registry import AtLeastOne, Decay, Factor, NonNegative, Positive, Registry
+from .registry import AtLeastOne, ConfigError, Decay, Factor, NonNegative, Positive, Registry
 
 OPTIMIZERS = Registry("optimizer")
 SCHEDULES = Registry("schedule")
@@ -182,8 +182,9 @@ class RandomStep(Optimizer):
 
     def step(self, params, grads, lr, decay=None, closure=None) -> float:
         """One step: returns the loss of the batch at the parameters it leaves."""
-        if closure is None or self.rng is None:
-            raise ValueError(f"{self.registry_name} needs a loss closure and a generator (bind)")
+        if closure is None or self.rng is None:  # explain and lr-find show gradient steps
+            raise ConfigError(f"{self.registry_name} is gradient-free: a step measures the loss "
+                              "through a closure, which only training gives it", "optimizer.name")
         if self.updates is None:
             self.updates = [np.zeros_like(p) for p in params]
         self.t += 1

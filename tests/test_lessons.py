@@ -19,6 +19,7 @@ How the claims are compared, and why it holds on other CPUs:
 - Printed digits are never compared.
 """
 
+import base64
 import inspect
 import json
 import math
@@ -92,6 +93,12 @@ CLAIMS = {
     "lesson9-adam": "test_lesson9_likelihood",
     "lesson9-kl": "test_lesson9_likelihood",
     "lesson9-soft-targets": "test_lesson9_likelihood",
+    "lesson10-budget": "test_lesson10_random_search",
+    "lesson10-steps": "test_lesson10_random_search_steps",
+    "lesson10-table": "test_lesson10_random_search",
+    "lesson10-search-chance": "test_lesson10_random_search",
+    "lesson10-moons-curves": "test_lesson10_moons_curves",
+    "lesson10-digits-curves": "test_lesson10_digits_curves",
     "readme-zeros": "test_readme_five_things_to_try",
     "readme-compare": "test_readme_five_things_to_try",
     "readme-xavier-he": "test_readme_five_things_to_try",
@@ -758,6 +765,14 @@ def test_readme_five_things_to_try(tmp_path, cli):
     assert np.ptp(flat.predict_proba(grid)[:, 1]) < 1e-12, "readme-compare"
     bent = load_run(next(folder.glob("*xavier_uniform-seed0")))
     assert list(bent.predict([[0, 0], [0, 1], [1, 0], [1, 1]])) == [0, 1, 1, 0], "readme-compare"
+    # ... and the page of the sweep draws both, zeros' shade one value at every epoch
+    result = cli("view", folder)
+    assert result.exit_code == 0 and result.output.strip() == "zeros-vs-xavier.html"
+    page = (tmp_path / "zeros-vs-xavier.html").read_text()
+    drawn = json.loads(re.search(r'type="application/json">(.*?)</script>', page).group(1))
+    panels = {p["label"]: p for p in drawn["pictures"]["panels"]}
+    zeros_frames = {base64.b64decode(f) for f in panels["model.initializer=zeros"]["frames"]}
+    assert len({byte for frame in zeros_frames for byte in frame}) == 1, "readme-compare"
 
     # 3. the activation std at initialization: x 0.70 a layer with Xavier (the variance
     # halves: within 0.03 of 1/sqrt 2 = 0.71), x 0.99 with He (within 0.03 of 1)
@@ -780,3 +795,103 @@ def test_readme_five_things_to_try(tmp_path, cli):
     for name in ACTIVATIONS.names():
         line = re.search(rf"^activations\t{name}\t(.*)$", listed, flags=re.M)
         assert line and ";" in line.group(1), ("readme-activations", name)
+
+
+# -- 10. Random search vs gradient descent ---------------------------------------------------
+
+RANDOM_STEPS = {"random_search.yaml": 0.1, "random_search_digits.yaml": 0.03}
+
+
+def race(root, config, seed):
+    """Lesson 10's three runs of ``config`` at 1000 loss evaluations: gd, random_local (the
+    lesson's step), random_search."""
+    step = RANDOM_STEPS[config]
+    return {"gd": run(root, f"lessons/{config}", f"seed={seed}"),
+            "random_local": run(root, f"lessons/{config}", f"seed={seed}", "train.epochs=999",
+                                f"optimizer={{name: random_local, step: {step}}}"),
+            "random_search": run(root, f"lessons/{config}", f"seed={seed}", "train.epochs=999",
+                                 "optimizer=random_search")}
+
+
+def loss_at(result, evaluations):
+    """The training loss of the row at ``evaluations`` (every count from 2 on has a row for a
+    random_local run; gd's rows are at the even counts)."""
+    counts, losses = curve(result, "evaluations"), curve(result, "loss")
+    return np.array([losses[counts == e][0] for e in evaluations])
+
+
+@pytest.fixture(scope="module")
+def lesson10_races(tmp_path_factory):
+    """config -> the races of seeds 0-4 (shared by lesson 10's tests)."""
+    root = tmp_path_factory.mktemp("lesson10")
+    return {config: [race(root, config, seed) for seed in range(5)] for config in RANDOM_STEPS}
+
+
+@pytest.mark.slow
+def test_lesson10_random_search(lesson10_races):
+    # (mean validation accuracy, mean loss) after 1000 evaluations, as the table states; each
+    # seed's accuracy within accuracy_spread of the table, its loss within loss_spread of it
+    table = {"random_search.yaml": {"gd": (0.98, 0.026), "random_local": (0.99, 0.058),
+                                    "random_search": (0.84, 0.44)},
+             "random_search_digits.yaml": {"gd": (0.956, 0.044), "random_local": (0.88, 0.32),
+                                           "random_search": (0.22, 2.27)}}
+    accuracy_spread = {"gd": 0.01, "random_local": 0.04, "random_search": 0.1}
+    loss_spread = {"gd": 0.10, "random_local": 0.40, "random_search": 0.10}
+    for config, rows in table.items():
+        races = lesson10_races[config]
+        for name, (accuracy, loss) in rows.items():
+            finals = [r[name].summary["final"] for r in races]
+            accuracies = np.array([f["val_accuracy"] for f in finals])
+            losses = np.array([f["loss"] for f in finals])
+            assert all(r[name].history[-1]["evaluations"] == 1000 for r in races), \
+                ("lesson10-budget", config, name)
+            assert abs(accuracies.mean() - accuracy) <= 0.01, ("lesson10-table", config, name,
+                                                               accuracies)
+            assert abs(losses.mean() / loss - 1) <= 0.05, ("lesson10-table", config, name, losses)
+            assert (abs(accuracies - accuracy) <= accuracy_spread[name] + 1e-9).all(), \
+                ("lesson10-table", config, name, accuracies)
+            assert (abs(losses / loss - 1) <= loss_spread[name]).all(), \
+                ("lesson10-table", config, name, losses)
+    # random search's loss on digits ends within 0.15 of ln 10, the loss of answering 1/10 each
+    for r in lesson10_races["random_search_digits.yaml"]:
+        assert abs(r["random_search"].summary["final"]["loss"] - LN10) <= 0.15, \
+            "lesson10-search-chance"
+
+
+@pytest.mark.slow
+def test_lesson10_moons_curves(lesson10_races):
+    races = lesson10_races["random_search.yaml"]
+    for r in races:
+        gd, local = r["gd"], r["random_local"]
+        # random_local ahead at 200 evaluations; gd below it from 400 on, and at the end
+        assert loss_at(local, [200])[0] < loss_at(gd, [200])[0], "lesson10-moons-curves"
+        later = np.arange(400, 1001, 2)
+        assert (loss_at(gd, later) < loss_at(local, later)).all(), "lesson10-moons-curves"
+        accuracies = [r[n].summary["final"]["val_accuracy"] for n in ("gd", "random_local")]
+        assert abs(accuracies[0] - accuracies[1]) <= 0.02 + 1e-9, "lesson10-moons-curves"
+    means = [np.mean([r[n].summary["final"]["loss"] for r in races])
+             for n in ("gd", "random_local")]
+    assert means[0] == pytest.approx(0.026, rel=0.05), ("lesson10-moons-curves", means)
+    assert means[1] == pytest.approx(0.058, rel=0.05), ("lesson10-moons-curves", means)
+
+
+@pytest.mark.slow
+def test_lesson10_digits_curves(lesson10_races):
+    for r in lesson10_races["random_search_digits.yaml"]:
+        gd, local = r["gd"], r["random_local"]
+        # gd below random_local at every budget after its first step (4 evaluations on)
+        budgets = np.arange(4, 1001, 2)
+        assert (loss_at(gd, budgets) < loss_at(local, budgets)).all(), "lesson10-digits-curves"
+        # random_local after 1000 (0.32) still above gd after 200 (0.12)
+        assert loss_at(local, [1000])[0] > loss_at(gd, [200])[0], "lesson10-digits-curves"
+        assert loss_at(gd, [200])[0] == pytest.approx(0.12, abs=0.005), "lesson10-digits-curves"
+
+
+@pytest.mark.slow
+def test_lesson10_random_search_steps(tmp_path):
+    # the lesson's steps are the best of 0.3, 0.1 and 0.03 by seed 0's final loss
+    for config, chosen in RANDOM_STEPS.items():
+        finals = {step: run(tmp_path, f"lessons/{config}", "train.epochs=999",
+                            f"optimizer={{name: random_local, step: {step}}}"
+                            ).summary["final"]["loss"] for step in (0.3, 0.1, 0.03)}
+        assert min(finals, key=finals.get) == chosen, ("lesson10-steps", config, finals)
