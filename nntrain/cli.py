@@ -203,6 +203,12 @@ InitializersOpt = Annotated[Optional[str], typer.Option(
     help="Initializers to compare, e.g. he_normal,xavier_uniform (names or YAML mappings).")]
 
 
+OptimizersOpt = Annotated[Optional[str], typer.Option(
+    "--optimizers", metavar="A,B,...",
+    help="Optimizers to compare, e.g. gd,random_local,random_search; keys one does not take "
+         "(random_local's lr, gd's step) are dropped from its runs, with a note.")]
+
+
 class Executor(str, enum.Enum):
     local = "local"
     dask = "dask"
@@ -295,11 +301,7 @@ def compare(
     config: ConfigArg,
     overrides: OverridesArg = None,
     initializers: InitializersOpt = None,
-    optimizers: Annotated[Optional[str], typer.Option(
-        "--optimizers", metavar="A,B,...",
-        help="Optimizers to compare, e.g. gd,random_local,random_search; keys one does not "
-             "take (random_local's lr, gd's step) are dropped from its runs, with a note.")
-    ] = None,
+    optimizers: OptimizersOpt = None,
     seeds: Annotated[Optional[str], typer.Option(
         "--seeds", metavar="N|A,B,...",
         help="A count (5: the config's seed and the next 4) or a list (0,1,2).")] = None,
@@ -516,9 +518,7 @@ def plot(
 
     kinds = [k for k, on in (("boundary", boundary), ("fit", fit), ("neurons", neurons),
                              ("landscape", landscape)) if on]
-    check_picture_options(kinds, activations, at, seed, layer, frames)
-    if x != "epoch" and (kinds or activations):
-        raise ConfigError("goes with curves (--metric), not pictures", "--x")
+    check_picture_options(kinds, activations, at, seed, layer, frames, x)
     surface = landscape_options(landscape, line, span, resolution, along, at, frames, output)
     if activations:
         written = plots.plot_activations(output)
@@ -707,10 +707,12 @@ def lr_find(
 
 
 def check_picture_options(kinds: list[str], activations: bool, at, seed, layer: int,
-                          frames) -> None:
+                          frames, x: str = "epoch") -> None:
     """plot's picture options: one picture at a time, and no option it would ignore."""
     from .registry import ConfigError
 
+    if x != "epoch" and (kinds or activations):
+        raise ConfigError("goes with curves (--metric), not pictures", "--x")
     if len(kinds) + activations > 1:
         raise ConfigError("draws one picture at a time: give one of --boundary, --fit, "
                           "--neurons, --landscape, --activations", "plot")
