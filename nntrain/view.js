@@ -368,9 +368,10 @@
     }
     const n = pic.panels.length, cols = Math.min(n, 4), rows = Math.ceil(n / cols);
     const controls = el("div", {class: "controls"});
-    const slider = el("input", {type: "range", min: "0", max: String(pic.epochs.length - 1),
-                                step: "1", value: "0", id: "epoch-slider"});
-    const shown = el("span", {id: "epoch-value"}, "epoch " + pic.epochs[0]);
+    const start = pic.epochs.length - 1;  // the trained network first; the slider goes back
+    const slider = el("input", {type: "range", min: "0", max: String(start),
+                                step: "1", value: String(start), id: "epoch-slider"});
+    const shown = el("span", {id: "epoch-value"}, "epoch " + pic.epochs[start]);
     const label = el("label", {}, "epoch ");
     label.append(slider, " ", shown);
     controls.appendChild(label);
@@ -385,19 +386,19 @@
       const xa = "x" + axis, ya = "y" + axis;
       if (pic.kind === "boundary") {
         moving.push(traces.length);
-        traces.push(regionTrace(pic, panel, xa, ya, k === 0));
+        traces.push(regionTrace(pic, panel, xa, ya, k === 0, start));
       }
       for (const [part, pts] of Object.entries(panel.points)) traces.push(pointsTrace(pic, part, pts, xa, ya));
       if (pic.kind === "fit") {
         moving.push(traces.length);
-        traces.push({type: "scatter", x: panel.x, y: panel.frames[0][0], mode: "lines",
+        traces.push({type: "scatter", x: panel.x, y: panel.frames[start][0], mode: "lines",
                      line: {color: "#d62728", width: 2}, xaxis: xa, yaxis: ya, name: "network",
                      hovertemplate: "x %{x:.4g}<br>network %{y:.4g}<extra></extra>"});
       }
       layout["xaxis" + axis] = {title: {text: esc(pic.features[0] || "")}};
       layout["yaxis" + axis] = {title: {text: esc(pic.kind === "boundary" ? pic.features[1] || ""
                                                                           : "target")}};
-      layout.annotations.push({text: panelTitle(panel, 0, n), showarrow: false,
+      layout.annotations.push({text: panelTitle(panel, start, n), showarrow: false,
         xref: xa + " domain", yref: ya + " domain", x: 0.5, y: 1.0, yanchor: "bottom",
         font: {size: 11}});
     });
@@ -420,12 +421,12 @@
     const epoch = "epoch " + panel.snapshot_epochs[frame];
     return n > 1 ? esc(panel.label) + "<br>" + epoch : epoch;
   }
-  function regionTrace(pic, panel, xa, ya, first) {
+  function regionTrace(pic, panel, xa, ya, first, frame) {
     const classes = pic.classes.length ? pic.classes : ["0", "1"];
     const hover = pic.binary
       ? `P(${esc(classes[1] ?? "1")}) %{z:.3f}`
       : "class index + confidence %{z:.3f}";
-    const trace = {type: "heatmap", x: panel.x, y: panel.y, z: panel.frames[0], xaxis: xa,
+    const trace = {type: "heatmap", x: panel.x, y: panel.y, z: panel.frames[frame], xaxis: xa,
                    yaxis: ya, zsmooth: false, showscale: first, hoverongaps: false,
                    hovertemplate: `x %{x:.3g}, y %{y:.3g}<br>${hover}<extra></extra>`};
     if (pic.binary) {
