@@ -319,3 +319,43 @@ def write_folder(result: RangeTest, settings: dict, out: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def read_folder(folder: Path) -> dict | None:
+    """An ``--out`` folder's lr_find.json as --json's keys (lists of numbers or null, one entry
+    per step; suggestions by rule), or None when it is missing or not that shape: the folder
+    may come from someone else, and nothing in it is trusted (``nntrain view`` draws it)."""
+    import json
+
+    from .runs import regular
+
+    try:
+        data = json.loads(regular(Path(folder) / JSON).read_text())
+    except (OSError, ValueError, ConfigError):  # UnicodeDecodeError, JSONDecodeError
+        return None
+
+    def numbers(values) -> bool:
+        return isinstance(values, list) and all(
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values)
+
+    if not isinstance(data, dict) or not all(numbers(data.get(k)) for k in ("lr", "loss",
+                                                                               "smoothed")):
+        return None
+    if not len(data["lr"]) == len(data["loss"]) == len(data["smoothed"]):
+        return None
+    suggestions = data.get("suggestions")
+    if not isinstance(suggestions, dict) or not numbers(list(suggestions.values())):
+        suggestions = {}
+    stopped = data.get("stopped_at")
+    return {"lr": data["lr"], "loss": data["loss"], "smoothed": data["smoothed"],
+            "suggestions": {str(k): v for k, v in suggestions.items()},
+            "stopped_at": stopped if isinstance(stopped, dict) else None}
+
+
+def find_folders(path: Path) -> list[Path]:
+    """``--out`` folders of lr-find at or under ``path`` (holding lr_find.json), sorted."""
+    path = Path(path)
+    if (path / JSON).is_file():
+        return [path]
+    return sorted(p.parent for p in path.rglob(JSON) if not any(
+        part.startswith(".") for part in p.parent.relative_to(path).parts))

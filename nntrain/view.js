@@ -7,7 +7,8 @@
   const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
                    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
   const CONFIG = {displaylogo: false, responsive: true};
-  const state = {smoothing: 0, seeds: false, extra: false, logx: {}, logy: {}, frame: 0};
+  const state = {smoothing: 0, seeds: false, extra: false, logx: {}, logy: {}, frame: 0,
+                 x: "epoch"};
 
   // -- helpers ------------------------------------------------------------------------------
   function el(tag, attrs, text) {
@@ -148,6 +149,7 @@
 
   // -- the runs table ------------------------------------------------------------------------
   function table() {
+    if (!DATA.runs.length) return;
     const box = section("Runs");
     const cols = DATA.table.columns, rows = DATA.table.rows.slice();
     const tbl = el("table", {class: "runs", id: "runs-table"});
@@ -201,6 +203,7 @@
   // -- curves ------------------------------------------------------------------------------
   const charts = [];
   function curvesSection() {
+    if (!DATA.curves.length) return;
     const box = section("Curves");
     const controls = el("div", {class: "controls"});
     const slider = el("input", {type: "range", min: "0", max: "0.99", step: "0.01", value: "0",
@@ -217,6 +220,14 @@
     if (DATA.variants.some((v) => v.runs.length > 1)) {
       controls.appendChild(checkbox("seeds", "show seeds one by one (else mean \u00b1 std)",
         (on) => { state.seeds = on; drawCurves(); }));
+    }
+    if (DATA.runs.some((r) => r.curves.evaluations)) {
+      const select = el("select", {id: "x-axis"});
+      for (const x of ["epoch", "evaluations"]) select.appendChild(el("option", {value: x}, x));
+      select.addEventListener("change", () => { state.x = select.value; drawCurves(); });
+      const label = el("label", {}, "x axis ");
+      label.appendChild(select);
+      controls.appendChild(label);
     }
     if (DATA.extra.length) {
       controls.appendChild(checkbox("extra", "show " + DATA.extra.join(" and "),
@@ -259,17 +270,18 @@
       const raw = run.curves[column], epochs = run.epochs;
       if (!raw) return;
       const values = smooth(epochs, raw, state.smoothing);
+      const x = xValues(run);
       const name = esc(run.name), c = colour(i);
       if (state.smoothing > 0) {
-        traces.push({x: epochs, y: raw, mode: "lines", line: {color: c, width: 1},
+        traces.push({x: x, y: raw, mode: "lines", line: {color: c, width: 1},
                      opacity: 0.25, legendgroup: name, showlegend: false, hoverinfo: "skip",
                      name: name});
       }
-      traces.push({x: epochs, y: values, mode: "lines", line: {color: c, width: 1.6},
+      traces.push({x: x, y: values, mode: "lines", line: {color: c, width: 1.6},
                    name: name, legendgroup: name,
-                   hovertemplate: `${name}<br>epoch %{x}<br>${esc(column)} %{y:.6g}<extra></extra>`});
-      const stop = lastFinite(epochs, values);
-      if (stop) traces.push(divergedMarker(stop, c, name, `${name} diverged after epoch ${stop[0]}`));
+                   hovertemplate: `${name}<br>${state.x} %{x}<br>${esc(column)} %{y:.6g}<extra></extra>`});
+      const stop = lastFinite(x, values);
+      if (stop) traces.push(divergedMarker(stop, c, name, `${name} diverged after ${state.x} ${stop[0]}`));
     });
     return traces;
   }
@@ -285,7 +297,7 @@
         .filter((r) => r.curves[column]);
       if (!runs.length) return;
       const name = esc(variant.label), c = colour(i);
-      const smoothed = runs.map((r) => ({epochs: r.epochs,
+      const smoothed = runs.map((r) => ({epochs: xValues(r),
         values: smooth(r.epochs, r.curves[column], state.smoothing)}));
       const agg = aggregate(smoothed);
       const upper = agg.mean.map((m, k) => m === null ? null : m + agg.std[k]);
@@ -296,24 +308,29 @@
                    fill: "tonexty", fillcolor: rgba(c, 0.2), legendgroup: name, showlegend: false,
                    hoverinfo: "skip", name: name});
       if (state.smoothing > 0) {
-        const raw = aggregate(runs.map((r) => ({epochs: r.epochs, values: r.curves[column]})));
+        const raw = aggregate(runs.map((r) => ({epochs: xValues(r), values: r.curves[column]})));
         traces.push({x: raw.epochs, y: raw.mean, mode: "lines", opacity: 0.25,
                      line: {color: c, width: 1}, legendgroup: name, showlegend: false,
                      hoverinfo: "skip", name: name});
       }
       traces.push({x: agg.epochs, y: agg.mean, customdata: agg.std.map((s, k) => [s, agg.count[k]]),
                    mode: "lines", line: {color: c, width: 2}, name: name, legendgroup: name,
-                   hovertemplate: `${name}<br>epoch %{x}<br>${esc(column)} %{y:.6g} \u00b1 ` +
+                   hovertemplate: `${name}<br>${state.x} %{x}<br>${esc(column)} %{y:.6g} \u00b1 ` +
                                   "%{customdata[0]:.3g} (%{customdata[1]} runs)<extra></extra>"});
       runs.forEach((r, k) => {
         const stop = lastFinite(smoothed[k].epochs, smoothed[k].values);
         if (stop) {
           traces.push(divergedMarker(stop, c, name,
-            `${esc(r.name)} (seed ${esc(r.seed)}) diverged after epoch ${stop[0]}`));
+            `${esc(r.name)} (seed ${esc(r.seed)}) diverged after ${state.x} ${stop[0]}`));
         }
       });
     });
     return traces;
+  }
+  // Curves are smoothed over epochs and drawn against the chosen x: the epoch, or the loss
+  // evaluations spent by then (metrics.csv's evaluations column).
+  function xValues(run) {
+    return state.x === "evaluations" && run.curves.evaluations ? run.curves.evaluations : run.epochs;
   }
   function drawCurves() {
     const grouped = !state.seeds && DATA.variants.some((v) => v.runs.length > 1);
@@ -323,7 +340,7 @@
       Plotly.react(chart.div, traces, {
         title: {text: esc(chart.column), font: {size: 14}},
         margin: {l: 55, r: 10, t: 35, b: 40}, hovermode: "closest",
-        xaxis: {title: {text: "epoch"}, type: state.logx[chart.column] ? "log" : "linear"},
+        xaxis: {title: {text: state.x}, type: state.logx[chart.column] ? "log" : "linear"},
         yaxis: {type: state.logy[chart.column] ? "log" : "linear"},
         legend: {font: {size: 10}}, showlegend: traces.length > 1}, CONFIG);
     }
@@ -503,8 +520,46 @@
     lazily(grid, draw);
   }
 
+  // -- learning-rate range tests (lr-find --out folders) ------------------------------------
+  function ranges() {
+    if (!DATA.ranges || !DATA.ranges.length) return;
+    const box = section("Learning-rate range test (lr-find)");
+    box.appendChild(el("p", {class: "note"}, "The suggestions are heuristics, each labelled " +
+      "with its rule; the raw loss is faint behind the smoothed one."));
+    const grid = el("div", {class: "charts", id: "ranges"});
+    box.appendChild(grid);
+    DATA.ranges.forEach((test, k) => {
+      const div = el("div", {class: "chart", id: "range-" + k});
+      grid.appendChild(div);
+      const traces = [
+        {x: test.lr, y: test.loss, mode: "lines", name: "loss", opacity: 0.3,
+         line: {color: colour(0), width: 1}, hovertemplate: "lr %{x:.3g}<br>loss %{y:.4g}<extra></extra>"},
+        {x: test.lr, y: test.smoothed, mode: "lines", name: "smoothed", line: {color: colour(0), width: 2},
+         hovertemplate: "lr %{x:.3g}<br>smoothed %{y:.4g}<extra></extra>"}];
+      const shapes = [], annotations = [];
+      Object.entries(test.suggestions).forEach(([rule, lr], i) => {
+        if (!finite(lr)) return;
+        shapes.push({type: "line", xref: "x", yref: "paper", x0: lr, x1: lr, y0: 0, y1: 1,
+                     line: {color: colour(i + 1), dash: "dash", width: 1.5}});
+        annotations.push({x: Math.log10(lr), xref: "x", yref: "paper", y: 1 - 0.08 * i,
+                          text: esc(`${rule} ${+lr.toPrecision(3)}`), showarrow: false,
+                          xanchor: "left", font: {size: 11, color: colour(i + 1)}});
+      });
+      const finiteLosses = test.smoothed.filter(finite);
+      const low = Math.min(...finiteLosses), first = finiteLosses[0];
+      Plotly.newPlot(div, traces, {
+        title: {text: esc(test.name), font: {size: 13}}, shapes, annotations,
+        margin: {l: 55, r: 10, t: 35, b: 40}, hovermode: "closest", showlegend: false,
+        xaxis: {type: "log", title: {text: "learning rate"}},
+        yaxis: {title: {text: "loss"}, range: finite(low) && finite(first)
+          ? [low - 0.1 * Math.abs(first - low), first + 0.5 * Math.abs(first - low)] : undefined}},
+        CONFIG);
+    });
+  }
+
   // -- configs -------------------------------------------------------------------------------
   function configs() {
+    if (!DATA.runs.length) return;
     const box = section("Configs");
     for (const run of DATA.runs) {
       const details = el("details");
@@ -519,7 +574,7 @@
   window.nntrainView = {smooth, aggregate, lastFinite, decodeFrame, drawAll, data: DATA, state,
                         redrawCurves: () => drawCurves()};
   const marks = window.nntrainView.marks = [["start", performance.now()]];
-  for (const part of [header, table, curvesSection, parallel, pictures, layers, configs]) {
+  for (const part of [header, table, curvesSection, parallel, pictures, ranges, layers, configs]) {
     part();
     marks.push([part.name, Math.round(performance.now())]);
   }

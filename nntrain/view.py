@@ -56,17 +56,45 @@ def view(paths: list[Path], out: Path | None = None, watch: bool = False,
     out = Path(out) if out is not None else default_output(paths)
     while True:
         started = time.perf_counter()
-        run_dirs = find_runs(paths)  # no run at all: a ConfigError, nothing written
-        check_output(out, run_dirs)
+        run_dirs, ranges = find_runs_and_ranges(paths)  # nothing: a ConfigError, nothing written
+        check_output(out, run_dirs + ranges)
         state = sweep_state(paths, run_dirs)
         live = watch and state["live"]
-        page = render(page_data(paths, run_dirs, state), live=live, every=every)
+        data = page_data(paths, run_dirs, state)
+        data["ranges"] = range_tests(ranges)
+        page = render(data, live=live, every=every)
         write_atomic(out, page)
         if on_write:
             on_write(out, time.perf_counter() - started, page)
         if not live:
             return out
         time.sleep(every)
+
+
+def find_runs_and_ranges(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """The run folders at or under ``paths`` (as report finds them), and lr-find's ``--out``
+    folders there; a path holding neither is a ConfigError naming it."""
+    from .lrfind import find_folders
+
+    ranges = {p: find_folders(p) for p in map(Path, paths) if p.is_dir()}
+    with_runs = [p for p in paths if not ranges.get(Path(p)) or any(Path(p).rglob("metrics.csv"))]
+    run_dirs = find_runs(with_runs) if with_runs else []
+    return run_dirs, sorted({f for found in ranges.values() for f in found})
+
+
+def range_tests(folders: list[Path]) -> list[dict]:
+    """Each lr-find folder's curve and suggestions (one whose lr_find.json is not readable is
+    skipped with a warning, as a damaged run is)."""
+    from .lrfind import read_folder
+
+    tests = []
+    for folder in folders:
+        found = read_folder(folder)
+        if found is None:
+            warnings.warn(f"skipped {folder}: lr_find.json is not lr-find's", stacklevel=2)
+        else:
+            tests.append({"name": str(folder), **found})
+    return tests
 
 
 def default_output(paths: list[Path]) -> Path:
@@ -131,7 +159,7 @@ def grid_size(folder: Path) -> int | None:
 def page_data(paths: list[Path], run_dirs: list[Path], state: dict) -> dict:
     """Everything the page draws, as JSON-ready data (see the module docstring)."""
     rows, columns = report_rows(run_dirs)
-    base = common_parent(run_dirs)
+    base = common_parent(run_dirs) if run_dirs else Path()
     names = [run_name(d, base) for d in run_dirs]
     configs = [read_config(d) for d in run_dirs]
     groups = variants(list(zip(run_dirs, configs)))
@@ -153,7 +181,7 @@ def page_data(paths: list[Path], run_dirs: list[Path], state: dict) -> dict:
                      for label, members in groups.items()],
         "curves": curve_columns(runs),
         "extra": [c for c in EXTRA_CURVES if any(c in r["curves"] for r in runs)],
-        "pictures": pictures_section(run_dirs),
+        "pictures": pictures_section(run_dirs) if run_dirs else None,
         "layers": {name: layers_section(d) for name, d in zip(names, run_dirs)},
     }
 
@@ -233,9 +261,12 @@ def thin(values: np.ndarray, limit: int) -> np.ndarray:
     return np.array(sorted(keep))
 
 
-def drawn(value: float) -> float | None:
-    """A value to draw: 6 significant digits (the table keeps the exact ones); None if not finite."""
-    return float(f"{value:.6g}") if math.isfinite(value) else None
+def drawn(value: float) -> float | int | None:
+    """A value to draw: a whole number as it is (evaluations), others to 6 significant digits
+    (the table keeps the exact ones); None if not finite."""
+    if not math.isfinite(value):
+        return None
+    return int(value) if value.is_integer() and abs(value) < 2 ** 53 else float(f"{value:.6g}")
 
 
 def clean_row(row: dict) -> dict:

@@ -264,3 +264,42 @@ def test_help_does_not_import_plotly():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert out.stdout.strip() == "False", out.stderr
+
+
+# -- lr-find folders ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def range_test(cli, tmp_path):
+    result = cli("lr-find", CONFIGS / "xor.yaml", "--steps", "30", "--out", "lrf")
+    assert result.exit_code == 0, result.output
+    return tmp_path / "lrf"
+
+
+def test_an_lr_find_folder_is_drawn_beside_runs(cli, xor_run, range_test, tmp_path):
+    result = cli("view", range_test, xor_run, "-o", "both.html")
+    assert result.exit_code == 0, result.output
+    data = page_json((tmp_path / "both.html").read_text())
+    saved = json.loads((range_test / "lr_find.json").read_text())
+    (drawn,) = data["ranges"]
+    assert drawn["lr"] == saved["lr"] and drawn["smoothed"] == saved["smoothed"]
+    assert set(drawn["suggestions"]) == {"steepest", "minimum_over_10", "valley"}
+    assert [r["name"] for r in data["runs"]] == ["one"]
+    alone = cli("view", range_test, "-o", "alone.html")  # an lr-find folder alone is a page too
+    assert alone.exit_code == 0 and page_json((tmp_path / "alone.html").read_text())["runs"] == []
+
+
+def test_a_damaged_lr_find_folder_is_skipped_with_a_warning(cli, xor_run, range_test, tmp_path):
+    (range_test / "lr_find.json").write_text('{"lr": [1, 2], "loss": ["<b>"], "smoothed": []}')
+    result = cli("view", range_test, xor_run, "-o", "page.html")
+    assert result.exit_code == 0, result.output
+    assert "skipped" in result.output and "lr_find.json" in result.output
+    assert page_json((tmp_path / "page.html").read_text())["ranges"] == []
+
+
+def test_evaluations_are_drawn_as_whole_numbers(xor_run):
+    from nntrain.runs import read_metrics
+
+    epochs, drawn = curves(read_metrics(xor_run))
+    assert all(type(v) is int for v in drawn["evaluations"])
+    assert drawn["evaluations"][:3] == [0, 2, 4]  # full batch: a forward and a backward pass

@@ -316,3 +316,23 @@ def test_a_100_run_sweep_draws_in_3_s_and_its_slider_in_200_ms(browser, tmp_path
     assert statistics.median(loads) < 3000
     assert statistics.median(moves) < 200
     assert size < 12
+
+
+def test_curves_against_evaluations_and_an_lr_find_curve(opened, tmp_path, cli):
+    assert cli("train", CONFIGS / "xor.yaml", "train.epochs=50", "--out", "runs/xor").exit_code == 0
+    assert cli("lr-find", CONFIGS / "xor.yaml", "--steps", "40", "--out", "lrf").exit_code == 0
+    assert cli("view", "runs/xor", "lrf", "-o", "page.html").exit_code == 0
+    page = opened(tmp_path / "page.html")
+    assert page.errors == []
+    x = "document.getElementById('chart-loss').data[0].x.slice(0, 3)"
+    assert page.js(x) == [0, 1, 2]
+    page.page.select_option("#x-axis", "evaluations")
+    assert page.js(x) == [0, 2, 4]  # a full-batch epoch: one forward and one backward pass
+    assert page.js("document.getElementById('chart-loss').layout.xaxis.title.text") == \
+        "evaluations"
+    ranges = page.traces("range-0")
+    assert [t["name"] for t in ranges] == ["loss", "smoothed"] and ranges[0]["n"] > 5
+    layout = page.js("document.getElementById('range-0').layout")
+    assert layout["xaxis"]["type"] == "log"
+    assert len(layout["shapes"]) == len([v for v in json.loads(
+        (tmp_path / "lrf" / "lr_find.json").read_text())["suggestions"].values() if v])
