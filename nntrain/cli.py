@@ -455,7 +455,8 @@ def inspect(
 
 # plot --landscape's options (landscape.py)
 LandscapeOpt = Annotated[bool, typer.Option("--landscape", help=(
-    "The training loss E(W) around the run's trained parameters (Li et al. 2018)."))]
+    "The training loss E(W) around the run's trained parameters (Li et al. 2018), one panel "
+    "per variant."))]
 LineOpt = Annotated[bool, typer.Option("--line", help=(
     "--landscape: E((1-a) W0 + a W_final) from the initial to the trained parameters, "
     "a in [-0.5, 1.5]."))]
@@ -467,6 +468,9 @@ ResolutionOpt = Annotated[Optional[int], typer.Option("--resolution", metavar="N
 AlongOpt = Annotated[Optional[str], typer.Option("--along", metavar="random|path",
     show_default=False, help=("--landscape: two filter-normalized random directions, or the "
     "path's two principal components with the path drawn (default random)."))]
+TogetherOpt = Annotated[bool, typer.Option("--together", help=(
+    "--landscape --along path: one surface with every run's path (runs of one network on one "
+    "training split, e.g. a compare over optimizer.lr), centred on the lowest final loss."))]
 
 
 @app.command(cls=Command)
@@ -502,6 +506,7 @@ def plot(
     span: SpanOpt = None,
     resolution: ResolutionOpt = None,
     along: AlongOpt = None,
+    together: TogetherOpt = False,
     plugin: RunPluginOpt = None,
     plugin_changed_ok: ChangedOkOpt = False,
     debug: DebugOpt = False,
@@ -510,7 +515,6 @@ def plot(
 
     --boundary, --fit and --neurons draw what a run's network computes, from its parameter
     snapshots: one panel per --at epoch, one row per variant; -o NAME.gif animates instead.
-    --landscape draws the loss surface around the trained parameters, one panel per variant.
     """
     from . import plots
     from .registry import ConfigError
@@ -519,7 +523,7 @@ def plot(
     kinds = [k for k, on in (("boundary", boundary), ("fit", fit), ("neurons", neurons),
                              ("landscape", landscape)) if on]
     check_picture_options(kinds, activations, at, seed, layer, frames, x)
-    surface = landscape_options(landscape, line, span, resolution, along, at, frames, output)
+    surface = landscape_options(landscape, line, span, resolution, along, at, frames, output, together)
     if activations:
         written = plots.plot_activations(output)
     elif not paths:
@@ -724,14 +728,15 @@ def check_picture_options(kinds: list[str], activations: bool, at, seed, layer: 
                           "draw the whole network", "--layer")
 
 
-def landscape_options(landscape: bool, line: bool, span, resolution, along, at, frames, output):
+def landscape_options(landscape: bool, line: bool, span, resolution, along, at, frames, output,
+                      together: bool = False):
     """plot --landscape's options, checked (landscape.options); None when none is given."""
     if not (landscape or line or span is not None or resolution is not None
-            or along is not None):
+            or along is not None or together):
         return None
     from .landscape import options
 
-    return options(landscape, line, span, resolution, along, at, frames, output)
+    return options(landscape, line, span, resolution, along, at, frames, output, together)
 
 
 def draw_picture(kind: str, runs: list[Path], output: Path, plugin: list[Path],

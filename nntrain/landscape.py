@@ -4,6 +4,9 @@
     nntrain plot RUN --landscape --along path    the plane of the path's two principal
                                                  components, with the path drawn on it
     nntrain plot RUN --landscape --line          E((1-a) W0 + a W_final), a in [-0.5, 1.5]
+    nntrain plot DIR --landscape --along path --together
+                                                 one surface with every run's path (runs that
+                                                 differ only in how they were trained)
 
 The plane (Li et al. 2018, "Visualizing the Loss Landscape of Neural Nets") is
 W(a, b) = W_final + a d1 + b d2, and E is the run's loss on its training split
@@ -23,6 +26,13 @@ as the run prepared it (model.load_run and the run's saved preprocessor).
   scikit-learn's, which Li et al.'s code uses), each a unit vector; the path is
   each offset's projection on them, and each axis says how much of the path's
   variance it explains.
+- Together (--together): runs of one network on one training split (a compare folder over
+  optimizer.lr, say) share one surface E(W), so their paths can share one plane: the
+  principal components of all their snapshots' offsets together, centred on the final
+  parameters of the run whose final loss E is lowest. A diverged run's parameters run off to
+  where every loss overflows: its path is drawn up to its last finite snapshot, and only until
+  it leaves the picture; the plane and the picture's reach come from the runs that did not
+  diverge (a path that ran off to 1e100 would otherwise be the plane).
 - The line is Goodfellow et al.'s (2015) linear interpolation from the
   initial parameters (epoch 0's snapshot, else the config's init rebuilt from
   its seed) to the trained ones.
@@ -36,7 +46,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -72,16 +82,19 @@ class Options:
     resolution: int = RESOLUTION
     along: str = "random"
     line: bool = False
+    together: bool = False
 
 
 def options(landscape: bool, line: bool = False, span: float | None = None,
             resolution: int | None = None, along: str | None = None, at: str | None = None,
-            frames: int | None = None, out: Path | None = None) -> Options | None:
+            frames: int | None = None, out: Path | None = None,
+            together: bool = False) -> Options | None:
     """The checked options of ``plot --landscape``; None without --landscape. A mistake is a
     ConfigError naming the option (one line, exit 2)."""
     given = [name for name, on in (("--line", line), ("--span", span is not None),
                                    ("--resolution", resolution is not None),
-                                   ("--along", along is not None)) if on]
+                                   ("--along", along is not None), ("--together", together))
+             if on]
     if not landscape:
         if given:
             raise ConfigError("goes with --landscape", given[0])
@@ -105,8 +118,12 @@ def options(landscape: bool, line: bool = False, span: float | None = None,
                           f"parameters are the grid's centre), got {resolution}", "--resolution")
     if along is not None and along not in ("random", "path"):
         raise ConfigError(f"expected random or path, got {along!r}", "--along")
+    if together and along != "path":
+        raise ConfigError("draws the runs' paths on one surface: it goes with --along path",
+                          "--together")
     return Options(SPAN if span is None else float(span),
-                   RESOLUTION if resolution is None else resolution, along or "random", line)
+                   RESOLUTION if resolution is None else resolution, along or "random", line,
+                   together)
 
 
 # -- directions ------------------------------------------------------------------------------
@@ -187,18 +204,24 @@ def principal_plane(offsets: np.ndarray, rng: np.random.Generator | None = None)
     return PathPlane(directions, share[:2], offsets @ directions.T)
 
 
-def path_snapshots(model: TrainedModel) -> list[Snapshot]:
-    """The run's snapshots, for --along path: at least two besides the final parameters."""
+def run_snapshots(model: TrainedModel) -> list[Snapshot]:
+    """The run's snapshots (snapshots.bin), two or more, shaped as its network."""
     snaps = load_snapshots(model.path / FILE_NAME).snapshots
     if snaps:
         check_shapes(model, snaps[0])
-    final = flat(model.network.parameters())
-    moved = [s for s in snaps if not np.array_equal(flat(s.params), final)]
     if len(snaps) < 2:
         raise ConfigError(f"has {len(snaps)} parameter snapshot{'s' * (len(snaps) != 1)} "
                           f"({FILE_NAME}): a path needs 2 or more; train with "
                           "train.snapshot_every: auto (or N), or use --along random",
                           str(model.path))
+    return snaps
+
+
+def path_snapshots(model: TrainedModel) -> list[Snapshot]:
+    """The run's snapshots, for --along path: at least two, not all the final parameters."""
+    snaps = run_snapshots(model)
+    final = flat(model.network.parameters())
+    moved = [s for s in snaps if not np.array_equal(flat(s.params), final)]
     if not moved:
         raise ConfigError("the run's parameters never moved (every snapshot equals the final "
                           "parameters): there is no path to take directions from; use "
@@ -251,8 +274,21 @@ class LossAt:
     def restore(self) -> None:
         self.net.load_parameters(self.final)
 
+    def at_final(self) -> float:
+        """E of the final parameters themselves (not metrics.csv's last row: see the tests)."""
+        return self(0.0, self.final)
+
 
 # -- what to compute ---------------------------------------------------------------------------
+
+
+@dataclass
+class Track:
+    """A path drawn on the plane: its snapshots' coordinates and epochs, and its legend label."""
+
+    label: str
+    coords: np.ndarray  # (snapshots, 2), on the plane's axes
+    epochs: tuple[int, ...]
 
 
 @dataclass
@@ -267,17 +303,17 @@ class Plan:
     betas: np.ndarray | None
     axes: tuple[str, str]
     note: str = ""
-    path: np.ndarray | None = None  # (snapshots, 2), on the plane's axes
-    epochs: tuple[int, ...] = ()
+    centre: str = "the trained W"
+    tracks: list[Track] = field(default_factory=list)  # the paths (--along path)
 
     @property
     def points(self) -> int:
         return len(self.alphas) * (1 if self.betas is None else len(self.betas))
 
 
-def chosen_runs(run_dirs: list[Path], seed: int | None) -> list[tuple[str, TrainedModel]]:
+def picked_runs(run_dirs: list[Path], seed: int | None) -> list[tuple[str, TrainedModel]]:
     """One run per variant (the one with ``seed``, else the lowest seed), with its final
-    parameters (model.npz, else the checkpoint), which must be finite."""
+    parameters (model.npz, else the checkpoint)."""
     chosen: dict[str, Path] = {}
     for label, members in variants([(d, read_config(d)) for d in run_dirs]).items():
         picked = [d for d, config in members if seed is None or config.get("seed") == seed]
@@ -285,10 +321,21 @@ def chosen_runs(run_dirs: list[Path], seed: int | None) -> list[tuple[str, Train
             chosen[label] = picked[0]
     if not chosen:
         raise ConfigError(f"no run with seed {seed} among {len(run_dirs)} runs", "--seed")
-    models = [(label, load_run(d)) for label, d in chosen.items()]
+    return [(label, load_run(d)) for label, d in chosen.items()]
+
+
+def diverged(model: TrainedModel) -> bool:
+    """The run diverged (summary.json), or its last parameters are not finite."""
+    status = (read_summary(model.path) or {}).get("status")
+    return status == "diverged" or not all(np.isfinite(p).all()
+                                           for p in model.network.parameters())
+
+
+def chosen_runs(run_dirs: list[Path], seed: int | None) -> list[tuple[str, TrainedModel]]:
+    """picked_runs, each of whose final parameters must be finite: a surface around them."""
+    models = picked_runs(run_dirs, seed)
     for _, model in models:
-        diverged = (read_summary(model.path) or {}).get("status") == "diverged"
-        if diverged or not all(np.isfinite(p).all() for p in model.network.parameters()):
+        if diverged(model):
             raise ConfigError("the run diverged: its last parameters are not finite, or far "
                               "out where every loss overflows; there is no surface around them",
                               str(model.path))
@@ -324,7 +371,114 @@ def plane_plan(label: str, model: TrainedModel, opts: Options) -> Plan:
     axes = tuple(f"PC {k + 1} of the path ({share:.1%} of its variance)"
                  for k, share in enumerate(plane.explained))
     return Plan(label, loss_at, u, v, centred_grid(a_half, n), centred_grid(b_half, n), axes,
-                path=plane.coords, epochs=tuple(s.epoch for s in snaps))
+                tracks=[Track("path (snapshots)", plane.coords, tuple(s.epoch for s in snaps))])
+
+
+# -- --together: several runs' paths on one surface -------------------------------------------
+
+
+def surface_of(model: TrainedModel) -> dict:
+    """What fixes E(W): the network (initializers aside), the loss and the training split."""
+    net, data = model.network, model.data()
+    return {"network": (replace(model.config.model, initializer=None, bias_initializer=None),
+                        net.parameter_names(), [p.shape for p in net.parameters()]),
+            "loss": model.config.loss, "training data": (data.X_train, data.Y_train)}
+
+
+def check_one_surface(runs: list[tuple[str, TrainedModel]]) -> None:
+    """Refuse runs whose E(W) is not the same function: another network or training split."""
+    first = surface_of(runs[0][1])
+    for _, model in runs[1:]:
+        for what, value in surface_of(model).items():
+            same = (all(np.array_equal(a, b) for a, b in zip(value, first[what]))
+                    if what == "training data" else value == first[what])
+            if not same:
+                raise ConfigError(f"its {what} differs from {runs[0][1].path}'s: --together puts "
+                                  "runs of one network on one training split on one surface "
+                                  "(they may differ in optimizer, epochs, seed, initializer)",
+                                  str(model.path))
+
+
+def finite_prefix(snaps: list[Snapshot]) -> list[Snapshot]:
+    """The snapshots up to the first with a non-finite parameter."""
+    for k, snap in enumerate(snaps):
+        if not all(np.isfinite(p).all() for p in snap.params):
+            return snaps[:k]
+    return snaps
+
+
+def inside(coords: np.ndarray, halves: np.ndarray) -> np.ndarray:
+    """A diverged path up to the first point outside the picture (that one drawn: the line
+    leaves the frame)."""
+    out = np.flatnonzero((np.abs(coords) > halves).any(axis=1))
+    return coords if not len(out) else coords[:out[0] + 1]
+
+
+def centre_run(runs: list[tuple[str, TrainedModel]]) -> tuple[str, LossAt, float]:
+    """Of the runs that did not diverge, the one whose final parameters have the lowest E:
+    its label, its LossAt and that E (ties: the first)."""
+    stayed = [(label, LossAt(model)) for label, model in runs if not diverged(model)]
+    if not stayed:
+        raise ConfigError("every run diverged: there is no surface around their last "
+                          "parameters", "--together")
+    losses = [loss_at.at_final() for _, loss_at in stayed]
+    best = int(np.argmin([E if math.isfinite(E) else math.inf for E in losses]))
+    return stayed[best][0], stayed[best][1], losses[best]
+
+
+def together_plan(runs: list[tuple[str, TrainedModel]], opts: Options) -> Plan:
+    """Every run's path on one plane: the principal components of the snapshots of the runs
+    that did not diverge, all together, around the centre run's final parameters; a diverged
+    run's path up to its last finite snapshot, until it leaves the picture."""
+    check_one_surface(runs)
+    centre, loss_at, E = centre_run(runs)
+    final = flat(loss_at.final)
+    paths = {}
+    for label, model in runs:
+        snaps = finite_prefix(run_snapshots(model))
+        if snaps:
+            paths[label] = (diverged(model), model, snaps,
+                            np.vstack([flat(s.params) - final for s in snaps]))
+    plane, halves, coords = shared_plane([(offsets, gone) for gone, _, _, offsets
+                                          in paths.values()], opts.span,
+                                         np.random.default_rng([2, int(runs[0][1].config.seed)]))
+    tracks = []
+    for xy, (label, (gone, model, snaps, _)) in zip(coords, paths.items()):
+        if gone:
+            label = f"{label} ({diverged_note(model, snaps[len(xy) - 1].epoch)})"
+        tracks.append(Track(label, xy, tuple(s.epoch for s in snaps[:len(xy)])))
+    u, v = (unflat(d, loss_at.final) for d in plane.directions)
+    axes = tuple(f"PC {k + 1} of the paths ({share:.1%} of their variance)"
+                 for k, share in enumerate(plane.explained))
+    n = opts.resolution
+    return Plan("", loss_at, u, v, centred_grid(halves[0], n), centred_grid(halves[1], n), axes,
+                centre=f"{centre}'s trained W\n(the lowest final E of the runs: {E:.3g})",
+                tracks=tracks)
+
+
+def shared_plane(paths: list[tuple[np.ndarray, bool]], span: float = SPAN,
+                 rng: np.random.Generator | None = None
+                 ) -> tuple[PathPlane, np.ndarray, list[np.ndarray]]:
+    """``paths``: each run's offsets from the centre (snapshots, parameters) and whether it
+    diverged. The principal plane of the paths that did not diverge, all their snapshots
+    together; the picture's half-widths (PATH_MARGIN * span past their farthest point on each
+    axis); each path's coordinates, a diverged one's until it leaves the picture."""
+    stayed = np.vstack([offsets for offsets, gone in paths if not gone])
+    plane = principal_plane(stayed, rng)
+    halves = PATH_MARGIN * span * np.abs(stayed @ plane.directions.T).max(axis=0)
+    halves[halves == 0] = halves.max()
+    coords = []
+    for offsets, gone in paths:
+        xy = offsets @ plane.directions.T
+        coords.append(inside(xy, halves) if gone else xy)
+    return plane, halves, coords
+
+
+def diverged_note(model: TrainedModel, drawn_to: int) -> str:
+    """How far a diverged run's path is drawn, and where it diverged."""
+    where = ((read_summary(model.path) or {}).get("diverged") or {}).get("epoch")
+    return (f"diverged{f' at epoch {where}' if where is not None else ''}; "
+            f"drawn to epoch {drawn_to}")
 
 
 def line_plan(label: str, model: TrainedModel, opts: Options) -> Plan:
@@ -396,8 +550,11 @@ def draw(run_dirs: list[Path], out: Path, opts: Options, seed: int | None = None
     """The picture of ``opts`` for the runs (one panel per variant; the lines on one axes),
     written atomically to ``out``. ``progress``: output.Bar on a terminal, else False."""
     written = picture_path(out)
-    make = line_plan if opts.line else plane_plan
-    plans = [make(label, model, opts) for label, model in chosen_runs(run_dirs, seed)]
+    if opts.together:
+        plans = [together_plan(picked_runs(run_dirs, seed), opts)]
+    else:
+        make = line_plan if opts.line else plane_plan
+        plans = [make(label, model, opts) for label, model in chosen_runs(run_dirs, seed)]
     check_cost(plans, opts.line)
     bar = LateBar(surface_bar(progress), sum(p.points for p in plans), time.perf_counter())
     results, done = [], 0
@@ -433,8 +590,8 @@ def surface_panel(fig, ax, plan: Plan, E: np.ndarray, titled: bool) -> None:
     and the path with its first and last epochs."""
     ax.set(xlabel=plan.axes[0], ylabel=plan.axes[1])
     title = [plan.label] if titled else []
-    title.append("training loss E(W) around the trained W" + (f"; {plan.note}" if plan.note
-                                                              else ""))
+    title.append(f"training loss E(W) around {plan.centre}" + (f"; {plan.note}" if plan.note
+                                                                else ""))
     ax.set_title("\n".join(title), fontsize=9)
     if not np.isfinite(E).any():
         ax.text(0.5, 0.5, "no finite loss on this grid", ha="center", transform=ax.transAxes)
@@ -447,17 +604,31 @@ def surface_panel(fig, ax, plan: Plan, E: np.ndarray, titled: bool) -> None:
                alpha=0.5)
     fig.colorbar(filled, ax=ax, label="training loss E(W)", shrink=0.9, format="%.3g",
                  ticks=levels[::3] if len(levels) > 2 else levels)
-    if plan.path is not None:
-        xs, ys = plan.path[:, 0], plan.path[:, 1]
-        ax.plot(xs, ys, "-o", color="w", markersize=2.5, linewidth=1, markeredgecolor="k",
-                markeredgewidth=0.3, label="path (snapshots)")
-        right = xs[0] > 0  # the label on the side of the start away from the edge
-        ax.annotate(f"epoch {plan.epochs[0]}", (xs[0], ys[0]), color="w", fontsize=8,
-                    xytext=(-4 if right else 4, 4), textcoords="offset points",
-                    ha="right" if right else "left")
+    draw_tracks(ax, plan)
     ax.plot([0], [0], marker="*", color="r", markersize=12, linestyle="",
             markeredgecolor="k", label="trained parameters")
+    ax.set(xlim=(plan.alphas[0], plan.alphas[-1]), ylim=(plan.betas[0], plan.betas[-1]))
     ax.legend(fontsize=7, loc="best", framealpha=0.6)
+
+
+def draw_tracks(ax, plan: Plan) -> None:
+    """The paths: one in white; several (--together) in colours, each labelled, the start's
+    epoch written once where they share it."""
+    colours = ["w"] if len(plan.tracks) == 1 else [f"C{k % 10}" for k in range(len(plan.tracks))]
+    starts = set()
+    for k, (track, colour) in enumerate(zip(plan.tracks, colours)):
+        xs, ys = track.coords[:, 0], track.coords[:, 1]
+        ax.plot(xs, ys, "-o", color=colour, markersize=2.5, linewidth=1, markeredgecolor="k",
+                markeredgewidth=0.3, label=track.label,
+                zorder=3 - k / len(plan.tracks))  # the first on top where paths overlap
+        start = (round(float(xs[0]), 12), round(float(ys[0]), 12), track.epochs[0])
+        if start in starts:
+            continue
+        starts.add(start)
+        right = xs[0] > 0  # the label on the side of the start away from the edge
+        ax.annotate(f"epoch {track.epochs[0]}", (xs[0], ys[0]), color="w", fontsize=8,
+                    xytext=(-4 if right else 4, 4), textcoords="offset points",
+                    ha="right" if right else "left")
 
 
 def surface_figure(plans: list[Plan], results: list[np.ndarray]):

@@ -159,11 +159,12 @@ def test_a_runs_snapshots_project_with_the_reported_variance(tmp_path):
     centred = offsets - offsets.mean(axis=0)
     along = [(centred @ flat(d)) for d in (plan.u, plan.v)]  # unit directions, here flattened
     shares = [float(a @ a) / float((centred ** 2).sum()) for a in along]
+    path = plan.tracks[0].coords
     assert "PC 1" in plan.axes[0] and f"{shares[0]:.1%}" in plan.axes[0]
     assert f"{shares[1]:.1%}" in plan.axes[1]
-    np.testing.assert_allclose(plan.path, np.column_stack(
+    np.testing.assert_allclose(path, np.column_stack(
         [offsets @ flat(plan.u), offsets @ flat(plan.v)]), atol=1e-12)
-    assert np.abs(plan.path[:, 0]).max() <= plan.alphas[-1]  # the grid holds the path
+    assert np.abs(path[:, 0]).max() <= plan.alphas[-1]  # the grid holds the path
 
 
 # -- E(W) on the grid ----------------------------------------------------------------------
@@ -362,3 +363,169 @@ def test_chosen_runs_refuses_a_seed_no_run_has(tmp_path):
     run = trained(tmp_path, "xor.yaml", "train.epochs=5")
     with pytest.raises(ConfigError, match="no run with seed 7"):
         chosen_runs([run], 7)
+
+
+# -- --together: several runs' paths on one surface ---------------------------------------------
+
+
+def known_paths(dims=40, seed=4):
+    """Three paths in one known plane of a 40-dimensional space (offsets from a centre that the
+    second path ends at), and a fourth that leaves the plane's picture along the plane."""
+    rng = np.random.default_rng(seed)
+    basis, _ = np.linalg.qr(rng.standard_normal((dims, 2)))
+    t = np.linspace(0, 1, 20)[:, None]
+    start = np.array([[3.0, 1.0]])
+    coords = [start * (1 - t) + np.array([[0.4, -0.3]]) * t,  # a slow rate: not there yet
+              start * (1 - t) ** 3,  # the good one ends at the centre
+              start * (1 - t) + np.column_stack([np.sin(9 * t), -np.cos(9 * t)]) * t]
+    gone = start * (1 + 5 * t ** 2)  # from the same start, runs off to 6x as far
+    return basis.T, coords, gone
+
+
+def test_paths_in_a_known_plane_are_recovered_together_and_a_diverged_one_is_cut():
+    basis, coords, gone = known_paths()
+    paths = [(xy @ basis, False) for xy in coords] + [(gone @ basis, True)]
+    plane, halves, drawn = landscape.shared_plane(paths, span=1.0)
+    D = plane.directions
+    np.testing.assert_allclose(D @ D.T, np.eye(2), atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(basis @ D.T, axis=1), 1.0, atol=1e-10)  # same span
+    for xy, got in zip(coords, drawn):  # each path's projection: the offsets, nothing left out
+        np.testing.assert_allclose(got @ D, xy @ basis, atol=1e-10)
+    together = np.vstack(coords)  # the shares from the three stayed paths' 2-D points alone
+    centred = together - together.mean(axis=0)
+    shares = np.sort(np.linalg.eigvalsh(centred.T @ centred))[::-1]
+    np.testing.assert_allclose(plane.explained, shares / shares.sum(), rtol=1e-9)
+    np.testing.assert_allclose(drawn[1][-1], [0, 0], atol=1e-12)  # the centre
+    # the picture reaches 10% past the stayed paths' farthest point on each axis
+    np.testing.assert_allclose(halves, 1.1 * np.abs(np.vstack(drawn[:3])).max(axis=0),
+                               rtol=1e-12)
+    # the diverged path: not in the plane's PCA (the same plane without it), drawn until its
+    # first point outside the picture
+    alone, _, _ = landscape.shared_plane(paths[:3])
+    np.testing.assert_allclose(np.abs(alone.directions @ D.T), np.eye(2), atol=1e-12)
+    outside = (np.abs(gone @ basis @ D.T) > halves).any(axis=1)
+    first = int(np.argmax(outside))
+    assert 0 < first < len(gone) - 1 and len(drawn[3]) == first + 1
+    np.testing.assert_allclose(drawn[3] @ D, (gone @ basis)[:first + 1], atol=1e-10)
+
+
+def lr_sweep(tmp_path, cli, config="xor.yaml", *overrides, rates="0.05,0.5,2.0", name="sweep"):
+    result = cli("compare", CONFIGS / config, f"optimizer.lr={rates}", *overrides, "--out", name)
+    assert result.exit_code == 0, result.output
+    return sorted(p for p in (tmp_path / name).iterdir() if p.is_dir())
+
+
+def test_together_centres_on_the_lowest_final_loss_and_projects_every_path(tmp_path, cli):
+    runs = lr_sweep(tmp_path, cli, "xor.yaml", "train.epochs=60", rates="0.05,0.5,2.0")
+    finals = {run: xor_loss_by_hand(run) for run in runs}  # E of each model.npz, by hand
+    best = min(finals, key=finals.get)
+    plan = landscape.together_plan(landscape.picked_runs(runs, None), Options(along="path",
+                                                                              resolution=5))
+    E = compute(plan, no_bar(), 0)
+    assert E[2, 2] == pytest.approx(finals[best], abs=1e-12)  # the grid's centre
+    from nntrain.snapshots import read_snapshots
+
+    centre = flat(np.load(best / "model.npz").values())
+    directions = np.vstack([flat(plan.u), flat(plan.v)])
+    offsets = [np.vstack([flat(s.params) - centre for s in read_snapshots(run / "snapshots.bin")])
+               for run in runs]
+    for track, off in zip(plan.tracks, offsets):
+        np.testing.assert_allclose(track.coords, off @ directions.T, atol=1e-12)
+    labels = [f"optimizer.lr={lr}" for lr in ("0.05", "0.5", "2.0")]
+    assert [t.label for t in plan.tracks] == labels
+    everything = np.vstack(offsets)  # the shares over all three paths' snapshots together
+    centred = everything - everything.mean(axis=0)
+    for axis, d in zip(plan.axes, directions):
+        share = float(((centred @ d) ** 2).sum() / (centred ** 2).sum())
+        assert f"({share:.1%} of their variance)" in axis
+    assert plan.centre.startswith(f"{labels[runs.index(best)]}'s trained W")
+
+
+def test_together_draws_a_diverged_run_up_to_its_last_finite_snapshot(tmp_path, cli):
+    runs = lr_sweep(tmp_path, cli, "lessons/learning_rate.yaml", "train.epochs=120",
+                    "train.snapshot_every=1", rates="0.12,1.2")
+    assert "diverged" in (runs[1] / "summary.json").read_text()
+    plan = landscape.together_plan(landscape.picked_runs(runs, None),
+                                   Options(along="path", resolution=3))
+    stayed, gone = plan.tracks
+    assert "0.12's trained W" in plan.centre and "diverged at epoch" in gone.label
+    halves = np.array([plan.alphas[-1], plan.betas[-1]])
+    assert (np.abs(gone.coords[:-1]) <= halves).all()  # inside, then one point out
+    assert (np.abs(gone.coords[-1]) > halves).any() and np.isfinite(gone.coords).all()
+    assert f"drawn to epoch {gone.epochs[-1]}" in gone.label and gone.epochs[-1] < 10
+    assert np.abs(stayed.coords).max(axis=0) == pytest.approx(halves / 1.1, rel=1e-12)
+    # non-finite snapshots are never drawn
+    from nntrain.snapshots import Snapshot
+
+    snaps = [Snapshot(e, [np.array([1.0, v])]) for e, v in ((0, 1.0), (1, 5.0), (2, np.inf),
+                                                            (3, 2.0))]
+    assert [s.epoch for s in landscape.finite_prefix(snaps)] == [0, 1]
+
+
+def test_every_run_diverged_has_no_surface(tmp_path):
+    run = trained(tmp_path, "lessons/learning_rate.yaml", "optimizer.lr=2", "train.epochs=150")
+    with pytest.raises(ConfigError, match="every run diverged"):
+        landscape.together_plan(landscape.picked_runs([run], None), Options(along="path"))
+
+
+def test_plot_together_writes_one_surface(tmp_path, cli):
+    lr_sweep(tmp_path, cli, "xor.yaml", "train.epochs=30")
+    captured = {}
+    original = landscape.surface_figure
+
+    def keep(plans, results):
+        captured["plans"] = plans
+        return original(plans, results)
+
+    landscape.surface_figure = keep
+    try:
+        result = cli("plot", tmp_path / "sweep", "--landscape", "--along", "path", "--together",
+                     "--resolution", "7", "-o", "together.png")
+    finally:
+        landscape.surface_figure = original
+    assert result.exit_code == 0, result.output
+    assert len(captured["plans"]) == 1 and len(captured["plans"][0].tracks) == 3
+    assert imread(tmp_path / "together.png").shape[0] > 100
+
+
+NOISY = ["+data.n_samples=40", "+data.noise=0.1"]
+
+
+@pytest.mark.parametrize("base, other, what", [
+    ([], NOISY, "training data"),
+    (NOISY, ["data.seed=1"], "training data"),
+    ([], ["model.layers=[2,3,1]"], "network"),
+    ([], ["model.activation=relu"], "network"),
+    ([], ["loss=mse"], "loss"),
+])
+def test_together_refuses_runs_on_another_surface(tmp_path, cli, base, other, what):
+    base = ["train.epochs=5", *base]
+    first = trained(tmp_path, "xor.yaml", *base, name="first")
+    second = trained(tmp_path, "xor.yaml", *base, *other, "optimizer.lr=0.1", name="second")
+    (tmp_path / "runs").mkdir()
+    for run in (first, second):
+        run.rename(tmp_path / "runs" / run.name)
+    result = cli("plot", tmp_path / "runs", "--landscape", "--along", "path", "--together",
+                 "-o", "together.png")
+    assert result.exit_code == 2, result.output
+    assert f"its {what} differs" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "together.png").exists()
+
+
+def test_together_refuses_runs_of_another_initializer_only_if_the_surface_differs(tmp_path):
+    """Initializers and seeds change where a path starts, not E(W): those runs share a
+    surface."""
+    runs = [trained(tmp_path, "xor.yaml", "train.epochs=20", *extra, name=name)
+            for name, extra in (("a", []), ("b", ["model.initializer=he_normal", "seed=3"]))]
+    landscape.check_one_surface(landscape.picked_runs(runs, None))
+
+
+@pytest.mark.parametrize("args", [["--landscape", "--together"],
+                                  ["--landscape", "--along", "random", "--together"],
+                                  ["--landscape", "--line", "--together"],
+                                  ["--together"]])
+def test_together_goes_with_along_path(tmp_path, cli, args):
+    run = trained(tmp_path, "xor.yaml", "train.epochs=5")
+    result = cli("plot", run, *args)
+    assert result.exit_code == 2 and "--together" in result.output
+    assert len(result.output.strip().splitlines()) == 1
