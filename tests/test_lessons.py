@@ -55,6 +55,8 @@ CLAIMS = {
     "lesson1-zeros-nothing-moves": "test_lesson1_zero_init",
     "lesson1-boundary": "test_lesson1_zero_init",
     "lesson1-constant": "test_lesson1_zero_init",
+    "lesson1-sigmoid-moves": "test_lesson1_zero_init_sigmoid",
+    "lesson1-sigmoid-surface": "test_lesson1_zero_init_sigmoid",
     "lesson2-act-std": "test_lesson2_init_scale",
     "lesson2-grad-std": "test_lesson2_init_scale",
     "lesson2-training": "test_lesson2_init_scale",
@@ -87,6 +89,7 @@ CLAIMS = {
     "lesson8-lr-find": "test_lesson8_learning_rate",
     "lesson8-curves": "test_lesson8_learning_rate",
     "lesson8-diverged": "test_lesson8_learning_rate",
+    "lesson8-paths": "test_lesson8_paths_on_one_surface",
     "lesson9-same-weights": "test_likelihood.py::"
                             "test_mse_at_lr_and_gaussian_nll_at_twice_lr_move_the_weights_identically",
     "lesson9-report": "test_lesson9_likelihood",
@@ -633,6 +636,77 @@ def test_lesson7_outliers(tmp_path):
 
 
 # -- 8. Learning rate ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_lesson1_zero_init_sigmoid(tmp_path):
+    from nntrain.landscape import LateBar, Options, compute, plane_plan
+
+    zeros = run(tmp_path, "lessons/zero_init_sigmoid.yaml")
+    xavier = run(tmp_path, "lessons/zero_init_sigmoid.yaml", "model.initializer=xavier_uniform")
+    assert int(load_run(zeros.path).data().Y_train.sum()) == 107, "lesson1-sigmoid-moves"
+    snaps = read_snapshots(zeros.path / "snapshots.bin")
+    for snap in snaps:  # W1, b1, W2, b2: the four units' weights equal at every snapshot
+        W1, b1, W2, _ = snap.params
+        assert max(np.ptp(W1, axis=1).max(), np.ptp(b1), np.ptp(W2)) <= 1e-12, \
+            ("lesson1-sigmoid-moves", snap.epoch)
+    assert 3.5 < np.abs(snaps[-1].params[0]).max() < 4.5, "lesson1-sigmoid-moves"
+    final = zeros.summary["final"]
+    assert final["loss"] == pytest.approx(0.60, abs=0.01), ("lesson1-sigmoid-moves", final)
+    assert final["accuracy"] == pytest.approx(0.675, abs=0.02), ("lesson1-sigmoid-moves", final)
+    other = xavier.summary["final"]
+    assert other["loss"] == pytest.approx(0.33, abs=0.02), ("lesson1-sigmoid-moves", other)
+    assert other["accuracy"] == pytest.approx(0.855, abs=0.02), ("lesson1-sigmoid-moves", other)
+    corners = run(tmp_path, "lessons/zero_init_sigmoid.yaml", "data={name: xor}")
+    assert np.nanmax(curve(corners, "grad_norm")) == 0.0, "lesson1-sigmoid-moves"
+    # the picture: zeros' panel along its path (41 x 41, as the command draws it)
+    plan = plane_plan("zeros", load_run(zeros.path), Options(along="path"))
+    E = compute(plan, LateBar(None, 1, 0.0), 0)
+    assert float(plan.axes[0].split("(")[1].split("%")[0]) > 99, ("lesson1-sigmoid-surface",
+                                                                  plan.axes)
+    for d in (plan.u, plan.v):  # the plane's directions move the four units alike
+        assert max(np.ptp(d[0], axis=1).max(), np.ptp(d[1]), np.ptp(d[2])) <= 1e-12, \
+            "lesson1-sigmoid-surface"
+    assert E.min() == pytest.approx(0.59, abs=0.01), ("lesson1-sigmoid-surface", E.min())
+    assert E.min() < E[20, 20] and E.min() > other["loss"] + 0.2, "lesson1-sigmoid-surface"
+
+
+@pytest.mark.slow
+def test_lesson8_paths_on_one_surface(tmp_path, cli):
+    from nntrain import landscape
+    from nntrain.runs import find_runs
+
+    result = cli("compare", LESSONS / "learning_rate.yaml", "optimizer.lr=0.012,0.12,0.5,1.2",
+                 "--seeds", "0,1,2,3,4", "--out", "paths")
+    assert result.exit_code == 0, result.output
+    runs = find_runs([tmp_path / "paths"])
+    for seed in range(5):
+        plan = landscape.together_plan(landscape.picked_runs(runs, seed),
+                                       landscape.Options(along="path"))
+        small, good, big, gone = plan.tracks
+        # centred on 0.12, the lowest final loss of the four
+        assert plan.centre.startswith("optimizer.lr=0.12's"), ("lesson8-paths", plan.centre)
+        # 0.012 ends where 0.12 was after 12-37 epochs: its nearest snapshot, within 3% of how
+        # far 0.12's path starts from the star
+        start = np.linalg.norm(good.coords[0])
+        gap = np.linalg.norm(good.coords - small.coords[-1], axis=1)
+        nearest = int(np.argmin(gap))
+        assert 10 <= good.epochs[nearest] <= 40 and gap[nearest] < 0.03 * start, \
+            ("lesson8-paths", seed, good.epochs[nearest], gap[nearest] / start)
+        # 0.5: epoch 1 across the star along PC 1, never nearer the star than a tenth of that
+        assert big.epochs[:2] == (0, 1) and big.coords[0, 0] * big.coords[1, 0] < 0, \
+            ("lesson8-paths", seed, big.coords[:2])
+        assert np.linalg.norm(big.coords[1:], axis=1).min() > 0.1 * start, ("lesson8-paths", seed)
+        # 1.2 leaves the picture at its first step; the legend names the epoch it diverged
+        at = re.search(r"diverged at epoch (\d+)", gone.label)
+        assert gone.epochs == (0, 1) and at and 50 <= int(at[1]) <= 200, \
+            ("lesson8-paths", seed, gone.label)
+        halves = np.array([plan.alphas[-1], plan.betas[-1]])
+        assert (np.abs(gone.coords[1]) > halves).any(), ("lesson8-paths", seed)
+    result = cli("plot", tmp_path / "paths", "--landscape", "--along", "path", "--together",
+                 "-o", "learning_rate_paths.png")
+    assert result.exit_code == 0 and (tmp_path / "learning_rate_paths.png").exists(), \
+        "lesson8-paths"
 
 
 @pytest.mark.slow
