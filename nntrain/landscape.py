@@ -608,7 +608,10 @@ def surface_panel(fig, ax, plan: Plan, E: np.ndarray, titled: bool) -> None:
     ax.plot([0], [0], marker="*", color="r", markersize=12, linestyle="",
             markeredgecolor="k", label="trained parameters")
     ax.set(xlim=(plan.alphas[0], plan.alphas[-1]), ylim=(plan.betas[0], plan.betas[-1]))
-    ax.legend(fontsize=7, loc="best", framealpha=0.6)
+    if len(plan.tracks) > 1:  # several labelled paths: the legend under the axes, off them
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    else:
+        ax.legend(fontsize=7, loc="best", framealpha=0.6)
 
 
 def draw_tracks(ax, plan: Plan) -> None:
@@ -635,7 +638,8 @@ def surface_figure(plans: list[Plan], results: list[np.ndarray]):
     """One panel per run (variant), PANELS_PER_ROW a row."""
     cols = min(len(plans), PANELS_PER_ROW)
     rows = -(-len(plans) // cols)
-    fig = new_figure((PANEL * cols + 0.8, PANEL * rows), layout="constrained")
+    legend = 0.2 * (len(plans[0].tracks) + 2) if len(plans[0].tracks) > 1 else 0  # under it
+    fig = new_figure((PANEL * cols + 0.8, PANEL * rows + legend), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes[len(plans):]:
         ax.set_visible(False)
