@@ -395,19 +395,30 @@ def view(
         "incomplete; the page reloads itself meanwhile."))] = False,
     open_page: Annotated[bool, typer.Option(
         "--open", help="Open the page in the web browser.")] = False,
+    landscape: Annotated[bool, typer.Option("--landscape", help=(
+        "Add each variant's loss surface around its trained parameters (as plot "
+        "--landscape computes it, 31 points a side)."))] = False,
+    along: Annotated[Optional[str], typer.Option("--along", metavar="random|path",
+        show_default=False, help=("--landscape: two filter-normalized random directions, or "
+                                  "the path's two principal components (default random)."))
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """One self-contained interactive HTML page of the runs: a sortable table, curves (hover,
     log axes, smoothing, mean ± std over seeds), settings against results, the decision boundary
     over the epochs, layers.csv heat maps and each run's config. Works offline; prints its path.
     """
+    from .registry import ConfigError
     from .view import view as write_view
 
     def written(path: Path, seconds: float, page: str) -> None:
         if watch:
             typer.echo(f"{path} ({len(page) / 1e6:.1f} MB, {seconds:.1f} s)", err=True)
 
-    path = write_view(paths, output, watch=watch, on_write=written)
+    if along is not None and not landscape:
+        raise ConfigError("goes with --landscape", "--along")
+    path = write_view(paths, output, watch=watch, on_write=written,
+                      along=(along or "random") if landscape else None)
     typer.echo(str(path))
     if open_page:
         import webbrowser

@@ -528,6 +528,52 @@
     return trace;
   }
 
+  // -- the loss surface (view --landscape) ----------------------------------------------------
+  function surfaces() {
+    const found = DATA.surfaces;
+    if (!found) return;
+    const box = section("Loss surface E(W) around the trained parameters");
+    box.appendChild(el("p", {class: "note"}, found.along === "path"
+      ? "On the plane of the path's two principal components, the path drawn; the star is " +
+        "the trained W. Colours: log10 E where E spans more than a factor 10."
+      : "Along two filter-normalized random directions (Li et al. 2018); the star is the " +
+        "trained W. Colours: log10 E where E spans more than a factor 10."));
+    if (found.note) box.appendChild(el("p", {class: "note"}, found.note));
+    const grid = el("div", {class: "charts", id: "surfaces"});
+    box.appendChild(grid);
+    found.panels.forEach((panel, k) => {
+      const div = el("div", {class: "chart", id: "surface-" + k, style: "height: 420px"});
+      grid.appendChild(div);
+      lazily(div, () => drawSurface(div, panel));
+    });
+  }
+  function drawSurface(div, panel) {
+    const values = panel.E.flat().filter(finite);
+    const low = Math.min(...values), high = Math.max(...values);
+    const log = low > 0 && high / low > 10;
+    const z = panel.E.map((row) => row.map((v) => finite(v) ? (log ? Math.log10(v) : v) : null));
+    const traces = [{type: "contour", x: panel.a, y: panel.b, z, customdata: panel.E,
+      colorscale: "Viridis", ncontours: 16, contours: {coloring: "heatmap"},
+      colorbar: {title: {text: log ? "log10 E" : "E"}, len: 0.8},
+      hovertemplate: "(%{x:.3g}, %{y:.3g})<br>E %{customdata:.5g}<extra></extra>"}];
+    panel.tracks.forEach((track, i) => {
+      traces.push({type: "scatter", mode: "lines+markers", name: esc(track.label),
+        x: track.coords.map((c) => c[0]), y: track.coords.map((c) => c[1]),
+        customdata: track.epochs, line: {color: i ? colour(i + 1) : "#ffffff", width: 2},
+        marker: {size: 4, color: i ? colour(i + 1) : "#ffffff"},
+        hovertemplate: `${esc(track.label)}<br>epoch %{customdata}<extra></extra>`});
+    });
+    traces.push({type: "scatter", mode: "markers", x: [0], y: [0], name: "trained W",
+      marker: {symbol: "star", size: 14, color: "#d62728", line: {color: "white", width: 1}},
+      hovertemplate: "the trained W<extra></extra>"});
+    Plotly.newPlot(div, traces, {
+      title: {text: esc(panel.label || "") + (panel.note ? `<br><sub>${esc(panel.note)}</sub>` : ""),
+              font: {size: 12}},
+      margin: {l: 60, r: 10, t: 50, b: 50}, showlegend: false, hovermode: "closest",
+      xaxis: {title: {text: esc(panel.axes[0]), font: {size: 11}}},
+      yaxis: {title: {text: esc(panel.axes[1]), font: {size: 11}}}}, CONFIG);
+  }
+
   // -- inside the network --------------------------------------------------------------------
   function layers() {
     const names = Object.keys(DATA.layers).filter((n) => DATA.layers[n]);
@@ -613,7 +659,7 @@
   window.nntrainView = {smooth, aggregate, lastFinite, decodeFrame, drawAll, data: DATA, state,
                         redrawCurves: () => drawCurves()};
   const marks = window.nntrainView.marks = [["start", performance.now()]];
-  for (const part of [header, table, curvesSection, parallel, pictures, ranges, layers, configs]) {
+  for (const part of [header, table, curvesSection, parallel, pictures, surfaces, ranges, layers, configs]) {
     part();
     marks.push([part.name, Math.round(performance.now())]);
   }

@@ -22,6 +22,7 @@ import math
 import shlex
 import time
 import warnings
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -38,7 +39,8 @@ MAX_LAYER_EPOCHS = 300  # columns of a layers.csv heat map
 FRAMES = 30  # epochs the boundary slider steps through
 GRID = 50  # points per side of a boundary panel
 FIT_POINTS = 200
-MAX_PANELS = 16  # boundary panels (variants) drawn
+MAX_PANELS = 16  # boundary and loss-surface panels (variants) drawn
+SURFACE_RESOLUTION = 31  # --landscape: grid points a side (plot --landscape's default is 41)
 WATCH_EVERY = 3.0  # seconds between rewrites with --watch
 LAYER_COLUMNS = ["grad_norm", "act_std", "dead_fraction", "saturated_fraction"]
 EXTRA_CURVES = ["lr", "grad_norm"]  # drawn on request (a checkbox)
@@ -49,10 +51,11 @@ ENDED_BADLY = ("diverged", "failed", "interrupted", "incomplete")
 
 
 def view(paths: list[Path], out: Path | None = None, watch: bool = False,
-         every: float = WATCH_EVERY, on_write=None) -> Path:
+         every: float = WATCH_EVERY, on_write=None, along: str | None = None) -> Path:
     """Write the page of the runs at or under ``paths`` to ``out`` (default: see
     ``default_output``); with ``watch``, rewrite it every ``every`` seconds while any run is
-    live, then once more. ``on_write(path, seconds, page)`` is told of each write."""
+    live, then once more. ``on_write(path, seconds, page)`` is told of each write. ``along``
+    ('random' or 'path') adds each variant's loss surface, as plot --landscape computes it."""
     out = Path(out) if out is not None else default_output(paths)
     while True:
         started = time.perf_counter()
@@ -62,6 +65,7 @@ def view(paths: list[Path], out: Path | None = None, watch: bool = False,
         live = watch and state["live"]
         data = page_data(paths, run_dirs, state)
         data["ranges"] = range_tests(ranges)
+        data["surfaces"] = surfaces(run_dirs, along) if along and run_dirs else None
         page = render(data, live=live, every=every)
         write_atomic(out, page)
         if on_write:
@@ -391,6 +395,42 @@ def encode_frame(z: np.ndarray, scale: int) -> str:
     values = np.round(values) if scale == 250 else np.floor(values)
     data = np.where(finite, np.clip(values, 0, 254), 255).astype(np.uint8)
     return base64.b64encode(data.tobytes()).decode("ascii")
+
+
+def surfaces(run_dirs: list[Path], along: str) -> dict:
+    """Each variant's loss surface around its trained parameters (its first seed's run), as
+    ``plot --landscape --along ALONG`` computes it at SURFACE_RESOLUTION points a side, with
+    the path drawn on the path's plane; a diverged variant is left out with a note."""
+    from . import landscape
+    from .pictures import LateBar
+
+    opts = replace(landscape.options(True, along=along), resolution=SURFACE_RESOLUTION)
+    notes, plans = [], []
+    try:
+        picked = landscape.picked_runs(run_dirs, None)[:MAX_PANELS]
+    except ConfigError as err:
+        return {"along": along, "note": str(err), "panels": []}
+    for label, model in picked:
+        try:
+            if landscape.diverged(model):
+                raise ConfigError("diverged: there is no surface around its parameters",
+                                  str(model.path))
+            plans.append(landscape.plane_plan(label, model, opts))
+        except ConfigError as err:  # this variant has no surface; the others are drawn
+            notes.append(str(err))
+    try:
+        landscape.check_cost(plans, False)
+    except ConfigError as err:
+        return {"along": along, "note": str(err), "panels": []}
+    panels = []
+    for plan in plans:
+        E = landscape.compute(plan, LateBar(False, plan.points, time.perf_counter()), 0)
+        panels.append({"label": plan.label, "axes": list(plan.axes), "note": plan.note,
+                       "a": plan.alphas.tolist(), "b": plan.betas.tolist(),
+                       "E": [[drawn(float(e)) for e in row] for row in E],
+                       "tracks": [{"label": t.label, "epochs": list(t.epochs),
+                                   "coords": t.coords.round(8).tolist()} for t in plan.tracks]})
+    return {"along": along, "note": "; ".join(notes) or None, "panels": panels}
 
 
 def layers_section(run_dir: Path) -> dict | None:

@@ -303,3 +303,46 @@ def test_evaluations_are_drawn_as_whole_numbers(xor_run):
     epochs, drawn = curves(read_metrics(xor_run))
     assert all(type(v) is int for v in drawn["evaluations"])
     assert drawn["evaluations"][:3] == [0, 2, 4]  # full batch: a forward and a backward pass
+
+
+# -- the loss surface ---------------------------------------------------------------------
+
+
+def test_landscape_adds_each_variants_surface_centred_on_its_trained_loss(cli, tmp_path):
+    """The centre of each surface is E of model.npz's parameters on the training split (the
+    sum of the run's per-sample losses by hand, through its own network); a variant that never
+    moved has no path plane and is named in a note, the others drawn."""
+    from nntrain.model import load_run
+
+    out = tmp_path / "sweep"
+    assert cli("compare", CONFIGS / "xor.yaml", "--initializers", "zeros,xavier_uniform",
+               "train.epochs=200", "--out", out).exit_code == 0
+    result = cli("view", out, "--landscape", "-o", "random.html")
+    assert result.exit_code == 0, result.output
+    found = page_json((tmp_path / "random.html").read_text())["surfaces"]
+    assert [p["label"] for p in found["panels"]] == ["model.initializer=zeros",
+                                                     "model.initializer=xavier_uniform"]
+    for panel, run in zip(found["panels"], sorted(out.glob("0*"))):
+        E = np.array(panel["E"], dtype=float)
+        assert E.shape == (31, 31) and panel["a"][15] == panel["b"][15] == 0
+        model = load_run(run)
+        data = model.data()
+        p = model.predict_proba(model.prep.raw(data.X_train))[:, 1]
+        y = model.task.truth(data.Y_train)
+        by_hand = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))  # bce
+        assert E[15, 15] == pytest.approx(by_hand, rel=1e-5)  # 6 digits drawn
+    result = cli("view", out, "--landscape", "--along", "path", "-o", "path.html")
+    assert result.exit_code == 0, result.output
+    found = page_json((tmp_path / "path.html").read_text())["surfaces"]
+    assert [p["label"] for p in found["panels"]] == ["model.initializer=xavier_uniform"]
+    assert "never moved" in found["note"]
+    (track,) = found["panels"][0]["tracks"]
+    assert track["epochs"][0] == 0 and track["coords"][-1] == [0, 0]  # ends at the trained W
+
+
+def test_along_without_landscape_is_refused(cli, xor_run, tmp_path):
+    result = cli("view", xor_run, "--along", "path", "-o", "page.html")
+    assert result.exit_code == 2 and "--along" in result.output
+    result = cli("view", xor_run, "--landscape", "--along", "sideways", "-o", "page.html")
+    assert result.exit_code == 2 and "--along" in result.output
+    assert not (tmp_path / "page.html").exists()

@@ -340,3 +340,17 @@ def test_curves_against_evaluations_and_an_lr_find_curve(opened, tmp_path, cli):
     assert layout["xaxis"]["type"] == "log"
     assert len(layout["shapes"]) == len([v for v in json.loads(
         (tmp_path / "lrf" / "lr_find.json").read_text())["suggestions"].values() if v])
+
+
+def test_the_loss_surface_is_drawn_with_its_path(opened, tmp_path, cli):
+    assert cli("train", CONFIGS / "xor.yaml", "train.epochs=200", "--out", "runs/xor"
+               ).exit_code == 0
+    assert cli("view", "runs/xor", "--landscape", "--along", "path", "-o", "page.html"
+               ).exit_code == 0
+    page = opened(tmp_path / "page.html")
+    page.js("window.nntrainView.drawAll()")
+    traces = page.traces("surface-0")
+    assert [t["type"] for t in traces] == ["contour", "scatter", "scatter"]
+    assert traces[1]["n"] > 5  # the path's snapshots
+    assert "PC 1 of the path" in page.js("document.getElementById('surface-0').textContent")
+    assert page.errors == []
