@@ -1,0 +1,380 @@
+"""Stacked members: a sweep's variants that share the shapes of their computation, trained as
+one network whose parameters carry a leading member axis, (S, fan_in, fan_out).
+
+Each member is exactly its lone run: its own Experiment (data, network, loss, optimizer,
+schedule, batch order, all built by ``experiment.setup`` from its config), its own callbacks
+and run folder. Only the arithmetic of the training steps is shared:
+
+    forward   z = a W + b for all members in one np.matmul (BLAS gemm per member slice)
+    hidden    activations elementwise over the stack
+    output    each member's own output activation and loss, on its (n, k) slice
+    backward  dW = a^T delta, db = 1 delta, da = delta W^T, stacked like the forward
+    update    gd, momentum or adam with each member's lr and hyper-parameters
+
+A member's network, gradients and optimizer state are views into the stacked arrays, so its
+callbacks (metrics.csv, layers.csv, checkpoints, snapshots, early stopping, the divergence
+sentinel, summary.json) read and write what a lone run's would. np.matmul on stacked arrays
+calls gemm once per slice, and every other stacked operation is elementwise with the
+member's own scalars, so each member's numbers are bit for bit its lone run's
+(tests/test_stack.py checks it case by case); what cannot be stacked that way runs alone
+(``unstackable``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .callbacks import CallbackList, Training, default_callbacks
+from .config import Config
+from .experiment import Experiment, build_network, setup
+from .loop import Interrupted, Run, end_run, epoch_row, untrained_figures
+from .optimizers import GD, Adam, Momentum
+from .signals import StopRequests, signal_name
+from .threads import limit_threads
+
+# hidden activations whose forward and backward are elementwise (checked stacked against
+# lone in tests/test_stack.py)
+ELEMENTWISE = {"identity", "tanh", "sigmoid", "relu", "leaky_relu", "elu", "selu", "softplus",
+               "silu", "gelu", "step"}
+OPTIMIZERS = (GD, Momentum, Adam)
+MAX_MULTIPLY_ADDS = 50_000  # per member and batch: above it, the arithmetic dominates and
+#                             one run per variant is as fast (docs/performance.md)
+
+
+# -- which runs stack ------------------------------------------------------------------------
+
+
+def unstackable(config: dict) -> str | None:
+    """Why a (checked) config's run cannot be a stacked member, or None when it can."""
+    model, opt = config["model"], config.get("optimizer") or {}
+    name = opt.get("name", "gd") if isinstance(opt, dict) else opt
+    if name not in ("gd", "momentum", "adam"):
+        return f"optimizer {name}: only gd, momentum and adam steps are stacked"
+    activation = model.get("activation", "tanh")
+    for spec in activation if isinstance(activation, list) else [activation]:
+        act = spec["name"] if isinstance(spec, dict) else spec
+        if act not in ELEMENTWISE:
+            return f"activation {act}: not elementwise over the stack"
+    if isinstance(model.get("activation"), list):
+        return "one activation per layer: not stacked"
+    return None
+
+
+def group_key(config: dict) -> str:
+    """What must be equal for runs to stack: the layers, activations, loss, the optimizer's
+    kind, the batch size, the dtype, the epochs and the data's shape (its generator and
+    sample count; the split may differ). Seeds, initializers and numeric settings may differ."""
+    model, opt, train = config["model"], config.get("optimizer") or {}, config["train"]
+    opt = opt if isinstance(opt, dict) else {"name": opt}
+    data = {k: v for k, v in (config.get("data") or {}).items() if k != "seed"}
+    shape = {"layers": model.get("layers"), "activation": model.get("activation"),
+             "output_activation": model.get("output_activation"), "loss": config.get("loss"),
+             "optimizer": opt.get("name", "gd"), "nesterov": opt.get("nesterov", False),
+             "batch_size": opt.get("batch_size"), "dtype": train.get("dtype", "float64"),
+             "epochs": train.get("epochs"), "data": data}
+    return json.dumps(shape, sort_keys=True, default=str)
+
+
+def pays(exp: Experiment) -> bool:
+    """Whether stacking pays for this run: a batch's multiply-adds per member below
+    MAX_MULTIPLY_ADDS (xor, moons in mini-batches; not moons at full batch, nor digits)."""
+    sizes, rows = exp.net.sizes, exp.batches.size
+    return rows * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) < MAX_MULTIPLY_ADDS
+
+
+def same_shapes(members: list[Experiment]) -> bool:
+    """The members' arrays line up: the same layer sizes, dtype, training rows and batches."""
+    first = members[0]
+    return all(m.net.sizes == first.net.sizes and m.net.dtype == first.net.dtype
+               and len(m.train.X) == len(first.train.X) and m.batches.size == first.batches.size
+               and type(m.optimizer) is type(first.optimizer) and m.loss.fused_with ==
+               first.loss.fused_with and getattr(m.optimizer, "nesterov", False) ==
+               getattr(first.optimizer, "nesterov", False) for m in members)
+
+
+# -- the stacked network -------------------------------------------------------------------
+
+
+class Stack:
+    """The members' parameters, gradients and optimizer state as stacked arrays; each member's
+    network and optimizer hold views into them."""
+
+    def __init__(self, members: list[Experiment]):
+        self.members = members
+        nets = [m.net for m in members]
+        self.dtype = nets[0].dtype
+        self.W = [np.stack([net.W[i] for net in nets]) for i in range(len(nets[0].W))]
+        self.b = [np.stack([net.b[i] for net in nets]) for i in range(len(nets[0].b))]
+        self.dW = [np.zeros_like(W) for W in self.W]
+        self.db = [np.zeros_like(b) for b in self.b]
+        for s, net in enumerate(nets):  # each member's arrays become its slice of the stack
+            net.W, net.b = [W[s] for W in self.W], [b[s] for b in self.b]
+            net.dW, net.db = [dW[s] for dW in self.dW], [db[s] for db in self.db]
+        template = build_network(members[0].cfg)  # the hidden activations, applied stacked
+        self.hidden = template.activations[:-1]
+        self.buffers: dict[int, dict] = {}
+        self.params = [p for W, b in zip(self.W, self.b) for p in (W, b)]
+        self.grads = [g for dW, db in zip(self.dW, self.db) for g in (dW, db)]
+        self.is_weight = [i % 2 == 0 for i in range(len(self.params))]
+        self.state = StackedOptimizer(members, self.params)
+        self.shared = shared_inputs(members)
+
+    def buffers_for(self, n: int) -> dict:
+        buf = self.buffers.get(n)
+        if buf is None:
+            S, sizes = len(self.members), self.members[0].net.sizes
+            z = [np.empty((S, n, units), self.dtype) for units in sizes[1:]]
+            a = [z[i] if act.inplace else np.empty_like(z[i])
+                 for i, act in enumerate(self.hidden)] + [np.empty_like(z[-1])]
+            da = [np.empty((S, n, units), self.dtype) for units in sizes[1:]]
+            buf = self.buffers[n] = {"z": z, "a": a, "da": da, "ones": np.ones(n, self.dtype),
+                                     "delta": np.empty_like(z[-1])}
+        return buf
+
+    def forward(self, X: np.ndarray, active: list[int]) -> list[np.ndarray]:
+        """Every layer's a for the batch X ((n, k) shared, or (S, n, k)); the output layer's
+        activation is each active member's own, on its slice."""
+        buf = self.buffers_for(X.shape[-2])
+        a = X
+        last = len(self.W) - 1
+        for i, (W, b, z) in enumerate(zip(self.W, self.b, buf["z"])):
+            np.matmul(a, W, out=z)
+            z += b[:, None, :]
+            if i < last:
+                a = self.hidden[i].forward(z, buf["a"][i])
+            else:
+                for s in active:
+                    out = buf["a"][i][s]
+                    made = self.members[s].net.activations[-1].forward(z[s], out)
+                    if made is not out:  # identity hands back z itself
+                        out[...] = made
+                a = buf["a"][i]
+        return buf["a"]
+
+    def backward(self, X: np.ndarray, a: list[np.ndarray], delta: np.ndarray) -> None:
+        buf = self.buffers_for(X.shape[-2])
+        for i in range(len(self.W) - 1, -1, -1):
+            a_prev = X if i == 0 else a[i - 1]
+            np.matmul(np.swapaxes(a_prev, -1, -2), delta, out=self.dW[i])
+            np.matmul(buf["ones"], delta, out=self.db[i])
+            if i > 0:
+                da = np.matmul(delta, np.swapaxes(self.W[i], -1, -2), out=buf["da"][i - 1])
+                delta = self.hidden[i - 1].backward(da)
+
+
+class StackedOptimizer:
+    """gd, momentum and adam over stacked parameters, each member with its own scalars (lr,
+    beta, eps, weight decay, step count) computed in Python as its lone optimizer computes
+    them; the members' optimizers hold views of the state (for their checkpoints)."""
+
+    def __init__(self, members: list[Experiment], params: list[np.ndarray]):
+        self.opts = [m.optimizer for m in members]
+        self.kind = type(self.opts[0])
+        self.dtype = params[0].dtype
+        self.updates = [np.zeros_like(p) for p in params]
+        names = self.kind.state_names
+        self.extra = {name: [np.zeros_like(p) for p in params] for name in names}
+
+    def bind(self) -> None:
+        """The members' optimizers take views of the state at the first step, as a lone
+        optimizer makes its state then (before it, a checkpoint holds only the step count)."""
+        for s, opt in enumerate(self.opts):
+            opt.updates = [u[s] for u in self.updates]
+            for name, arrays in self.extra.items():
+                setattr(opt, name, [a[s] for a in arrays])
+
+    def scalars(self, values: list[float], like: np.ndarray) -> np.ndarray:
+        """Per-member values in the parameters' dtype, shaped to broadcast over ``like``."""
+        return np.array(values, dtype=self.dtype).reshape((-1,) + (1,) * (like.ndim - 1))
+
+    def step(self, params, grads, lrs: list[float], is_weight: list[bool]) -> None:
+        if self.opts[0].updates is None:
+            self.bind()
+        for opt in self.opts:
+            opt.t += 1
+        for i, (p, g, u) in enumerate(zip(params, grads, self.updates)):
+            if is_weight[i]:
+                for s, opt in enumerate(self.opts):  # as the lone step: only if it has one
+                    if opt.weight_decay:
+                        g[s] += opt.weight_decay * p[s]
+            self.update(i, p, g, u, lrs)
+            p += u
+
+    def update(self, i, p, g, u, lrs) -> None:
+        def per(values):
+            return self.scalars(values, p)
+
+        if self.kind is GD:
+            np.multiply(g, per([-lr for lr in lrs]), out=u)
+        elif self.kind is Momentum:
+            v = self.extra["v"][i]
+            v *= per([o.beta for o in self.opts])
+            v += g
+            if self.opts[0].nesterov:
+                np.multiply(v, per([o.beta for o in self.opts]), out=u)
+                u += g
+                u *= per([-lr for lr in lrs])
+            else:
+                np.multiply(v, per([-lr for lr in lrs]), out=u)
+        else:  # Adam, term by term as Adam.update
+            m, v, o = self.extra["m"][i], self.extra["v"][i], self.opts
+            m *= per([x.beta1 for x in o])
+            m += per([1 - x.beta1 for x in o]) * g
+            v *= per([x.beta2 for x in o])
+            np.multiply(g, g, out=u)
+            u *= per([1 - x.beta2 for x in o])
+            v += u
+            np.sqrt(v, out=u)
+            u /= per([math.sqrt(1 - x.beta2**x.t) for x in o])
+            u += per([x.eps for x in o])
+            np.divide(m, u, out=u)
+            u *= per([-(lr / (1 - x.beta1**x.t)) for lr, x in zip(lrs, o)])
+
+
+# -- training the members ------------------------------------------------------------------
+
+
+@dataclass
+class Member:
+    exp: Experiment
+    training: Training
+    calls: CallbackList
+    out: Path
+    run: Run | None = None
+
+
+def shared_inputs(members: list[Experiment]) -> np.ndarray | None:
+    """The training inputs every member's one batch is, when they are one array's equals (the
+    same data at full batch): then np.matmul broadcasts it over the stack, uncopied."""
+    first = members[0]
+    if first.batches.whole and all(m.batches.whole and np.array_equal(m.train.X, first.train.X)
+                                   for m in members):
+        return first.train.X
+    return None
+
+
+def stacked_epoch(stack: Stack, members: list[Member], active: list[int], epoch: int) -> list[dict]:
+    """One pass over each member's training data in its own batch order: one stacked step
+    per batch. Returns each active member's figures, as loop.train_epoch's."""
+    lrs = [m.exp.schedule(m.exp.cfg.optimizer.lr, epoch - 1) for m in members]
+    sums = {s: [0.0, 0.0, 0.0] for s in active}
+    n_batches = 0
+    for batches in zip(*(m.exp.batches for m in members)):
+        X = stack.shared if stack.shared is not None else np.stack([b[0] for b in batches])
+        a = stack.forward(X, active)
+        delta = stack.buffers_for(X.shape[-2])["delta"]
+        for s in active:
+            exp, (_, Y, truth) = members[s].exp, batches[s]
+            out = a[-1][s]
+            z_out = stack.buffers_for(X.shape[-2])["z"][-1][s]
+            E, grad = exp.loss.value_and_grad(z_out, out, Y)
+            if not exp.loss.fused_with:
+                grad = exp.net.activations[-1].backward(grad)
+            delta[s] = grad
+            sums[s][0] += E * len(Y)
+            sums[s][1] += exp.task.metric_sum(out, truth)
+        stack.backward(X, a, delta)
+        for s in active:
+            sums[s][2] += math.sqrt(sum(float(np.vdot(g, g)) for g in members[s].exp.net.gradients()))
+        n_batches += 1
+        stack.state.step(stack.params, stack.grads, lrs, stack.is_weight)
+    figures = []
+    for s in active:
+        exp, (loss, metric, norms) = members[s].exp, sums[s]
+        n = len(exp.train.X)
+        figures.append({"loss": loss / n, exp.task.metric: metric / n, "lr": lrs[s],
+                        "grad_norm": norms / n_batches, "spent": 2 * n_batches})
+    return figures
+
+
+def train_stacked(cfgs: list[Config], outs: list[Path], datas: list | None = None) -> list:
+    """Train the configs' runs as stacked members, each into its run folder ``outs[s]``;
+    returns each member's Run, or the exception its run ended with. The configs must stack
+    (``group_key`` equal, ``unstackable`` None); a ConfigError in any is raised before
+    anything is written."""
+    exps = [setup(cfg, None if datas is None else datas[s]) for s, cfg in enumerate(cfgs)]
+    if not exps:
+        return []
+    if not same_shapes(exps):
+        raise ValueError("these runs do not stack: their shapes differ")
+    members = []
+    for exp, out in zip(exps, outs):
+        training = Training(exp)
+        members.append(Member(exp, training, default_callbacks(training, None, [], out), out))
+    stack = Stack(exps)
+    threads = max(exp.threads for exp in exps)
+    with (np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+          limit_threads(threads), StopRequests() as stop):
+        run_members(stack, members, stop)
+    results = []
+    for m in members:
+        run = Run(m.training.folder.path, m.training.summary, m.training.history)
+        results.append(Interrupted(run, m.training.summary.get("signal", "SIGINT"))
+                       if m.training.status == "interrupted" else run)
+    return results
+
+
+def run_members(stack: Stack, members: list[Member], stop: StopRequests) -> None:
+    """loop.train for every member at once: its callbacks begin; epoch 0, then one stacked
+    pass per epoch, each member's row and callbacks in the lone loop's order; a member that
+    stops (completed, early stopping, diverged, interrupted) ends there, the others go on."""
+    active = []
+    try:
+        for s, m in enumerate(members):
+            m.training.signals = stop
+            m.calls.on_train_begin()
+            active.append(s)
+        epochs = members[0].exp.cfg.train.epochs
+        for epoch in range(epochs + 1):
+            if not active:
+                break
+            for s in active:
+                members[s].training.at_epoch_end = False
+            figures = (stacked_epoch(stack, members, active, epoch) if epoch
+                       else [untrained_figures(members[s].exp) for s in active])
+            for s, found in zip(active, figures):
+                m = members[s]
+                row = epoch_row(m.exp, epoch, found, m.training)
+                if epoch == epochs:
+                    m.training.stop("completed")
+                if stop.requested:  # a first Ctrl-C: every member stops after this epoch
+                    m.training.stop("interrupted")
+                m.calls.on_epoch_end(epoch, row)
+            active = end_stopped(members, active)
+    except KeyboardInterrupt as signalled:  # a second Ctrl-C, or SIGTERM: every member at once
+        for s in active:
+            members[s].training.stop("interrupted")
+            members[s].training.summary["signal"] = signal_name(signalled)
+    except BaseException:
+        for s in active:
+            members[s].training.stop("failed")
+        raise
+    finally:
+        for s in active:
+            end_member(members[s])
+
+
+def end_stopped(members: list[Member], active: list[int]) -> list[int]:
+    """End the members whose runs stopped at this epoch; the ones still running."""
+    going = []
+    for s in active:
+        training = members[s].training
+        if training.stopping:
+            if training.status == "interrupted" and training.signals.requested:
+                training.summary["signal"] = training.signals.requested
+            end_member(members[s])
+        else:
+            going.append(s)
+    return going
+
+
+def end_member(member: Member) -> None:
+    if member.run is None:
+        member.run = Run(member.training.folder.path, member.training.summary,
+                         member.training.history)
+        end_run(member.training, member.calls)

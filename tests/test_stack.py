@@ -1,0 +1,172 @@
+"""Stacked members are bit for bit their lone runs: each member's run folder (metrics.csv,
+layers.csv, model.npz, checkpoint.npz, snapshots.bin, summary.json) equals the folder a lone
+`train` of its config writes, but for the fields that record the process (wall_time_s,
+started, finished, pid, host, threads, time_s, path)."""
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import CONFIGS
+from nntrain.config import load_config
+from nntrain.loop import Interrupted, train
+from nntrain.stack import group_key, train_stacked, unstackable
+
+PROCESS = {"wall_time_s", "started", "finished", "pid", "host", "threads", "path"}
+
+
+def config(base: str, **changes) -> dict:
+    raw = yaml.safe_load((CONFIGS / base).read_text())
+    for dotted, value in changes.items():
+        node = raw
+        *parents, last = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    return raw
+
+
+def csv_without(path: Path, dropped: str = "time_s") -> list[list[str]]:
+    rows = [line.split(",") for line in path.read_text().splitlines()]
+    if not rows or dropped not in rows[0]:
+        return rows
+    at = rows[0].index(dropped)
+    return [row[:at] + row[at + 1:] for row in rows]
+
+
+def without_time(data):
+    """JSON data without the time_s fields (the process's clock) at any depth."""
+    if isinstance(data, dict):
+        return {k: without_time(v) for k, v in data.items() if k != "time_s"}
+    if isinstance(data, list):
+        return [without_time(v) for v in data]
+    return data
+
+
+def npz_arrays(path: Path) -> dict:
+    with np.load(path, allow_pickle=False) as found:
+        return {k: found[k] for k in found.files}
+
+
+def same_folder(lone: Path, stacked: Path) -> None:
+    names = sorted(p.name for p in lone.iterdir())
+    assert sorted(p.name for p in stacked.iterdir()) == names
+    for name in names:
+        a, b = lone / name, stacked / name
+        if name == "summary.json":
+            x, y = json.loads(a.read_text()), json.loads(b.read_text())
+            for key in PROCESS:
+                x.pop(key, None), y.pop(key, None)
+            assert x == y, name
+        elif name.endswith(".csv"):
+            assert csv_without(a) == csv_without(b), name
+        elif name.endswith(".npz"):
+            x, y = npz_arrays(a), npz_arrays(b)
+            assert x.keys() == y.keys(), name
+            for key in x:  # bit for bit: the same bytes, NaN and -0.0 included
+                if key == "state":  # checkpoint.npz's state: JSON, with time_s in it
+                    assert without_time(json.loads(str(x[key]))) == without_time(
+                        json.loads(str(y[key]))), (name, key)
+                    continue
+                assert x[key].dtype == y[key].dtype and x[key].tobytes() == y[key].tobytes(), \
+                    (name, key)
+        else:  # config.yaml, data.npz's neighbours, snapshots.bin
+            assert a.read_bytes() == b.read_bytes(), name
+
+
+def compare_lone_and_stacked(tmp_path: Path, raws: list[dict]) -> list:
+    cfgs = [load_config(raw=copy.deepcopy(raw)) for raw in raws]
+    assert len({group_key(c.to_dict()) for c in cfgs}) == 1
+    assert all(unstackable(c.to_dict()) is None for c in cfgs)
+    lone = [tmp_path / "lone" / f"m{s}" for s in range(len(cfgs))]
+    for cfg, out in zip(cfgs, lone):
+        try:
+            train(cfg, out=out)
+        except Interrupted:
+            pass
+    stacked = [tmp_path / "stacked" / f"m{s}" for s in range(len(cfgs))]
+    results = train_stacked(cfgs, stacked)
+    for a, b in zip(lone, stacked):
+        same_folder(a, b)
+    return results
+
+
+def test_gd_full_batch_xor_over_initializers_and_seeds(tmp_path):
+    raws = [config("xor.yaml", **{"seed": seed, "model.initializer": init, "train.epochs": 200})
+            for init in ("zeros", "xavier_uniform", "he_normal") for seed in (0, 1)]
+    results = compare_lone_and_stacked(tmp_path, raws)
+    assert [r.summary["status"] for r in results] == ["completed"] * 6
+
+
+def test_momentum_mini_batches_validation_test_and_weight_decay(tmp_path):
+    """moons: 300 samples, 20% validation and 10% test: 210 training rows in batches of 32,
+    the last of 18; weight decay on some members, nesterov on none."""
+    base = {"data.n_samples": 300, "data.val_fraction": 0.2, "data.test_fraction": 0.1,
+            "optimizer": {"name": "momentum", "lr": 0.1, "batch_size": 32, "beta": 0.9},
+            "train.epochs": 40}
+    raws = [config("moons.yaml", **base, seed=seed) for seed in (0, 1)]
+    raws.append(config("moons.yaml", **{**base, "optimizer": {**base["optimizer"], "lr": 0.05,
+                                                              "weight_decay": 1e-3}}))
+    raws.append(config("moons.yaml", **{**base, "optimizer": {**base["optimizer"], "beta": 0.5}},
+                       **{"data.seed": 3}))  # another split of the same shape
+    compare_lone_and_stacked(tmp_path, raws)
+
+
+def test_adam_with_a_schedule_and_float32(tmp_path):
+    base = {"optimizer": {"name": "adam", "lr": 0.01,
+                          "schedule": {"name": "step", "step_size": 10, "gamma": 0.5}},
+            "train.epochs": 60, "train.dtype": "float32"}
+    raws = [config("xor.yaml", **base, seed=seed) for seed in (0, 1, 2)]
+    raws.append(config("xor.yaml", **{**base, "optimizer": {"name": "adam", "lr": 0.05,
+                                                            "beta1": 0.8, "eps": 1e-6}}))
+    compare_lone_and_stacked(tmp_path, raws)
+
+
+def test_early_stopping_ends_members_at_different_epochs(tmp_path):
+    base = {"data.val_fraction": 0.3, "data.n_samples": 200, "train.epochs": 300,
+            "train.early_stopping": {"patience": 5}, "optimizer": {"name": "gd", "lr": 2.0}}
+    raws = [config("moons.yaml", **base, seed=seed) for seed in (0, 1, 2, 3)]
+    results = compare_lone_and_stacked(tmp_path, raws)
+    epochs = [r.summary["epochs"] for r in results]
+    assert len(set(epochs)) > 1 and all(e < 300 for e in epochs)
+    assert {r.summary["status"] for r in results} == {"early_stopped"}
+
+
+def test_a_diverging_member_ends_while_the_others_go_on(tmp_path):
+    raws = [config("lessons/learning_rate.yaml", **{"optimizer.lr": lr, "train.epochs": 150})
+            for lr in (0.1, 2.0, 0.5)]
+    results = compare_lone_and_stacked(tmp_path, raws)
+    assert [r.summary["status"] for r in results] == ["completed", "diverged", "completed"]
+
+
+def test_softmax_cross_entropy_and_an_identity_output(tmp_path):
+    """A fused output (softmax with cross-entropy, per member on its slice) and a regression's
+    identity output with mse, each over seeds."""
+    raws = [config("iris.yaml", seed=seed, **{"train.epochs": 50}) for seed in (0, 1)]
+    compare_lone_and_stacked(tmp_path / "iris", raws)
+    raws = [config("sine.yaml", seed=seed, **{"train.epochs": 30, "optimizer.batch_size": 16})
+            for seed in (0, 1)]
+    compare_lone_and_stacked(tmp_path / "sine", raws)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu", "selu", "softplus", "silu",
+                                        "gelu", "sigmoid", "identity", "step"])
+def test_every_elementwise_hidden_activation_stacks(tmp_path, activation):
+    raws = [config("xor.yaml", seed=seed, **{"model.activation": activation,
+                                             "train.epochs": 20}) for seed in (0, 1)]
+    compare_lone_and_stacked(tmp_path, raws)
+
+
+def test_what_does_not_stack_says_why():
+    assert "random_search" in unstackable(load_config(raw=config(
+        "xor.yaml", optimizer="random_search")).to_dict())
+    assert "prelu" in unstackable(load_config(raw=config(
+        "xor.yaml", **{"model.activation": "prelu"})).to_dict())
+    a = load_config(raw=config("xor.yaml", **{"optimizer.lr": 0.1})).to_dict()
+    b = load_config(raw=config("xor.yaml", **{"optimizer.lr": 0.2, "seed": 4})).to_dict()
+    c = load_config(raw=config("xor.yaml", **{"optimizer.batch_size": 2})).to_dict()
+    assert group_key(a) == group_key(b) != group_key(c)
