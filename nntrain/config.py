@@ -28,7 +28,6 @@ import yaml
 from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 
-from .datasets import DATASETS
 from .losses import LOSSES
 from .components import check_pair, check_sizes, prepare_layers
 from .optimizers import OPTIMIZERS, SCHEDULES
@@ -437,6 +436,8 @@ def check(cfg: Config) -> None:
     if not 0 <= data.test_fraction < 1 or data.val_fraction + data.test_fraction >= 1:
         raise ConfigError(f"must be in [0, 1) with val_fraction + test_fraction < 1, got "
                           f"{data.test_fraction}", "data.test_fraction")
+    from .datasets import DATASETS  # when a config is checked, not when config.py is imported
+
     DATASETS.prepare({"name": data.name, **data.params}, "data", rng=None,
                      config_key=lambda param: nearest_key(param, "data"))
     if model.layers is None:
@@ -526,11 +527,14 @@ def parse_override(text: str) -> Override:
     follow Hydra's rules: 1e-3 and 0.1 are numbers, null is None, [..] and {k: v} are lists and
     mappings, quotes make strings; a,b / range(0,5) / choice(a,b) are sweeps.
     """
+    if "=" not in text and not text.startswith("~"):
+        raise ConfigError(f"expected KEY=VALUE (or +KEY=VALUE, ~KEY), got {text!r}", "override")
+    simple = plain_override(text)
+    if simple is not None:
+        return simple
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    if "=" not in text and not text.startswith("~"):
-        raise ConfigError(f"expected KEY=VALUE (or +KEY=VALUE, ~KEY), got {text!r}", "override")
     try:
         parsed = OverridesParser.create().parse_override(text)
     except (HydraException, ValueError) as err:  # ValueError: an int of over 4300 digits
@@ -550,6 +554,43 @@ def parse_override(text: str) -> Override:
         check_grid_size(len(values), key, "the sweep has")  # a float range's last step, rounded
         return Override(prefix, key, values, sweep=True)
     return Override(prefix, key, [parsed.value()])
+
+
+# -- the plain override, without hydra-core: Hydra's lexer tokens for one plain value ----------
+# Importing hydra-core and building its ANTLR parser costs about 0.15 s, three times the training
+# of configs/xor.yaml. Most overrides are `key=value` with one plain value, which Hydra's grammar
+# (hydra/grammar/OverrideLexer.g4) reads as follows: a value of only letters, digits and `_+-./`
+# always lexes, and its tokens are concatenated back into the same text, a string, unless the
+# whole value is one token (the lexer's longest match; on a tie the rule listed first), which
+# is then a number, a bool, null or a string, in the lexer's order below. Anything else (quotes,
+# spaces, brackets, commas, `$`, `:`, `\`, `@`, `~`, an empty value) is left to hydra-core.
+# tests/test_startup.py checks this against hydra-core's parser on thousands of inputs.
+_DIGITS = r"[0-9](?:_?[0-9])*"
+_INT = r"(?:0|[1-9](?:_?[0-9])*)"  # INT_UNSIGNED: no leading zeros, '_' between digits
+_POINT = rf"(?:{_INT}\.|{_INT}?\.{_DIGITS})"
+_FLOAT = rf"[+-]?(?:{_POINT}|(?:{_INT}|{_POINT})[eE][+-]?{_DIGITS}|[Ii][Nn][Ff]|[Nn][Aa][Nn])"
+_PLAIN_TOKENS = (  # (token, how Hydra's visitor turns it into a value), in the lexer's order
+    (re.compile(_FLOAT), float),
+    (re.compile(rf"[+-]?{_INT}"), int),
+    (re.compile(r"[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]"), lambda text: text.lower() == "true"),
+    (re.compile(r"[Nn][Uu][Ll][Ll]"), lambda text: None),
+    (re.compile(r"[A-Za-z_][A-Za-z0-9_-]*"), str),
+)
+_PLAIN_OVERRIDE = re.compile(r"(\+{0,2})([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)"
+                             r"=([A-Za-z0-9_+./-]{1,100})")
+
+
+def plain_override(text: str) -> Override | None:
+    """``key=value`` with one plain value, parsed as Hydra's grammar parses it, without
+    hydra-core; None when the override needs Hydra's parser (see the note above)."""
+    match = _PLAIN_OVERRIDE.fullmatch(text)
+    if match is None:
+        return None
+    prefix, key, value = match.groups()
+    for token, convert in _PLAIN_TOKENS:
+        if token.fullmatch(value):
+            return Override(prefix, key, [convert(value)])
+    return Override(prefix, key, [value])  # several tokens: their text, a string
 
 
 MAX_GRID = 10_000  # values of one sweep, and runs of one compare (docs/configuration.md)
@@ -684,6 +725,8 @@ def component_parameters(node: Mapping, path: list[str]) -> list[str]:
     """The parameters a config may give the component a section names (data: the dataset's,
     optimizer: the update rule's); [] when the section names none, or one not registered yet
     (a plugin's, imported after the overrides are applied)."""
+    from .datasets import DATASETS
+
     cls = _schema_class(path)
     registry = {DataConfig: DATASETS, OptimizerConfig: OPTIMIZERS}.get(cls)
     if registry is None:

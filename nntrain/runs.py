@@ -510,6 +510,12 @@ def format_value(value) -> str:
     return repr(float(value))
 
 
+# format_value's text for the exact types of a metrics.csv or layers.csv row, without its
+# isinstance checks (float: repr is the shortest text that reads back as the same float);
+# any other type (a NumPy scalar, bool) goes through format_value itself
+CELL_TEXT = {float: float.__repr__, int: int.__repr__, str: str, type(None): lambda _: ""}
+
+
 class CsvLog:
     """A CSV file written one row at a time and flushed, so a killed process keeps every row."""
 
@@ -526,9 +532,17 @@ class CsvLog:
                 self.file.flush()
 
     def write(self, row: dict) -> None:
-        with writing(self.path):
-            self.file.write(",".join(format_value(row.get(c)) for c in self.columns) + "\n")
+        """One row, flushed to the OS before this returns (the loop's next epoch starts after).
+
+        A row is written every epoch, so this is the loop's own cost: a cell's text is picked
+        by its exact type (CELL_TEXT), the same text format_value gives."""
+        cells = [CELL_TEXT.get(type(v), format_value)(v) for v in map(row.get, self.columns)]
+        try:
+            self.file.write(",".join(cells) + "\n")
             self.file.flush()
+        except OSError:
+            with writing(self.path):  # the one-line WriteError every other write raises
+                raise
 
     def close(self) -> None:
         with writing(self.path):
