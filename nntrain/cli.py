@@ -203,6 +203,11 @@ InitializersOpt = Annotated[Optional[str], typer.Option(
     help="Initializers to compare, e.g. he_normal,xavier_uniform (names or YAML mappings).")]
 
 
+NoStackOpt = Annotated[bool, typer.Option("--no-stack", help=(
+    "Train one run per variant, not the variants that share a network's shapes as one "
+    "stacked network (the runs are the same bit for bit; this is for comparison)."))]
+SweepVerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help=(
+    "Say on stderr which runs were stacked together and which ran alone, and why."))]
 OptimizersOpt = Annotated[Optional[str], typer.Option(
     "--optimizers", metavar="A,B,...",
     help="Optimizers to compare, e.g. gd,random_local,random_search; keys one does not take "
@@ -228,6 +233,10 @@ def main_options(
         "--version", callback=_version, is_eager=True, help="Print the version.")] = False,
 ) -> None:
     """Train small neural networks from YAML configs and see how training behaves."""
+
+
+def stderr_line(line: str) -> None:
+    typer.echo(line, err=True)
 
 
 def plugin_paths(plugin: Optional[list[Path]]) -> list[str]:
@@ -325,6 +334,8 @@ def compare(
     break_lock: Annotated[bool, typer.Option(
         "--break-lock", help="With --resume: take over the folder's lock (a sweep stopped "
                              "on another machine).")] = False,
+    no_stack: NoStackOpt = False,
+    verbose: SweepVerboseOpt = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
     plugin: PluginOpt = None,
@@ -342,15 +353,15 @@ def compare(
     progress = RunsProgress() if interactive() and not (quiet or as_json) else None
     folder, summary, failed = run_compare(
         config, overrides or [], initializers=split_names(initializers),
-        optimizers=split_list(optimizers), seeds=seeds,
-        workers=workers, executor=executor.value, address=address, out=out, resume=resume,
+        optimizers=split_list(optimizers), seeds=seeds, workers=workers,
+        executor=executor.value, address=address, out=out, resume=resume,
         target_loss=target_loss, plugins=plugin_paths(plugin), progress=progress, metric=metric,
-        break_lock=break_lock)
+        break_lock=break_lock, stack=not no_stack, notes=verbose and stderr_line)
     if as_json:
         print_table(summary.to_dict("records"), list(summary.columns), as_json=True)
-    else:
-        if sys.stdout.isatty() and not quiet:
-            print_table(*compact_summary(summary))
+    elif sys.stdout.isatty() and not quiet:
+        print_table(*compact_summary(summary))
+    if not as_json:
         typer.echo(str(folder))
     if failed:
         typer.echo(f"{failed} run(s) failed; see results.csv", err=True)

@@ -43,7 +43,8 @@ from .results import figure_columns, run_row
 from .runs import (Lock, RunFolder, check_out_dir, claim_out_dir, flatten, new_run_dir,
                    read_summary, safe_name, write_yaml)
 from .signals import StopRequests
-from .loop import train
+from .loop import Interrupted, train
+from .stack import stack_plan, train_stacked
 
 FINISHED = ("completed", "early_stopped", "diverged")  # a result; resume keeps these
 
@@ -185,8 +186,9 @@ def validate(sweep: Sweep, extra_plugins: list[str], ship_data: bool = False) ->
         data_key = json.dumps(cfg.to_dict()["data"], sort_keys=True)
         if data_key not in cache:
             cache[data_key] = prepare(cfg)[1]
-        resolve(cfg, cache[data_key])  # layer sizes against the data, the loss against the task
-        checked.append({**point, "config": cfg.to_dict()})
+        resolved = resolve(cfg, cache[data_key])  # layers against the data, loss against task
+        key, alone = stack_plan(resolved, len(cache[data_key].X_train))
+        checked.append({**point, "config": cfg.to_dict(), "stack": key, "alone": alone})
         if ship_data and "path" in cfg.data.params:
             checked[-1]["data"] = cache[data_key]
     for name, keys in dropped.items():
@@ -206,9 +208,7 @@ def execute(point: dict) -> dict:
     result = {"index": point["index"], "dir": point["dir"], "files": {}, "error": None}
     with tempfile.TemporaryDirectory(prefix="nntrain-", dir=WORKER_FOLDER) as tmp:
         try:
-            cfg = load_config(raw=point["config"])
-            if cfg.train.threads == "auto":  # the pool or cluster spreads runs over the cores
-                cfg = replace(cfg, train=replace(cfg.train, threads=1))
+            cfg = one_thread(load_config(raw=point["config"]))
             run = train(cfg, out=Path(tmp) / "run", data=point.get("data"))
             result["summary"] = run.summary
         except WorkerStopped:  # the driver stops the pool: this worker ends
@@ -220,6 +220,78 @@ def execute(point: dict) -> dict:
         if run_dir.is_dir():
             result["files"] = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
     return result
+
+
+def execute_task(task: list[dict]) -> list[dict]:
+    """Train a task's grid points: one alone (``execute``), or several as stacked members
+    (``stack.train_stacked``) in private temporary folders; returns each point's result. A
+    group that cannot be set up together runs its points one by one."""
+    if len(task) == 1:
+        return [execute(task[0])]
+    with tempfile.TemporaryDirectory(prefix="nntrain-", dir=WORKER_FOLDER) as tmp:
+        outs = [Path(tmp) / f"run{s}" for s in range(len(task))]
+        error = None
+        try:
+            cfgs = [one_thread(load_config(raw=point["config"])) for point in task]
+            ended = train_stacked(cfgs, outs, [point.get("data") for point in task])
+        except WorkerStopped:
+            raise
+        except (Exception, SystemExit) as err:
+            if not any(out.exists() for out in outs):  # it could not be set up: each alone
+                return [execute(point) for point in task]
+            error, ended = failure(err), [None] * len(task)  # the members still running failed
+        return [member_result(point, out, run, error) for point, out, run in zip(task, outs, ended)]
+
+
+def member_result(point: dict, out: Path, run, error: str | None) -> dict:
+    """A stacked member's result, as ``execute`` makes a lone run's."""
+    if run is not None:
+        summary = (run.run if isinstance(run, Interrupted) else run).summary
+    else:
+        summary = read_summary(out) or {"status": "failed"}
+    failed = summary.get("status") == "failed"
+    if failed and error:
+        summary = {**summary, "error": error}
+    files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} if out.is_dir() else {}
+    return {"index": point["index"], "dir": point["dir"], "error": error if failed else None,
+            "summary": summary, "files": files}
+
+
+def one_thread(cfg):
+    """A worker's run uses one BLAS thread: the pool or cluster spreads runs over the cores."""
+    if cfg.train.threads == "auto":
+        return replace(cfg, train=replace(cfg.train, threads=1))
+    return cfg
+
+
+MIN_MEMBERS = 4  # a stack split between workers keeps at least this many members each
+
+
+def make_tasks(points: list[dict], workers: int, stacking: bool = True) -> list[list[dict]]:
+    """The points as tasks: those of one stack group together (split into up to ``workers``
+    stacks of at least MIN_MEMBERS, so that every core has one), the others one by one."""
+    groups: dict[str, list[dict]] = {}
+    tasks = []
+    for point in points:
+        if stacking and point.get("stack"):
+            groups.setdefault(point["stack"], []).append(point)
+        else:
+            tasks.append([point])
+    for members in groups.values():
+        parts = max(1, min(workers, len(members) // MIN_MEMBERS))
+        tasks += [members[k::parts] for k in range(parts)]
+    return tasks
+
+
+def stack_notes(points: list[dict], stacking: bool) -> list[str]:
+    """compare --verbose's lines: how the runs were grouped, and why a run goes alone."""
+    if not stacking:
+        return ["--no-stack: one run per variant"]
+    stacked = [p for p in points if p.get("stack")]
+    groups = {p["stack"] for p in stacked}
+    lines = [f"stacked: {len(stacked)} of {len(points)} runs, in {len(groups)} "
+             f"group{'s' * (len(groups) != 1)} of one computation's shape"]
+    return lines + [f"alone: {p['dir']}: {p['alone']}" for p in points if p.get("alone")]
 
 
 def store(folder: Path, result: dict) -> None:
@@ -289,12 +361,13 @@ def watch_parent(parent: int, every: float = 0.5, grace: float = 5.0) -> None:
     os._exit(1)
 
 
-def execute_in_pool(point: dict) -> dict:
-    STARTED.put(point["index"])
-    return execute(point)
+def execute_in_pool(task: list[dict]) -> list[dict]:
+    for point in task:
+        STARTED.put(point["index"])
+    return execute_task(task)
 
 
-def run_local(points: list[dict], workers: int, on_result: Callable[[dict], None],
+def run_local(tasks: list[list[dict]], workers: int, on_result: Callable[[dict], None],
               on_stopped: Callable[[dict], None]) -> None:
     """A pool of fresh interpreters (spawn) that load NumPy with one BLAS thread. When the
     driver is stopped (Ctrl-C, SIGTERM) the runs in flight are stopped and passed to
@@ -307,16 +380,17 @@ def run_local(points: list[dict], workers: int, on_result: Callable[[dict], None
         pool = context.Pool(workers, initializer=pool_worker, initargs=(started, os.getpid()))
     finished = set()
     try:
-        for result in pool.imap_unordered(execute_in_pool, points):
-            finished.add(result["index"])
-            on_result(result)
+        for results in pool.imap_unordered(execute_in_pool, tasks):
+            for result in results:
+                finished.add(result["index"])
+                on_result(result)
     except BaseException:
         pool.terminate()
         pool.join()
         in_flight = set()
         while not started.empty():
             in_flight.add(started.get())
-        for point in points:
+        for point in (point for task in tasks for point in task):
             if point["index"] in in_flight - finished:
                 on_stopped(point)
         raise
@@ -373,14 +447,16 @@ def dask_client(workers: int, address: str | None, timeout: float = 10.0):
         yield client
 
 
-def run_dask(points: list[dict], client, on_result: Callable[[dict], None]) -> None:
-    """Submit every point to the cluster; results come back as they finish."""
+def run_dask(tasks: list[list[dict]], client, on_result: Callable[[dict], None]) -> None:
+    """Submit every task (a point, or a stack group) to the cluster; results come back as
+    they finish."""
     from dask.distributed import as_completed
 
-    futures = [client.submit(execute, p, pure=False) for p in points]
+    futures = [client.submit(execute_task, task, pure=False) for task in tasks]
     try:
         for future in as_completed(futures):
-            on_result(future.result())
+            for result in future.result():
+                on_result(result)
     except BaseException:
         client.cancel(futures)
         raise
@@ -453,11 +529,13 @@ def compare(config: str | Path, overrides: list[str] = (), *, initializers: list
             address: str | None = None, out: str | Path | None = None,
             resume: str | Path | None = None, target_loss: float | None = None,
             plugins: list[str] = (), progress=None, connect_timeout: float = 10.0,
-            metric: str = "loss", break_lock: bool = False):
+            metric: str = "loss", break_lock: bool = False, stack: bool = True, notes=None):
     """Run the grid; returns (folder, summary DataFrame, number of failed runs).
 
     ``metric``: the metrics.csv or layers.csv column drawn in <metric>.png. ``break_lock``:
-    take over the compare folder's lock (a sweep stopped on another machine)."""
+    take over the compare folder's lock (a sweep stopped on another machine). ``stack``:
+    train the variants that share a computation's shapes as stacked members (nntrain/stack.py;
+    False: one run per variant); ``notes(line)`` is told how the runs were grouped."""
     if executor not in ("local", "dask"):
         raise ConfigError(f"must be local or dask, got {executor!r}", "--executor")
     sweep = make_sweep(config, list(overrides), initializers, seeds, target_loss, optimizers)
@@ -465,8 +543,12 @@ def compare(config: str | Path, overrides: list[str] = (), *, initializers: list
     points = validate(sweep, extra, ship_data=executor == "dask")
     check_metric(metric)
     workers = workers or os.cpu_count() or 1
-    with contextlib.ExitStack() as stack:
-        client = (stack.enter_context(dask_client(workers, address, connect_timeout))
+    for line in stack_notes(points, stack) if notes else ():
+        notes(line)
+    if not stack:
+        points = [{**point, "stack": None} for point in points]
+    with contextlib.ExitStack() as context:
+        client = (context.enter_context(dask_client(workers, address, connect_timeout))
                   if executor == "dask" else None)
         return _run(sweep, points, workers, client, out, resume, progress, metric, break_lock)
 
@@ -517,10 +599,11 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
         progress.start(len(points), len(points) - len(todo))
     try:
         with StopRequests(graceful=False):  # SIGTERM stops the sweep as Ctrl-C does
-            if todo and client is None:
-                run_local(todo, min(workers, len(todo)), on_result, on_stopped)
-            elif todo:
-                run_dask(todo, client, on_result)
+            tasks = make_tasks(todo, workers)
+            if tasks and client is None:
+                run_local(tasks, min(workers, len(tasks)), on_result, on_stopped)
+            elif tasks:
+                run_dask(tasks, client, on_result)
     finally:
         if progress:
             progress.stop()

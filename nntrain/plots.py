@@ -192,6 +192,8 @@ def check_x(x: str, run_dirs: list[Path]) -> None:
     if x not in X_AXES:
         raise ConfigError(f"must be {' or '.join(X_AXES)}, got {x!r}{did_you_mean(x, X_AXES)}",
                           "--x")
+    if x == "epoch":  # every run has it (a run that failed before a row: none to draw)
+        return
     for run_dir in run_dirs:
         if x not in metrics_frame(run_dir):
             raise ConfigError(f"{run_dir} has no {x} column in metrics.csv (a run of an earlier "

@@ -80,11 +80,23 @@ def group_key(config: dict) -> str:
     return json.dumps(shape, sort_keys=True, default=str)
 
 
-def pays(exp: Experiment) -> bool:
-    """Whether stacking pays for this run: a batch's multiply-adds per member below
-    MAX_MULTIPLY_ADDS (xor, moons in mini-batches; not moons at full batch, nor digits)."""
-    sizes, rows = exp.net.sizes, exp.batches.size
-    return rows * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) < MAX_MULTIPLY_ADDS
+def stack_plan(cfg: Config, n_train: int) -> tuple[str | None, str | None]:
+    """A resolved config's group (``group_key``), or None and why its run goes alone: it
+    cannot stack (``unstackable``), or stacking does not pay: a batch's multiply-adds per
+    member at or above MAX_MULTIPLY_ADDS (moons at full batch, digits), where the arithmetic
+    already dominates and bigger stacked arrays fall out of cache."""
+    config = cfg.to_dict()
+    why = unstackable(config)
+    if why:
+        return None, why
+    size = cfg.optimizer.batch_size
+    rows = n_train if size is None else min(size, n_train)
+    sizes = list(cfg.model.layers)
+    work = rows * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if work >= MAX_MULTIPLY_ADDS:
+        return None, (f"{work} multiply-adds a batch (at least {MAX_MULTIPLY_ADDS}): "
+                      "one run per variant is as fast")
+    return group_key(config), None
 
 
 def same_shapes(members: list[Experiment]) -> bool:

@@ -170,3 +170,48 @@ def test_what_does_not_stack_says_why():
     b = load_config(raw=config("xor.yaml", **{"optimizer.lr": 0.2, "seed": 4})).to_dict()
     c = load_config(raw=config("xor.yaml", **{"optimizer.batch_size": 2})).to_dict()
     assert group_key(a) == group_key(b) != group_key(c)
+
+
+# -- in compare ----------------------------------------------------------------------------
+
+
+def test_compare_stacks_and_its_runs_equal_no_stacks(cli, tmp_path):
+    """The same sweep with and without --no-stack: the same run folders, bit for bit (but the
+    process's fields), the same results.csv but wall time; -v says what was stacked."""
+    sweep = [CONFIGS / "xor.yaml", "--initializers", "zeros,xavier_uniform", "--seeds", "4",
+             "train.epochs=50", "optimizer.lr=0.5,1.0", "--workers", "2"]
+    stacked = cli("compare", *sweep, "--out", "stacked", "-v")
+    assert stacked.exit_code == 0, stacked.output
+    assert "stacked: 16 of 16 runs, in 1 group" in stacked.output
+    alone = cli("compare", *sweep, "--out", "alone", "--no-stack", "-v")
+    assert alone.exit_code == 0 and "--no-stack" in alone.output
+    runs = sorted(p.name for p in (tmp_path / "alone").iterdir() if p.is_dir())
+    assert len(runs) == 16
+    assert runs == sorted(p.name for p in (tmp_path / "stacked").iterdir() if p.is_dir())
+    for name in runs:
+        same_folder(tmp_path / "alone" / name, tmp_path / "stacked" / name)
+    a, b = (csv_without(tmp_path / d / "results.csv", "wall_time_s") for d in ("alone", "stacked"))
+    assert a == b
+
+
+def test_compare_says_which_runs_go_alone_and_why(cli):
+    result = cli("compare", CONFIGS / "xor.yaml", "model.activation=tanh,prelu",
+                 "train.epochs=5", "--seeds", "2", "--out", "mixed", "-v")
+    assert result.exit_code == 0, result.output
+    assert "stacked: 2 of 4 runs, in 1 group" in result.output
+    assert result.output.count("alone: ") == 2 and "prelu" in result.output
+    digits = cli("compare", CONFIGS / "digits.yaml", "train.epochs=2", "--seeds", "2",
+                 "--out", "digits", "-v")
+    assert digits.exit_code == 0, digits.output
+    assert "multiply-adds a batch" in digits.output  # the arithmetic dominates: no stack
+
+
+def test_a_stack_is_split_so_that_every_worker_has_one():
+    from nntrain.compare import make_tasks
+
+    points = [{"index": i, "stack": "a" if i < 12 else None} for i in range(14)]
+    tasks = make_tasks(points, workers=2)
+    assert sorted(len(t) for t in tasks) == [1, 1, 6, 6]
+    assert sorted(p["index"] for t in tasks for p in t) == list(range(14))
+    assert [len(t) for t in make_tasks(points[:6], workers=2)] == [6]  # too few to split
+    assert all(len(t) == 1 for t in make_tasks(points, workers=2, stacking=False))
