@@ -15,7 +15,7 @@ from nntrain.runs import CsvLog, WriteError, format_value
 
 from conftest import CONFIGS, ROOT
 
-HEAVY = ("numpy", "pandas", "matplotlib", "plotly", "hydra", "dask", "yaml")
+HEAVY = ("numpy", "pandas", "matplotlib", "plotly", "hydra", "dask", "yaml", "pydantic")
 
 
 def modules_after(code: str) -> set[str]:
