@@ -33,13 +33,23 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
     print(f"warning: {message}", file=sys.stderr)
 
 
+class _NeverRaised(Exception):
+    """Stands for an exception class whose module no code has imported, so nothing raised it."""
+
+
+def raised_by(module: str, name: str) -> type[BaseException]:
+    """nntrain.<module>.<name> if that module is loaded, else _NeverRaised. An `except` clause's
+    class is looked up only when something is raised, so catching the training loop's
+    Interrupted this way does not make `report` or `view` import the whole training stack."""
+    loaded = sys.modules.get(f"nntrain.{module}")
+    return getattr(loaded, name) if loaded is not None else _NeverRaised
+
+
 @contextmanager
 def errors_handled():
     """ConfigError -> exit 2, Ctrl-C -> 130, a closed pipe -> quiet, other failures -> 1."""
     from .registry import ConfigError
-    from .runs import WriteError
     from .signals import EXIT_CODES, signal_name
-    from .loop import Interrupted
 
     warnings.showwarning = _warning_line
     try:
@@ -49,13 +59,13 @@ def errors_handled():
             raise
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
-    except Interrupted as err:
+    except raised_by("loop", "Interrupted") as err:
         typer.echo(f"interrupted: epochs finished so far are saved in {err.run.path}", err=True)
         raise typer.Exit(EXIT_CODES[err.signal]) from None
     except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM outside a run (compare's driver)
         typer.echo("interrupted", err=True)
         raise typer.Exit(EXIT_CODES[signal_name(err)]) from None
-    except WriteError as err:  # a full disk: the run is recorded as failed where possible
+    except raised_by("runs", "WriteError") as err:  # a full disk: the run recorded as failed
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     except BrokenPipeError:
