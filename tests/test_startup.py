@@ -51,6 +51,20 @@ def test_plain_overrides_do_not_load_hydra_and_the_config_no_datasets():
     assert "hydra" in loaded  # a list is Hydra's to parse
 
 
+@pytest.mark.slow
+def test_report_does_not_load_the_training_loop(tmp_path):
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "nntrain", "train", str(CONFIGS / "xor.yaml"),
+                           "train.epochs=3", "--out", str(out), "--quiet"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    loaded = modules_after("import sys, runpy\n"
+                           f"sys.argv = ['nntrain', 'report', {str(out)!r}]\n"
+                           "runpy.run_module('nntrain', run_name='__main__')")
+    assert "nntrain.results" in loaded  # the report was made
+    assert not {"nntrain.loop", "nntrain.experiment", "nntrain.network"} & loaded
+
+
 # -- the override fast path against hydra-core's parser -----------------------------------------
 
 hydra_parser = pytest.importorskip("hydra.core.override_parser.overrides_parser")
