@@ -127,8 +127,12 @@ class Stack:
         for s, net in enumerate(nets):  # each member's arrays become its slice of the stack
             net.W, net.b = [W[s] for W in self.W], [b[s] for b in self.b]
             net.dW, net.db = [dW[s] for dW in self.dW], [db[s] for db in self.db]
-        template = build_network(members[0].cfg)  # the hidden activations, applied stacked
+        template = build_network(members[0].cfg)  # the activations, applied stacked
         self.hidden = template.activations[:-1]
+        # an elementwise output activation (sigmoid, identity) is applied to the stack too;
+        # another (softmax) by each member's own, on its slice
+        self.output = (template.activations[-1]
+                       if repr(template.activations[-1]) in ELEMENTWISE else None)
         self.buffers: dict[int, dict] = {}
         self.params = [p for W, b in zip(self.W, self.b) for p in (W, b)]
         self.grads = [g for dW, db in zip(self.dW, self.db) for g in (dW, db)]
@@ -159,6 +163,10 @@ class Stack:
             z += b[:, None, :]
             if i < last:
                 a = self.hidden[i].forward(z, buf["a"][i])
+            elif self.output is not None:
+                made = self.output.forward(z, buf["a"][i])
+                if made is not buf["a"][i]:  # identity hands back z itself
+                    buf["a"][i][...] = made
             else:
                 for s in active:
                     out = buf["a"][i][s]
@@ -285,11 +293,13 @@ def stacked_epoch(stack: Stack, members: list[Member], active: list[int], epoch:
             out = a[-1][s]
             z_out = stack.buffers_for(X.shape[-2])["z"][-1][s]
             E, grad = exp.loss.value_and_grad(z_out, out, Y)
-            if not exp.loss.fused_with:
+            if not exp.loss.fused_with and stack.output is None:
                 grad = exp.net.activations[-1].backward(grad)
             delta[s] = grad
             sums[s][0] += E * len(Y)
             sums[s][1] += exp.task.metric_sum(out, truth)
+        if not members[0].exp.loss.fused_with and stack.output is not None:
+            delta = stack.output.backward(delta)
         stack.backward(X, a, delta)
         for s in active:
             sums[s][2] += math.sqrt(sum(float(np.vdot(g, g)) for g in members[s].exp.net.gradients()))
@@ -349,12 +359,13 @@ def run_members(stack: Stack, members: list[Member], stop: StopRequests) -> None
                 members[s].training.at_epoch_end = False
             figures = (stacked_epoch(stack, members, active, epoch) if epoch
                        else [untrained_figures(members[s].exp) for s in active])
+            requested = stop.requested  # read once: every member stops after the same epoch
             for s, found in zip(active, figures):
                 m = members[s]
                 row = epoch_row(m.exp, epoch, found, m.training)
                 if epoch == epochs:
                     m.training.stop("completed")
-                if stop.requested:  # a first Ctrl-C: every member stops after this epoch
+                if requested:  # a first Ctrl-C: every member stops after this epoch
                     m.training.stop("interrupted")
                 m.calls.on_epoch_end(epoch, row)
             active = end_stopped(members, active)

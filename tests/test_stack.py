@@ -143,14 +143,17 @@ def test_a_diverging_member_ends_while_the_others_go_on(tmp_path):
     assert [r.summary["status"] for r in results] == ["completed", "diverged", "completed"]
 
 
-def test_softmax_cross_entropy_and_an_identity_output(tmp_path):
-    """A fused output (softmax with cross-entropy, per member on its slice) and a regression's
-    identity output with mse, each over seeds."""
+def test_softmax_cross_entropy_and_elementwise_outputs(tmp_path):
+    """A fused output (softmax with cross-entropy, per member on its slice), a regression's
+    identity output with mse, and a sigmoid output with mse, each over seeds."""
     raws = [config("iris.yaml", seed=seed, **{"train.epochs": 50}) for seed in (0, 1)]
     compare_lone_and_stacked(tmp_path / "iris", raws)
     raws = [config("sine.yaml", seed=seed, **{"train.epochs": 30, "optimizer.batch_size": 16})
             for seed in (0, 1)]
     compare_lone_and_stacked(tmp_path / "sine", raws)
+    # a sigmoid output with mse: not fused, the output's derivative applied to the stack
+    raws = [config("xor.yaml", seed=seed, loss="mse", **{"train.epochs": 40}) for seed in (0, 1)]
+    compare_lone_and_stacked(tmp_path / "sigmoid-mse", raws)
 
 
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu", "selu", "softplus", "silu",
@@ -215,3 +218,30 @@ def test_a_stack_is_split_so_that_every_worker_has_one():
     assert sorted(p["index"] for t in tasks for p in t) == list(range(14))
     assert [len(t) for t in make_tasks(points[:6], workers=2)] == [6]  # too few to split
     assert all(len(t) == 1 for t in make_tasks(points, workers=2, stacking=False))
+
+
+def test_ctrl_c_stops_every_member_after_its_epoch_and_loses_nothing(tmp_path):
+    """A first Ctrl-C: every member finishes the epoch in hand, is saved (its checkpoint at that
+    epoch, its rows) and ends 'interrupted'; `nntrain resume` takes each member on."""
+    import os
+    import signal
+    import threading
+
+    from nntrain.resume import resume
+
+    cfgs = [load_config(raw=config("xor.yaml", seed=seed, **{"train.epochs": 100000}))
+            for seed in (0, 1)]
+    outs = [tmp_path / f"m{s}" for s in range(2)]
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+    results = train_stacked(cfgs, outs)
+    assert all(isinstance(r, Interrupted) for r in results)
+    epochs = set()
+    for out in outs:
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["status"] == "interrupted" and summary["signal"] == "SIGINT"
+        last = int((out / "metrics.csv").read_text().splitlines()[-1].split(",")[0])
+        assert summary["epochs"] == last and 0 < last < 100000
+        epochs.add(last)
+    assert len(epochs) == 1  # the members stop together, after the same epoch
+    run = resume(outs[0], ["train.epochs=" + str(epochs.pop() + 5)])
+    assert run.summary["status"] == "completed"
