@@ -182,13 +182,34 @@ def test_a_run_killed_before_its_first_periodic_checkpoint_resumes_from_its_star
     assert json.loads(resumed.stdout)["resumed_from"] == 0
 
 
+SLOW_DATA = '''\
+import time
+from pathlib import Path
+import numpy as np
+from nntrain.datasets import DATASETS
+
+@DATASETS.register("slow")
+def slow():
+    """Loads for a minute, saying so first."""
+    Path("loading").touch()
+    time.sleep(60)
+    return np.zeros((4, 2)), np.array([0, 1, 0, 1]), "classes"
+'''
+
+
 @pytest.mark.slow
 def test_sigterm_before_the_run_folder_exists_is_one_line_and_no_folder(tmp_path):
-    (tmp_path / "big.yaml").write_text("data: {name: moons, n_samples: 3000000}\n"
-                                      "model: {layers: [2, 4, 1]}\n")
+    """SIGTERM while the data loads: one line, 143, no run folder. The plugin dataset says when
+    it is loading, so the test waits for that, not for a time: it holds on a machine of any
+    speed (3 million moons took more than 1.5 s to make on one machine and less on another)."""
+    (tmp_path / "slow_data.py").write_text(SLOW_DATA)
+    (tmp_path / "big.yaml").write_text("data: {name: slow}\nmodel: {layers: [2, 4, 1]}\n"
+                                      "plugins: [slow_data.py]\n")
     proc = subprocess.Popen(NNTRAIN + ["train", "big.yaml", "--out", "run"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)  # loading the data
+    deadline = time.time() + 60
+    while not (tmp_path / "loading").exists() and time.time() < deadline:
+        time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143 and stderr.strip() == "interrupted"
