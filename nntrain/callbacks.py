@@ -72,6 +72,7 @@ class Training:
     signals: StopRequests | None = None  # held while a row is written (see MetricsLog)
     started: float = field(default_factory=time.perf_counter)
     evaluations: int = 0  # loss evaluations training has spent (metrics.csv's evaluations)
+    finite_now: object = None  # a cheaper exact check of ``parameters_finite`` (stacked members)
 
     def __post_init__(self) -> None:
         """A resumed run: the network, optimizer and batch order as its checkpoint left them,
@@ -99,6 +100,13 @@ class Training:
         self.status, self.halted = status, halt
         if halt:
             self.at_epoch_end = False
+
+    def parameters_finite(self) -> bool:
+        """Every parameter of the network is finite now (stacked members are told by their
+        stack, which checks all of them at once: ``finite_now``)."""
+        if self.finite_now is not None:
+            return self.finite_now()
+        return all(np.isfinite(p).all() for p in self.exp.net.parameters())
 
     @property
     def stopping(self) -> bool:
@@ -257,8 +265,7 @@ class DivergenceSentinel(Callback):
             return
         figures = (logs["loss"], logs["grad_norm"] or 0.0, logs.get("val_loss") or 0.0)
         net = self.training.exp.net
-        if all(map(math.isfinite, figures)) and all(np.isfinite(p).all()
-                                                    for p in net.parameters()):
+        if all(map(math.isfinite, figures)) and self.training.parameters_finite():
             return
         self.training.summary["diverged"] = {"epoch": epoch,
                                              **first_nonfinite(net, self.training.exp.train.X)}

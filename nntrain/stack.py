@@ -139,6 +139,15 @@ class Stack:
         self.is_weight = [i % 2 == 0 for i in range(len(self.params))]
         self.state = StackedOptimizer(members, self.params)
         self.shared = shared_inputs(members)
+        self.finite = np.ones(len(members), bool)  # each member's parameters all finite
+        self.member_grads = [m.net.gradients() for m in members]  # views, in parameters' order
+
+    def check_finite(self) -> None:
+        """Which members' parameters are all finite, for their divergence sentinels: one
+        check of each stacked array instead of one of each member's."""
+        S = len(self.members)
+        self.finite = np.logical_and.reduce([np.isfinite(p).reshape(S, -1).all(axis=1)
+                                             for p in self.params])
 
     def buffers_for(self, n: int) -> dict:
         buf = self.buffers.get(n)
@@ -287,12 +296,12 @@ def stacked_epoch(stack: Stack, members: list[Member], active: list[int], epoch:
     for batches in zip(*(m.exp.batches for m in members)):
         X = stack.shared if stack.shared is not None else np.stack([b[0] for b in batches])
         a = stack.forward(X, active)
-        delta = stack.buffers_for(X.shape[-2])["delta"]
+        buf = stack.buffers_for(X.shape[-2])
+        delta, z_out = buf["delta"], buf["z"][-1]
         for s in active:
             exp, (_, Y, truth) = members[s].exp, batches[s]
             out = a[-1][s]
-            z_out = stack.buffers_for(X.shape[-2])["z"][-1][s]
-            E, grad = exp.loss.value_and_grad(z_out, out, Y)
+            E, grad = exp.loss.value_and_grad(z_out[s], out, Y)
             if not exp.loss.fused_with and stack.output is None:
                 grad = exp.net.activations[-1].backward(grad)
             delta[s] = grad
@@ -302,7 +311,7 @@ def stacked_epoch(stack: Stack, members: list[Member], active: list[int], epoch:
             delta = stack.output.backward(delta)
         stack.backward(X, a, delta)
         for s in active:
-            sums[s][2] += math.sqrt(sum(float(np.vdot(g, g)) for g in members[s].exp.net.gradients()))
+            sums[s][2] += math.sqrt(sum(float(np.vdot(g, g)) for g in stack.member_grads[s]))
         n_batches += 1
         stack.state.step(stack.params, stack.grads, lrs, stack.is_weight)
     figures = []
@@ -325,10 +334,10 @@ def train_stacked(cfgs: list[Config], outs: list[Path], datas: list | None = Non
     if not same_shapes(exps):
         raise ValueError("these runs do not stack: their shapes differ")
     members = []
-    for exp, out in zip(exps, outs):
-        training = Training(exp)
-        members.append(Member(exp, training, default_callbacks(training, None, [], out), out))
     stack = Stack(exps)
+    for s, (exp, out) in enumerate(zip(exps, outs)):
+        training = Training(exp, finite_now=lambda s=s: bool(stack.finite[s]))
+        members.append(Member(exp, training, default_callbacks(training, None, [], out), out))
     threads = max(exp.threads for exp in exps)
     with (np.errstate(over="ignore", invalid="ignore", divide="ignore"),
           limit_threads(threads), StopRequests() as stop):
@@ -359,6 +368,7 @@ def run_members(stack: Stack, members: list[Member], stop: StopRequests) -> None
                 members[s].training.at_epoch_end = False
             figures = (stacked_epoch(stack, members, active, epoch) if epoch
                        else [untrained_figures(members[s].exp) for s in active])
+            stack.check_finite()
             requested = stop.requested  # read once: every member stops after the same epoch
             for s, found in zip(active, figures):
                 m = members[s]
