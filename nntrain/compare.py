@@ -597,6 +597,7 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
 
     if progress:
         progress.start(len(points), len(points) - len(todo))
+    threading.Thread(target=import_for_results, daemon=True).start()
     try:
         with StopRequests(graceful=False):  # SIGTERM stops the sweep as Ctrl-C does
             tasks = make_tasks(todo, workers)
@@ -609,6 +610,15 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
             progress.stop()
         summary = write_results(folder, sweep, points, metric)  # also after Ctrl-C: what finished
     return folder, summary, failed
+
+
+def import_for_results() -> None:
+    """pandas and matplotlib for results.csv and loss.png, imported while the workers train
+    (the driver only waits then): about half a second of a small sweep's wall time."""
+    with contextlib.suppress(ImportError):
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+        import pandas  # noqa: F401
 
 
 def compact_summary(summary) -> tuple[list[dict], list[str]]:
