@@ -245,3 +245,40 @@ def test_ctrl_c_stops_every_member_after_its_epoch_and_loses_nothing(tmp_path):
     assert len(epochs) == 1  # the members stop together, after the same epoch
     run = resume(outs[0], ["train.epochs=" + str(epochs.pop() + 5)])
     assert run.summary["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_stopping_a_stacked_compare_records_its_members_and_resume_finishes_them(tmp_path):
+    """SIGINT while two stacks are in flight (8 xor seeds on 2 workers): every member is
+    recorded interrupted, none failed, no temporary folder is left; --resume trains them all."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "PYTHONWARNINGS": "ignore"}
+    args = [sys.executable, "-m", "nntrain", "compare", str(CONFIGS / "xor.yaml"), "--seeds", "8",
+            "train.epochs=5000", "--workers", "2"]
+    proc = subprocess.Popen(args + ["--out", str(tmp_path / "c")], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(scratch.glob("nntrain-worker-*/nntrain-*"))) < 2:
+        time.sleep(0.05)  # both workers hold a stack's temporary folder
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+
+    def statuses():
+        rows = (tmp_path / "c" / "results.csv").read_text().splitlines()
+        at = rows[0].split(",").index("status")
+        return [row.split(",")[at] for row in rows[1:]]
+
+    assert statuses() == ["interrupted"] * 8
+    assert list(scratch.iterdir()) == []
+    resumed = subprocess.run(args + ["--resume", str(tmp_path / "c")], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert statuses() == ["completed"] * 8
