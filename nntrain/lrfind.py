@@ -293,6 +293,7 @@ def draw(result: RangeTest, out: Path, title: str = "") -> Path:
 # -- --out DIR ---------------------------------------------------------------------------------
 
 CSV, JSON, PICTURE, CONFIG = "lr_find.csv", "lr_find.json", "lr_find.png", "config.yaml"
+MAX_JSON_BYTES = 64 * 2**20  # an lr_find.json larger than this is not lr-find's (view skips it)
 
 
 def write_folder(result: RangeTest, settings: dict, out: Path) -> Path:
@@ -327,10 +328,13 @@ def read_folder(folder: Path) -> dict | None:
     may come from someone else, and nothing in it is trusted (``nntrain view`` draws it)."""
     import json
 
-    from .runs import regular
+    from .runs import regular, strict
 
+    path = Path(folder) / JSON
     try:
-        data = json.loads(regular(Path(folder) / JSON).read_text())
+        if regular(path).stat().st_size > MAX_JSON_BYTES:
+            return None
+        data = strict(json.loads(path.read_text()))  # NaN and 1e999 parse: they become null
     except (OSError, ValueError, ConfigError):  # UnicodeDecodeError, JSONDecodeError
         return None
 
@@ -346,10 +350,8 @@ def read_folder(folder: Path) -> dict | None:
     suggestions = data.get("suggestions")
     if not isinstance(suggestions, dict) or not numbers(list(suggestions.values())):
         suggestions = {}
-    stopped = data.get("stopped_at")
     return {"lr": data["lr"], "loss": data["loss"], "smoothed": data["smoothed"],
-            "suggestions": {str(k): v for k, v in suggestions.items()},
-            "stopped_at": stopped if isinstance(stopped, dict) else None}
+            "suggestions": {str(k): v for k, v in suggestions.items()}}
 
 
 def find_folders(path: Path) -> list[Path]:

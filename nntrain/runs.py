@@ -311,14 +311,16 @@ def overwrite_in_place(path: Path, text: str) -> bool:
 
 def to_json(data: dict) -> str:
     """Strict JSON (what jq and browsers read): inf and NaN of a diverged run become null."""
-    return json.dumps(_strict(data), indent=2, allow_nan=False)
+    return json.dumps(strict(data), indent=2, allow_nan=False)
 
 
-def _strict(value):
+def strict(value):
+    """``value`` (dicts, lists, numbers, NumPy scalars) with every non-finite number as None:
+    what strict JSON can hold."""
     if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
+        return {k: strict(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
+        return [strict(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -707,9 +709,12 @@ def read_metrics(run_dir: Path) -> list[dict]:
         if len(cells) != len(header):
             break
         try:
-            rows.append({k: float(v) if v else None for k, v in zip(header, cells)})
+            row = {k: float(v) if v else None for k, v in zip(header, cells)}
         except ValueError:
             break
+        if row["epoch"] is None or not math.isfinite(row["epoch"]):  # not an epoch: torn too
+            break
+        rows.append(row)
     return rows
 
 

@@ -17,9 +17,10 @@
     if (text !== undefined && text !== null) node.textContent = String(text);
     return node;
   }
-  function esc(text) {  // Plotly renders <br>, <b>, <a ...> in its texts: show them as text
+  function esc(text) {  // Plotly renders <br>, <b>, <a ...> in its texts and fills %{...} in
+    // hover templates: show them as text
     return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
-      .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+      .replace(/"/g, "&quot;").replace(/'/g, "&#39;").replace(/%/g, "&#37;");
   }
   function finite(v) { return typeof v === "number" && isFinite(v); }
   function fmt(v) {

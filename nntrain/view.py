@@ -31,7 +31,8 @@ import numpy as np
 from .registry import ConfigError
 from .results import report_rows
 from .runs import (Lock, RunFolder, effective_status, find_runs, layers_frame, process_alive,
-                   read_config, read_metrics, read_summary, regular, variants, write_atomic)
+                   read_config, read_metrics, read_summary, regular, strict, variants,
+                   write_atomic)
 from .tasks import FIGURES
 
 MAX_POINTS = 500  # per drawn curve: longer ones are thinned (first, last, minimum, divergence kept)
@@ -44,7 +45,6 @@ SURFACE_RESOLUTION = 31  # --landscape: grid points a side (plot --landscape's d
 WATCH_EVERY = 3.0  # seconds between rewrites with --watch
 LAYER_COLUMNS = ["grad_norm", "act_std", "dead_fraction", "saturated_fraction"]
 EXTRA_CURVES = ["lr", "grad_norm"]  # drawn on request (a checkbox)
-ENDED_BADLY = ("diverged", "failed", "interrupted", "incomplete")
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -64,6 +64,7 @@ def view(paths: list[Path], out: Path | None = None, watch: bool = False,
         state = sweep_state(paths, run_dirs)
         live = watch and state["live"]
         data = page_data(paths, run_dirs, state)
+        data["live"] = live
         data["ranges"] = range_tests(ranges)
         data["surfaces"] = surfaces(run_dirs, along) if along and run_dirs else None
         page = render(data, live=live, every=every)
@@ -132,7 +133,9 @@ def sweep_state(paths: list[Path], run_dirs: list[Path]) -> dict:
         grid = grid_size(path)
         if grid is None:
             continue
-        present = sum(1 for d in run_dirs if d.parent.resolve() == path.resolve())
+        # every grid point with a folder has run (a run that failed before its first row
+        # has a summary.json but no run to draw): only the others are to come
+        present = sum(1 for d in path.iterdir() if (d / RunFolder.SUMMARY).is_file())
         missing = max(grid - present, 0)
         holder = Lock(path).holder()
         alive = bool(holder) and process_alive(holder.get("pid"))
@@ -162,13 +165,15 @@ def grid_size(folder: Path) -> int | None:
 
 def page_data(paths: list[Path], run_dirs: list[Path], state: dict) -> dict:
     """Everything the page draws, as JSON-ready data (see the module docstring)."""
+    read = read_runs(run_dirs)
+    run_dirs = list(read)
     rows, columns = report_rows(run_dirs)
     base = common_parent(run_dirs) if run_dirs else Path()
     names = [run_name(d, base) for d in run_dirs]
     configs = [read_config(d) for d in run_dirs]
     groups = variants(list(zip(run_dirs, configs)))
     variant_of = {d: label for label, members in groups.items() for d, _ in members}
-    runs = [run_entry(d, name, variant_of[d], config, row)
+    runs = [run_entry(d, name, variant_of[d], config, row, read[d][0])
             for d, name, config, row in zip(run_dirs, names, configs, rows)]
     for row, name in zip(rows, names):
         row["run"] = name
@@ -186,8 +191,23 @@ def page_data(paths: list[Path], run_dirs: list[Path], state: dict) -> dict:
         "curves": curve_columns(runs),
         "extra": [c for c in EXTRA_CURVES if any(c in r["curves"] for r in runs)],
         "pictures": pictures_section(run_dirs) if run_dirs else None,
-        "layers": {name: layers_section(d) for name, d in zip(names, run_dirs)},
+        "layers": {name: read[d][1] for name, d in zip(names, run_dirs)},
     }
+
+
+def read_runs(run_dirs: list[Path]) -> dict[Path, tuple]:
+    """Each run's drawn curves and layers heat maps; a run whose files hold something they
+    cannot (a damaged cell the readers let through) is skipped with a warning, as find_runs
+    skips a damaged folder: one bad file never costs the page."""
+    read = {}
+    for run_dir in run_dirs:
+        try:
+            read[run_dir] = (curves(read_metrics(run_dir)), layers_section(run_dir))
+        except (ValueError, TypeError, KeyError, OverflowError) as err:
+            warnings.warn(f"skipped {run_dir}: {err}", stacklevel=2)
+    if run_dirs and not read:
+        raise ConfigError("holds no run folder that can be drawn", str(common_parent(run_dirs)))
+    return read
 
 
 def common_parent(run_dirs: list[Path]) -> Path:
@@ -202,18 +222,16 @@ def run_name(run_dir: Path, base: Path) -> str:
     return str(run_dir.resolve().relative_to(base))
 
 
-def run_entry(run_dir: Path, name: str, variant: str, config: dict, row: dict) -> dict:
-    """One run: its name, variant, seed, status, curves, divergence and config."""
-    summary = read_summary(run_dir) or {}
-    history = read_metrics(run_dir)
+def run_entry(run_dir: Path, name: str, variant: str, config: dict, row: dict,
+              drawn: tuple[list[int], dict]) -> dict:
+    """One run: its name, variant, seed, status, drawn curves and config."""
     config_path = run_dir / RunFolder.CONFIG
-    epochs, drawn_curves = curves(history)
+    epochs, drawn_curves = drawn
     return {
         "name": name,
         "variant": variant,
         "seed": config.get("seed"),
         "status": row["status"],
-        "diverged": summary.get("diverged") if isinstance(summary.get("diverged"), int) else None,
         "epochs": epochs,
         "curves": drawn_curves,
         "config": config_text(config_path),
@@ -301,16 +319,13 @@ def pictures_section(run_dirs: list[Path]) -> dict | None:
     if kind is None:
         return None
     drawable = [d for d in run_dirs if kinds[d] == kind]  # the others are in the table only
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the runs table already says what is missing
-            chosen = pictures.views(drawable, kind, None, 1)
-    except ConfigError as err:
-        return {"kind": kind, "note": str(err)}
-    note = None
+    chosen, notes = drawable_views(pictures, kind, drawable)
+    if not chosen:
+        return {"kind": kind, "note": "; ".join(notes)}
     if len(chosen) > MAX_PANELS:
-        note = f"the first {MAX_PANELS} of {len(chosen)} variants are drawn"
+        notes.append(f"the first {MAX_PANELS} of {len(chosen)} variants are drawn")
         chosen = chosen[:MAX_PANELS]
+    note = "; ".join(notes) or None
     epochs = sorted({s.epoch for v in chosen for s in v.snapshots})
     epochs = pictures.spread(epochs, FRAMES)
     task = chosen[0].model.task
@@ -321,6 +336,25 @@ def pictures_section(run_dirs: list[Path]) -> dict | None:
             "features": list(chosen[0].model.feature_names),
             "classes": [str(c) for c in (chosen[0].model.prep.classes or [])],
             "binary": task.max_classes == 2}
+
+
+def drawable_views(pictures, kind: str, run_dirs: list[Path]) -> tuple[list, list[str]]:
+    """pictures.views of the runs, leaving out each run it refuses (no parameters saved yet,
+    snapshots of another network) with a note naming it, so one run does not cost the others
+    their panels."""
+    notes, run_dirs = [], list(run_dirs)
+    while run_dirs:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the runs table already says what is missing
+                return pictures.views(run_dirs, kind, None, 1), notes
+        except ConfigError as err:
+            refused = [d for d in run_dirs if str(d) == err.key]
+            if not refused:
+                return [], notes + [str(err)]
+            notes.append(str(err))
+            run_dirs.remove(refused[0])
+    return [], notes
 
 
 def picture_kind(run_dir: Path) -> str | None:
@@ -344,7 +378,9 @@ def picture_panel(kind: str, v, epochs: list[int], scale: int) -> dict:
     """One variant's frames: per slider epoch, the nearest snapshot's output over the grid."""
     from . import pictures
 
-    snaps = pictures.nearest(v.snapshots, epochs)
+    with warnings.catch_warnings():  # runs of different lengths: the slider goes past some
+        warnings.simplefilter("ignore")
+        snaps = pictures.nearest(v.snapshots, epochs)
     by_epoch = {e: min(snaps, key=lambda s: (abs(s.epoch - e), s.epoch)) for e in epochs}
     points = {part: {"x": X[:, 0].round(6).tolist(),
                      "y": (X[:, 1] if kind == "boundary" else y).round(6).tolist(),
@@ -435,11 +471,18 @@ def surfaces(run_dirs: list[Path], along: str) -> dict:
 
 def layers_section(run_dir: Path) -> dict | None:
     """layers.csv as heat maps: per column, a layer x epoch grid (epochs thinned)."""
+    import pandas as pd
+
     try:
         frame = layers_frame(run_dir)
     except (ConfigError, OSError, ValueError):
         return None
     if frame.empty or not {"epoch", "layer"} <= set(frame.columns):
+        return None
+    numbers = ["epoch", "layer", *(c for c in LAYER_COLUMNS if c in frame)]
+    frame[numbers] = frame[numbers].apply(pd.to_numeric, errors="coerce")  # a damaged cell: NaN
+    frame = frame[np.isfinite(frame["epoch"]) & np.isfinite(frame["layer"])]
+    if frame.empty:
         return None
     epochs = sorted(frame["epoch"].unique().tolist())
     if len(epochs) > MAX_LAYER_EPOCHS:
@@ -484,8 +527,8 @@ def render(data: dict, live: bool = False, every: float = WATCH_EVERY) -> str:
 
 def json_for_html(data) -> str:
     """JSON that cannot end its <script> block or open a comment: <, > and & as \\u escapes
-    (still the same JSON), and no NaN (the page's JSON.parse would refuse it)."""
-    text = json.dumps(data, separators=(",", ":"), allow_nan=False, default=str)
+    (still the same JSON), and non-finite numbers as null (JSON.parse refuses NaN)."""
+    text = json.dumps(strict(data), separators=(",", ":"), allow_nan=False, default=str)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

@@ -346,3 +346,55 @@ def test_along_without_landscape_is_refused(cli, xor_run, tmp_path):
     result = cli("view", xor_run, "--landscape", "--along", "sideways", "-o", "page.html")
     assert result.exit_code == 2 and "--along" in result.output
     assert not (tmp_path / "page.html").exists()
+
+
+# -- damaged files cost only themselves ------------------------------------------------------
+
+
+def test_damaged_cells_never_cost_the_page(cli, tmp_path):
+    """A NaN in lr_find.json, a word in layers.csv and 'nan' for an epoch in metrics.csv: the
+    page is written, the damaged part left out (layers) or cut (the history ends there)."""
+    for k in range(2):
+        assert cli("train", CONFIGS / "xor.yaml", "train.epochs=20", "--out",
+                   f"runs/r{k}").exit_code == 0
+    assert cli("lr-find", CONFIGS / "xor.yaml", "--steps", "20", "--out", "runs/lrf").exit_code == 0
+    lrf = tmp_path / "runs" / "lrf" / "lr_find.json"
+    lrf.write_text(lrf.read_text().replace('"loss": [', '"loss": [NaN, ', 1).replace(
+        '"smoothed": [', '"smoothed": [1e999, ', 1).replace('"lr": [', '"lr": [1e-9, ', 1))
+    layers = tmp_path / "runs" / "r0" / "layers.csv"
+    lines = layers.read_text().splitlines()
+    lines[1] = lines[1].replace(lines[1].split(",")[3], "oops", 1)
+    layers.write_text("\n".join(lines) + "\n")
+    metrics = tmp_path / "runs" / "r1" / "metrics.csv"
+    lines = metrics.read_text().splitlines()
+    lines[10] = "nan" + lines[10][lines[10].index(","):]
+    metrics.write_text("\n".join(lines) + "\n")
+    result = cli("view", "runs", "-o", "page.html")
+    assert result.exit_code == 0, result.output
+    data = page_json((tmp_path / "page.html").read_text())
+    assert data["ranges"][0]["loss"][0] is None and data["ranges"][0]["smoothed"][0] is None
+    runs = {r["name"]: r for r in data["runs"]}
+    assert runs["r1"]["epochs"][-1] == 8  # the history ends before the damaged row
+    assert data["layers"]["r0"] is not None
+
+
+def test_a_run_that_cannot_be_drawn_leaves_the_others_their_panels(cli, tmp_path):
+    out = tmp_path / "sweep"
+    assert cli("compare", CONFIGS / "xor.yaml", "--initializers", "zeros,xavier_uniform",
+               "train.epochs=20", "--out", out).exit_code == 0
+    broken = sorted(out.glob("0*"))[0]
+    for name in ("model.npz", "checkpoint.npz", "snapshots.bin"):
+        (broken / name).unlink()
+    data = page_data([out], find_runs([out]), sweep_state([out], find_runs([out])))
+    assert len(data["pictures"]["panels"]) == 1 and str(broken) in data["pictures"]["note"]
+
+
+def test_a_run_that_failed_before_its_first_row_is_not_still_to_come(cli, tmp_path):
+    out = tmp_path / "sweep"
+    assert cli("compare", CONFIGS / "xor.yaml", "--seeds", "2", "train.epochs=5",
+               "--out", out).exit_code == 0
+    failed = sorted(out.glob("0*"))[0]
+    (failed / "metrics.csv").write_text("")  # failed before a row: not a run to draw
+    runs = find_runs([out])
+    assert len(runs) == 1
+    assert sweep_state([out], runs)["pending"] == 0
