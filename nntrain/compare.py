@@ -244,17 +244,19 @@ def execute_task(task: list[dict]) -> list[dict]:
 
 
 def member_result(point: dict, out: Path, run, error: str | None) -> dict:
-    """A stacked member's result, as ``execute`` makes a lone run's."""
-    if run is not None:
-        summary = (run.run if isinstance(run, Interrupted) else run).summary
+    """A stacked member's result, as ``execute`` makes a lone run's: ``run`` is its Run, its
+    Interrupted, the exception it alone failed with, or None when the stack's shared
+    arithmetic failed with ``error``."""
+    if isinstance(run, Interrupted):
+        summary = run.run.summary
+    elif isinstance(run, BaseException) or run is None:
+        error = failure(run) if run is not None else error
+        summary = {"status": "failed", "error": error}
     else:
-        summary = read_summary(out) or {"status": "failed"}
-    failed = summary.get("status") == "failed"
-    if failed and error:
-        summary = {**summary, "error": error}
+        summary, error = run.summary, None
     files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} if out.is_dir() else {}
-    return {"index": point["index"], "dir": point["dir"], "error": error if failed else None,
-            "summary": summary, "files": files}
+    return {"index": point["index"], "dir": point["dir"], "error": error, "summary": summary,
+            "files": files}
 
 
 def one_thread(cfg):
@@ -267,31 +269,37 @@ def one_thread(cfg):
 MIN_MEMBERS = 4  # a stack split between workers keeps at least this many members each
 
 
-def make_tasks(points: list[dict], workers: int, stacking: bool = True) -> list[list[dict]]:
+def stack_groups(points: list[dict]) -> tuple[list[list[dict]], list[dict]]:
+    """The points of each stack group of two or more, and the points that go alone (their
+    ``stack`` None, or no other point shares it)."""
+    groups: dict[str, list[dict]] = {}
+    for point in points:
+        groups.setdefault(point.get("stack") or f"alone {point['index']}", []).append(point)
+    stacks = [members for members in groups.values() if len(members) > 1]
+    return stacks, [members[0] for members in groups.values() if len(members) == 1]
+
+
+def make_tasks(points: list[dict], workers: int) -> list[list[dict]]:
     """The points as tasks: those of one stack group together (split into up to ``workers``
     stacks of at least MIN_MEMBERS, so that every core has one), the others one by one."""
-    groups: dict[str, list[dict]] = {}
-    tasks = []
-    for point in points:
-        if stacking and point.get("stack"):
-            groups.setdefault(point["stack"], []).append(point)
-        else:
-            tasks.append([point])
-    for members in groups.values():
+    stacks, alone = stack_groups(points)
+    tasks = [[point] for point in alone]
+    for members in stacks:
         parts = max(1, min(workers, len(members) // MIN_MEMBERS))
         tasks += [members[k::parts] for k in range(parts)]
     return tasks
 
 
-def stack_notes(points: list[dict], stacking: bool) -> list[str]:
+def stack_notes(points: list[dict]) -> list[str]:
     """compare --verbose's lines: how the runs were grouped, and why a run goes alone."""
-    if not stacking:
+    if not any("stack" in p for p in points):
         return ["--no-stack: one run per variant"]
-    stacked = [p for p in points if p.get("stack")]
-    groups = {p["stack"] for p in stacked}
-    lines = [f"stacked: {len(stacked)} of {len(points)} runs, in {len(groups)} "
-             f"group{'s' * (len(groups) != 1)} of one computation's shape"]
-    return lines + [f"alone: {p['dir']}: {p['alone']}" for p in points if p.get("alone")]
+    stacks, alone = stack_groups(points)
+    stacked = sum(map(len, stacks))
+    lines = [f"stacked: {stacked} of {len(points)} runs, in {len(stacks)} "
+             f"group{'s' * (len(stacks) != 1)} of one computation's shape"]
+    return lines + [f"alone: {p['dir']}: {p.get('alone') or 'no other run has its shapes'}"
+                    for p in alone]
 
 
 def store(folder: Path, result: dict) -> None:
@@ -543,10 +551,11 @@ def compare(config: str | Path, overrides: list[str] = (), *, initializers: list
     points = validate(sweep, extra, ship_data=executor == "dask")
     check_metric(metric)
     workers = workers or os.cpu_count() or 1
-    for line in stack_notes(points, stack) if notes else ():
-        notes(line)
     if not stack:
-        points = [{**point, "stack": None} for point in points]
+        points = [{k: v for k, v in point.items() if k not in ("stack", "alone")}
+                  for point in points]
+    for line in stack_notes(points) if notes else ():
+        notes(line)
     with contextlib.ExitStack() as context:
         client = (context.enter_context(dask_client(workers, address, connect_timeout))
                   if executor == "dask" else None)
@@ -597,7 +606,8 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
 
     if progress:
         progress.start(len(points), len(points) - len(todo))
-    threading.Thread(target=import_for_results, daemon=True).start()
+    prefetch = threading.Thread(target=import_for_results, daemon=True)
+    prefetch.start()
     try:
         with StopRequests(graceful=False):  # SIGTERM stops the sweep as Ctrl-C does
             tasks = make_tasks(todo, workers)
@@ -608,6 +618,7 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
     finally:
         if progress:
             progress.stop()
+        prefetch.join()
         summary = write_results(folder, sweep, points, metric)  # also after Ctrl-C: what finished
     return folder, summary, failed
 

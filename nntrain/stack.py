@@ -34,6 +34,7 @@ from .config import Config
 from .experiment import Experiment, build_network, setup
 from .loop import Interrupted, Run, end_run, epoch_row, untrained_figures
 from .optimizers import GD, Adam, Momentum
+from .runs import check_out_dir
 from .signals import StopRequests, signal_name
 from .threads import limit_threads
 
@@ -273,8 +274,8 @@ class Member:
     exp: Experiment
     training: Training
     calls: CallbackList
-    out: Path
-    run: Run | None = None
+    run: Run | None = None  # set when the member has ended
+    error: Exception | None = None  # what its run failed with, if it failed on its own
 
 
 def shared_inputs(members: list[Experiment]) -> np.ndarray | None:
@@ -328,6 +329,8 @@ def train_stacked(cfgs: list[Config], outs: list[Path], datas: list | None = Non
     returns each member's Run, or the exception its run ended with. The configs must stack
     (``group_key`` equal, ``unstackable`` None); a ConfigError in any is raised before
     anything is written."""
+    for out in outs:  # as train's: a folder that cannot be a run's is refused first
+        check_out_dir(out)
     exps = [setup(cfg, None if datas is None else datas[s]) for s, cfg in enumerate(cfgs)]
     if not exps:
         return []
@@ -337,7 +340,7 @@ def train_stacked(cfgs: list[Config], outs: list[Path], datas: list | None = Non
     stack = Stack(exps)
     for s, (exp, out) in enumerate(zip(exps, outs)):
         training = Training(exp, finite_now=lambda s=s: bool(stack.finite[s]))
-        members.append(Member(exp, training, default_callbacks(training, None, [], out), out))
+        members.append(Member(exp, training, default_callbacks(training, None, [], out)))
     threads = max(exp.threads for exp in exps)
     with (np.errstate(over="ignore", invalid="ignore", divide="ignore"),
           limit_threads(threads), StopRequests() as stop):
@@ -345,21 +348,26 @@ def train_stacked(cfgs: list[Config], outs: list[Path], datas: list | None = Non
     results = []
     for m in members:
         run = Run(m.training.folder.path, m.training.summary, m.training.history)
-        results.append(Interrupted(run, m.training.summary.get("signal", "SIGINT"))
-                       if m.training.status == "interrupted" else run)
+        if m.error is not None:
+            results.append(m.error)
+        elif m.training.status == "interrupted":
+            results.append(Interrupted(run, m.training.summary.get("signal", "SIGINT")))
+        else:
+            results.append(run)
     return results
 
 
 def run_members(stack: Stack, members: list[Member], stop: StopRequests) -> None:
     """loop.train for every member at once: its callbacks begin; epoch 0, then one stacked
     pass per epoch, each member's row and callbacks in the lone loop's order; a member that
-    stops (completed, early stopping, diverged, interrupted) ends there, the others go on."""
-    active = []
+    stops (completed, early stopping, diverged, interrupted) or fails ends there, the others
+    go on. A failure of the shared arithmetic fails every member still running."""
+    active = list(range(len(members)))  # each begins inside the try, as in loop.train
     try:
-        for s, m in enumerate(members):
-            m.training.signals = stop
-            m.calls.on_train_begin()
-            active.append(s)
+        for s in list(active):
+            members[s].training.signals = stop
+            if not alone(members[s], members[s].calls.on_train_begin):
+                active.remove(s)
         epochs = members[0].exp.cfg.train.epochs
         for epoch in range(epochs + 1):
             if not active:
@@ -370,14 +378,10 @@ def run_members(stack: Stack, members: list[Member], stop: StopRequests) -> None
                        else [untrained_figures(members[s].exp) for s in active])
             stack.check_finite()
             requested = stop.requested  # read once: every member stops after the same epoch
-            for s, found in zip(active, figures):
-                m = members[s]
-                row = epoch_row(m.exp, epoch, found, m.training)
-                if epoch == epochs:
-                    m.training.stop("completed")
-                if requested:  # a first Ctrl-C: every member stops after this epoch
-                    m.training.stop("interrupted")
-                m.calls.on_epoch_end(epoch, row)
+            for s, found in zip(list(active), figures):
+                if not alone(members[s], member_epoch, members[s], epoch, epochs, found,
+                             requested):
+                    active.remove(s)
             active = end_stopped(members, active)
     except KeyboardInterrupt as signalled:  # a second Ctrl-C, or SIGTERM: every member at once
         for s in active:
@@ -390,6 +394,31 @@ def run_members(stack: Stack, members: list[Member], stop: StopRequests) -> None
     finally:
         for s in active:
             end_member(members[s])
+
+
+def member_epoch(m: Member, epoch: int, epochs: int, figures: dict, requested) -> None:
+    """A member's end of the epoch, as loop.train's: its row (validation too), then its
+    callbacks."""
+    row = epoch_row(m.exp, epoch, figures, m.training)
+    if epoch == epochs:
+        m.training.stop("completed")
+    if requested:  # a first Ctrl-C: every member stops after this epoch
+        m.training.stop("interrupted")
+    m.calls.on_epoch_end(epoch, row)
+
+
+def alone(member: Member, work, *args) -> bool:
+    """Run a member's own part of the epoch (its callbacks, its validation); if it fails, that
+    member alone fails (ended, its exception kept), as its lone run would have, and the
+    others go on. Returns whether it is still running."""
+    try:
+        work(*args)
+        return True
+    except Exception as err:
+        member.error = err
+        member.training.stop("failed")
+        end_member(member)
+        return False
 
 
 def end_stopped(members: list[Member], active: list[int]) -> list[int]:

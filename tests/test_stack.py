@@ -104,7 +104,7 @@ def test_gd_full_batch_xor_over_initializers_and_seeds(tmp_path):
 
 def test_momentum_mini_batches_validation_test_and_weight_decay(tmp_path):
     """moons: 300 samples, 20% validation and 10% test: 210 training rows in batches of 32,
-    the last of 18; weight decay on some members, nesterov on none."""
+    the last of 18; weight decay on some members; then nesterov's (with weight decay)."""
     base = {"data.n_samples": 300, "data.val_fraction": 0.2, "data.test_fraction": 0.1,
             "optimizer": {"name": "momentum", "lr": 0.1, "batch_size": 32, "beta": 0.9},
             "train.epochs": 40}
@@ -114,6 +114,10 @@ def test_momentum_mini_batches_validation_test_and_weight_decay(tmp_path):
     raws.append(config("moons.yaml", **{**base, "optimizer": {**base["optimizer"], "beta": 0.5}},
                        **{"data.seed": 3}))  # another split of the same shape
     compare_lone_and_stacked(tmp_path, raws)
+    nesterov = {**base, "optimizer": {**base["optimizer"], "nesterov": True,
+                                      "weight_decay": 1e-3}}
+    raws = [config("moons.yaml", **nesterov, seed=seed) for seed in (0, 1)]
+    compare_lone_and_stacked(tmp_path / "nesterov", raws)
 
 
 def test_adam_with_a_schedule_and_float32(tmp_path):
@@ -207,6 +211,10 @@ def test_compare_says_which_runs_go_alone_and_why(cli):
                  "--out", "digits", "-v")
     assert digits.exit_code == 0, digits.output
     assert "multiply-adds a batch" in digits.output  # the arithmetic dominates: no stack
+    sizes = cli("compare", CONFIGS / "xor.yaml", "model.layers=[2,4,1],[2,8,1]",
+                "train.epochs=5", "--out", "sizes", "-v")
+    assert "stacked: 0 of 2 runs" in sizes.output  # a group of one is not a stack
+    assert sizes.output.count("no other run has its shapes") == 2
 
 
 def test_a_stack_is_split_so_that_every_worker_has_one():
@@ -217,7 +225,7 @@ def test_a_stack_is_split_so_that_every_worker_has_one():
     assert sorted(len(t) for t in tasks) == [1, 1, 6, 6]
     assert sorted(p["index"] for t in tasks for p in t) == list(range(14))
     assert [len(t) for t in make_tasks(points[:6], workers=2)] == [6]  # too few to split
-    assert all(len(t) == 1 for t in make_tasks(points, workers=2, stacking=False))
+    assert all(len(t) == 1 for t in make_tasks([{"index": i} for i in range(5)], workers=2))
 
 
 def test_ctrl_c_stops_every_member_after_its_epoch_and_loses_nothing(tmp_path):
@@ -282,3 +290,41 @@ def test_stopping_a_stacked_compare_records_its_members_and_resume_finishes_them
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert statuses() == ["completed"] * 8
+
+
+def test_a_member_that_fails_on_its_own_fails_alone(tmp_path, monkeypatch):
+    """A member whose own part fails (here its metrics.csv writer, at epoch 3) ends 'failed'
+    with that exception; the others go on and are still their lone runs bit for bit."""
+    from nntrain import callbacks
+
+    raws = [config("xor.yaml", seed=seed, **{"train.epochs": 30}) for seed in (0, 1, 2)]
+    cfgs = [load_config(raw=copy.deepcopy(raw)) for raw in raws]
+    for s, cfg in enumerate(cfgs):
+        if s != 1:
+            train(cfg, out=tmp_path / "lone" / f"m{s}")
+    real = callbacks.MetricsLog.on_epoch_end
+
+    def breaks(self, epoch, logs):
+        if self.training.folder.path.name == "m1" and epoch == 3:
+            raise OSError("the disk of m1 is gone")
+        return real(self, epoch, logs)
+
+    monkeypatch.setattr(callbacks.MetricsLog, "on_epoch_end", breaks)
+    results = train_stacked(cfgs, [tmp_path / "stacked" / f"m{s}" for s in range(3)])
+    assert isinstance(results[1], OSError)
+    assert json.loads((tmp_path / "stacked" / "m1" / "summary.json").read_text())["status"] == \
+        "failed"
+    for s in (0, 2):
+        assert results[s].summary["status"] == "completed"
+        same_folder(tmp_path / "lone" / f"m{s}", tmp_path / "stacked" / f"m{s}")
+
+
+def test_a_folder_that_cannot_be_a_members_is_refused_before_anything_is_written(tmp_path):
+    from nntrain.registry import ConfigError
+
+    cfgs = [load_config(raw=config("xor.yaml", seed=seed)) for seed in (0, 1)]
+    (tmp_path / "m1").mkdir()
+    (tmp_path / "m1" / "something").write_text("")
+    with pytest.raises(ConfigError, match="not an empty folder"):
+        train_stacked(cfgs, [tmp_path / "m0", tmp_path / "m1"])
+    assert not (tmp_path / "m0").exists()
