@@ -214,8 +214,8 @@ InitializersOpt = Annotated[Optional[str], typer.Option(
 
 
 NoStackOpt = Annotated[bool, typer.Option("--no-stack", help=(
-    "Train one run per variant, not the variants that share a network's shapes as one "
-    "stacked network (the runs are the same bit for bit; this is for comparison)."))]
+    "Train every run (each variant and seed) on its own, not the runs that share a "
+    "network's shapes as one stacked network (the runs are the same bit for bit)."))]
 SweepVerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help=(
     "Say on stderr which runs were stacked together and which ran alone, and why."))]
 OptimizersOpt = Annotated[Optional[str], typer.Option(

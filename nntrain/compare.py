@@ -297,7 +297,8 @@ def stack_notes(points: list[dict]) -> list[str]:
     stacks, alone = stack_groups(points)
     stacked = sum(map(len, stacks))
     lines = [f"stacked: {stacked} of {len(points)} runs, in {len(stacks)} "
-             f"group{'s' * (len(stacks) != 1)} of one computation's shape"]
+             f"group{'s' * (len(stacks) != 1)} of one computation's shape" if stacks else
+             f"stacked: none of the {len(points)} runs; each goes alone"]
     return lines + [f"alone: {p['dir']}: {p.get('alone') or 'no other run has its shapes'}"
                     for p in alone]
 

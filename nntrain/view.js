@@ -29,6 +29,10 @@
     return String(v);
   }
   function colour(i) { return COLOURS[i % COLOURS.length]; }
+  function short(text, limit = 36) {  // a legend entry; hover shows the whole name
+    text = String(text);
+    return text.length > limit ? text.slice(0, limit - 1) + "\u2026" : text;
+  }
   function section(title) {
     const box = el("section");
     box.appendChild(el("h2", {}, title));
@@ -132,10 +136,14 @@
   // -- header ----------------------------------------------------------------------------
   function header() {
     document.body.appendChild(el("h1", {}, "nntrain view: " + DATA.title));
-    const runs = DATA.runs.length;
-    const meta = el("p", {class: "meta"},
-      `${runs} run${runs === 1 ? "" : "s"}, ${DATA.variants.length} variant` +
-      `${DATA.variants.length === 1 ? "" : "s"}; written ${DATA.created}`);
+    const runs = DATA.runs.length, tests = (DATA.ranges || []).length;
+    const parts = [];
+    if (runs || !tests) {
+      parts.push(`${runs} run${runs === 1 ? "" : "s"}, ${DATA.variants.length} variant` +
+                 `${DATA.variants.length === 1 ? "" : "s"}`);
+    }
+    if (tests) parts.push(`${tests} learning-rate range test${tests === 1 ? "" : "s"}`);
+    const meta = el("p", {class: "meta"}, `${parts.join("; ")}; written ${DATA.created}`);
     document.body.appendChild(meta);
     const s = DATA.state;
     if (DATA.live || s.pending || s.running) {
@@ -240,8 +248,10 @@
     for (const column of [...DATA.curves, ...DATA.extra]) {
       const chartBox = el("div", {class: "chart-box", "data-column": column});
       const axes = el("div", {class: "axes"});
+      state.logy[column] = spansDecades(column);  // as compare's loss.png: log when it helps
       axes.append(checkbox("logx-" + column, "log x", (on) => logAxis(column, "x", on)),
-                  checkbox("logy-" + column, "log y", (on) => logAxis(column, "y", on)));
+                  checkbox("logy-" + column, "log y", (on) => logAxis(column, "y", on),
+                           state.logy[column]));
       const div = el("div", {class: "chart", id: "chart-" + column});
       chartBox.append(axes, div);
       grid.appendChild(chartBox);
@@ -250,12 +260,24 @@
     layoutCurves();
     drawCurves();
   }
-  function checkbox(id, text, onChange) {
+  function checkbox(id, text, onChange, checked = false) {
     const label = el("label", {});
     const input = el("input", {type: "checkbox", id: id});
+    input.checked = checked;
     input.addEventListener("change", () => onChange(input.checked));
     label.append(input, " " + text + " ");
     return label;
+  }
+  // A column whose positive values span more than a factor 100 (a diverged run's 1e300
+  // beside 0.01) starts on a log axis, so one run does not flatten the others.
+  function spansDecades(column) {
+    let low = Infinity, high = 0;
+    for (const run of DATA.runs) {
+      for (const v of run.curves[column] || []) {
+        if (finite(v) && v > 0) { low = Math.min(low, v); high = Math.max(high, v); }
+      }
+    }
+    return high > 0 && high / low > 100;
   }
   function layoutCurves() {
     for (const chart of charts) chart.box.style.display = chart.extra && !state.extra ? "none" : "";
@@ -279,7 +301,7 @@
                      name: name});
       }
       traces.push({x: x, y: values, mode: "lines", line: {color: c, width: 1.6},
-                   name: name, legendgroup: name,
+                   name: esc(short(run.name)), legendgroup: name,
                    hovertemplate: `${name}<br>${state.x} %{x}<br>${esc(column)} %{y:.6g}<extra></extra>`});
       const stop = lastFinite(x, values);
       if (stop) traces.push(divergedMarker(stop, c, name, `${name} diverged after ${state.x} ${stop[0]}`));
@@ -315,7 +337,8 @@
                      hoverinfo: "skip", name: name});
       }
       traces.push({x: agg.epochs, y: agg.mean, customdata: agg.std.map((s, k) => [s, agg.count[k]]),
-                   mode: "lines", line: {color: c, width: 2}, name: name, legendgroup: name,
+                   mode: "lines", line: {color: c, width: 2}, name: esc(short(variant.label)),
+                   legendgroup: name,
                    hovertemplate: `${name}<br>${state.x} %{x}<br>${esc(column)} %{y:.6g} \u00b1 ` +
                                   "%{customdata[0]:.3g} (%{customdata[1]} runs)<extra></extra>"});
       runs.forEach((r, k) => {
@@ -341,8 +364,9 @@
       Plotly.react(chart.div, traces, {
         title: {text: esc(chart.column), font: {size: 14}},
         margin: {l: 55, r: 10, t: 35, b: 40}, hovermode: "closest",
-        xaxis: {title: {text: state.x}, type: state.logx[chart.column] ? "log" : "linear"},
-        yaxis: {type: state.logy[chart.column] ? "log" : "linear"},
+        xaxis: {title: {text: state.x}, type: state.logx[chart.column] ? "log" : "linear",
+                exponentformat: "e"},
+        yaxis: {type: state.logy[chart.column] ? "log" : "linear", exponentformat: "e"},
         legend: {font: {size: 10}}, showlegend: traces.length > 1}, CONFIG);
     }
   }
@@ -456,7 +480,8 @@
       this.pic = pic;
       this.cache = new Map();
       this.classes = pic.classes.length ? pic.classes : ["0", "1"];
-      this.stops = [[0, [166, 200, 228]], [0.5, [255, 255, 255]], [1, [243, 165, 166]]];
+      // P = 0.5 is a light grey, not white: an undecided network (zero init) is drawn, not blank
+      this.stops = [[0, [166, 200, 228]], [0.5, [226, 226, 226]], [1, [243, 165, 166]]];
       this.palette = this.classes.map((_, i) => [1, 3, 5].map((j) => parseInt(colour(i).slice(j, j + 2), 16)));
     }
     rgb(z) {
@@ -632,7 +657,7 @@
                           xanchor: "left", font: {size: 11, color: colour(i + 1)}});
       });
       const finiteLosses = test.smoothed.filter(finite);
-      const low = Math.min(...finiteLosses), first = finiteLosses[0];
+      const low = Math.min(...finiteLosses, ...test.loss.filter(finite)), first = finiteLosses[0];
       Plotly.newPlot(div, traces, {
         title: {text: esc(test.name), font: {size: 13}}, shapes, annotations,
         margin: {l: 55, r: 10, t: 35, b: 40}, hovermode: "closest", showlegend: false,

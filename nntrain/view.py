@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
 import shlex
 import time
 import warnings
@@ -78,11 +79,15 @@ def view(paths: list[Path], out: Path | None = None, watch: bool = False,
 
 def find_runs_and_ranges(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     """The run folders at or under ``paths`` (as report finds them), and lr-find's ``--out``
-    folders there; a path holding neither is a ConfigError naming it."""
+    folders there; a path holding neither is a ConfigError naming it, unless it is a compare
+    folder whose sweep is running (its runs are to come)."""
     from .lrfind import find_folders
 
     ranges = {p: find_folders(p) for p in map(Path, paths) if p.is_dir()}
-    with_runs = [p for p in paths if not ranges.get(Path(p)) or any(Path(p).rglob("metrics.csv"))]
+    starting = [p for p in map(Path, paths)  # a sweep that has begun, no run finished yet
+                if grid_size(p) is not None and sweep_alive(p) and not any(p.rglob("metrics.csv"))]
+    with_runs = [p for p in paths if Path(p) not in starting and
+                 (not ranges.get(Path(p)) or any(Path(p).rglob("metrics.csv")))]
     run_dirs = find_runs(with_runs) if with_runs else []
     return run_dirs, sorted({f for found in ranges.values() for f in found})
 
@@ -114,8 +119,9 @@ def default_output(paths: list[Path]) -> Path:
 def check_output(out: Path, run_dirs: list[Path]) -> None:
     """The page is never written inside a run folder (a run folder is data), nor over a folder."""
     target = Path(out).resolve()
-    if target.is_dir():
-        raise ConfigError("is a folder; give a file name ending in .html", str(out))
+    if target.is_dir() or str(out).endswith(("/", os.sep)) or \
+            target.suffix.lower() not in (".html", ".htm"):
+        raise ConfigError("give a file name ending in .html", str(out))
     runs = {d.resolve() for d in run_dirs}
     for folder in target.parents:
         if folder in runs or (folder / RunFolder.METRICS).is_file():
@@ -137,11 +143,15 @@ def sweep_state(paths: list[Path], run_dirs: list[Path]) -> dict:
         # has a summary.json but no run to draw): only the others are to come
         present = sum(1 for d in path.iterdir() if (d / RunFolder.SUMMARY).is_file())
         missing = max(grid - present, 0)
-        holder = Lock(path).holder()
-        alive = bool(holder) and process_alive(holder.get("pid"))
         pending += missing
-        sweeping |= bool(missing) and alive
+        sweeping |= bool(missing) and sweep_alive(path)
     return {"running": running, "pending": pending, "live": bool(running) or sweeping}
+
+
+def sweep_alive(folder: Path) -> bool:
+    """A compare folder's lock is held by a live process: its sweep is running."""
+    holder = Lock(folder).holder()
+    return bool(holder) and process_alive(holder.get("pid"))
 
 
 def grid_size(folder: Path) -> int | None:

@@ -213,7 +213,7 @@ def test_compare_says_which_runs_go_alone_and_why(cli):
     assert "multiply-adds a batch" in digits.output  # the arithmetic dominates: no stack
     sizes = cli("compare", CONFIGS / "xor.yaml", "model.layers=[2,4,1],[2,8,1]",
                 "train.epochs=5", "--out", "sizes", "-v")
-    assert "stacked: 0 of 2 runs" in sizes.output  # a group of one is not a stack
+    assert "stacked: none of the 2 runs" in sizes.output  # a group of one is not a stack
     assert sizes.output.count("no other run has its shapes") == 2
 
 

@@ -106,8 +106,9 @@ def test_the_page_is_never_written_inside_a_run_folder(xor_run, tmp_path):
 
     with pytest.raises(ConfigError, match="inside the run folder"):
         check_output(xor_run / "page.html", [xor_run])
-    with pytest.raises(ConfigError, match="is a folder"):
-        check_output(tmp_path, [xor_run])
+    for wrong in (tmp_path, tmp_path / "pages/", tmp_path / "page.png"):  # not an html file
+        with pytest.raises(ConfigError, match="give a file name ending in .html"):
+            check_output(Path(str(wrong) + ("/" if wrong.name == "pages" else "")), [xor_run])
     check_output(tmp_path / "page.html", [xor_run])  # beside it is fine
 
 
@@ -398,3 +399,26 @@ def test_a_run_that_failed_before_its_first_row_is_not_still_to_come(cli, tmp_pa
     runs = find_runs([out])
     assert len(runs) == 1
     assert sweep_state([out], runs)["pending"] == 0
+
+
+def test_a_sweep_that_has_just_begun_is_a_page_of_runs_to_come(cli, tmp_path):
+    """A compare folder whose sweep holds its lock but has finished no run yet: --watch writes
+    a page saying how many runs are to come, rather than 'no run folder'."""
+    from nntrain.runs import Lock
+
+    out = tmp_path / "sweep"
+    assert cli("compare", CONFIGS / "xor.yaml", "--seeds", "3", "train.epochs=5",
+               "--out", out).exit_code == 0
+    import shutil
+    for run in out.glob("0*"):
+        shutil.rmtree(run)
+    assert cli("view", out, "-o", "page.html").exit_code == 2  # nothing running: nothing to draw
+    lock = Lock(out)
+    lock.take()
+    try:
+        result = cli("view", out, "-o", "page.html")
+    finally:
+        lock.release()
+    assert result.exit_code == 0, result.output
+    data = page_json((tmp_path / "page.html").read_text())
+    assert data["runs"] == [] and data["state"] == {"running": 0, "pending": 3, "live": True}

@@ -354,3 +354,20 @@ def test_the_loss_surface_is_drawn_with_its_path(opened, tmp_path, cli):
     assert traces[1]["n"] > 5  # the path's snapshots
     assert "PC 1 of the path" in page.js("document.getElementById('surface-0').textContent")
     assert page.errors == []
+
+
+def test_a_run_that_diverged_puts_its_chart_on_log_y_and_is_marked(opened, tmp_path, cli):
+    """A diverged run's loss (up to about 1e300) beside a converging one: log y from the
+    start, so the ✕ at its last finite point is on the chart and the other run is not flat."""
+    for lr in ("0.1", "2"):
+        assert cli("train", CONFIGS / "lessons" / "learning_rate.yaml", f"optimizer.lr={lr}",
+                   "train.epochs=150", "--out", f"runs/lr{lr}").exit_code == 0
+    assert cli("view", "runs", "-o", "page.html").exit_code == 0
+    page = opened(tmp_path / "page.html")
+    assert page.js("document.getElementById('chart-loss').layout.yaxis.type") == "log"
+    assert page.js("document.getElementById('logy-loss').checked")
+    (marker,) = [t for t in page.traces("chart-loss") if t["name"] == "diverged"]
+    y = page.js("document.getElementById('chart-loss').data.find((t) => t.name === "
+                "'diverged').y[0]")
+    low, high = page.js("document.getElementById('chart-loss').layout.yaxis.range")
+    assert low <= np.log10(y) <= high  # on the drawn axis
