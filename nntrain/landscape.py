@@ -57,7 +57,7 @@ from .model import TrainedModel, load_run
 from .pictures import LateBar, check_shapes
 from .plots import new_figure, picture_path, save_figure
 from .registry import ConfigError
-from .runs import read_config, read_summary, variants
+from .runs import one_per_variant, read_summary
 from .snapshots import FILE_NAME, Snapshot, load_snapshots
 
 SPAN = 1.0  # the plane's half-width in units of the directions (random: filter norms)
@@ -314,14 +314,7 @@ class Plan:
 def picked_runs(run_dirs: list[Path], seed: int | None) -> list[tuple[str, TrainedModel]]:
     """One run per variant (the one with ``seed``, else the lowest seed), with its final
     parameters (model.npz, else the checkpoint)."""
-    chosen: dict[str, Path] = {}
-    for label, members in variants([(d, read_config(d)) for d in run_dirs]).items():
-        picked = [d for d, config in members if seed is None or config.get("seed") == seed]
-        if picked:
-            chosen[label] = picked[0]
-    if not chosen:
-        raise ConfigError(f"no run with seed {seed} among {len(run_dirs)} runs", "--seed")
-    return [(label, load_run(d)) for label, d in chosen.items()]
+    return [(label, load_run(d)) for label, d in one_per_variant(run_dirs, seed).items()]
 
 
 def diverged(model: TrainedModel) -> bool:

@@ -30,7 +30,7 @@ from .diagnostics import dead_fraction
 from .model import TrainedModel, load_run
 from .plots import new_figure, picture_path, replacing, save_figure
 from .registry import ConfigError
-from .runs import read_config, read_metrics, read_summary, variants
+from .runs import one_per_variant, read_metrics, read_summary
 from .snapshots import FILE_NAME, Snapshot, load_snapshots
 
 GRID = 200  # points per side of the input plane
@@ -115,13 +115,7 @@ def check_run(model: TrainedModel, kind: str, layer: int) -> None:
 
 def views(run_dirs: list[Path], kind: str, seed: int | None, layer: int) -> list[View]:
     """One view per variant (the run with the chosen seed, else the first), checked."""
-    chosen: dict[str, Path] = {}
-    for label, members in variants([(d, read_config(d)) for d in run_dirs]).items():
-        picked = [d for d, config in members if seed is None or config.get("seed") == seed]
-        if picked:
-            chosen[label] = picked[0]
-    if not chosen:
-        raise ConfigError(f"no run with seed {seed} among {len(run_dirs)} runs", "--seed")
+    chosen = one_per_variant(run_dirs, seed)
     models = [(label, load_run(d, require_parameters=False)) for label, d in chosen.items()]
     for _, model in models:
         check_run(model, kind, layer)

@@ -679,6 +679,19 @@ def variants(runs: list[tuple[Path, dict]], leave_out: tuple[str, ...] = ()
     return groups
 
 
+def one_per_variant(run_dirs: list[Path], seed: int | None) -> dict[str, Path]:
+    """Each variant's run with ``seed`` (``--seed``), else its lowest seed's: label -> folder.
+    No run with that seed is a ConfigError naming --seed."""
+    chosen: dict[str, Path] = {}
+    for label, members in variants([(d, read_config(d)) for d in run_dirs]).items():
+        picked = [d for d, config in members if seed is None or config.get("seed") == seed]
+        if picked:
+            chosen[label] = picked[0]
+    if not chosen:
+        raise ConfigError(f"no run with seed {seed} among {len(run_dirs)} runs", "--seed")
+    return chosen
+
+
 def effective_status(summary: dict | None) -> str:
     """The summary's status, except that a 'running' run whose process is gone is 'incomplete'."""
     if summary is None:
