@@ -42,7 +42,7 @@ from .threads import limit_threads
 # lone in tests/test_stack.py)
 ELEMENTWISE = {"identity", "tanh", "sigmoid", "relu", "leaky_relu", "elu", "selu", "softplus",
                "silu", "gelu", "step"}
-OPTIMIZERS = (GD, Momentum, Adam)
+STACKED_OPTIMIZERS = ("gd", "momentum", "adam")  # StackedOptimizer.update's rules
 MAX_MULTIPLY_ADDS = 50_000  # per member and batch: above it, the arithmetic dominates and
 #                             one run per variant is as fast (docs/performance.md)
 
@@ -54,15 +54,14 @@ def unstackable(config: dict) -> str | None:
     """Why a (checked) config's run cannot be a stacked member, or None when it can."""
     model, opt = config["model"], config.get("optimizer") or {}
     name = opt.get("name", "gd") if isinstance(opt, dict) else opt
-    if name not in ("gd", "momentum", "adam"):
-        return f"optimizer {name}: only gd, momentum and adam steps are stacked"
+    if name not in STACKED_OPTIMIZERS:
+        return f"optimizer {name}: only {', '.join(STACKED_OPTIMIZERS)} steps are stacked"
     activation = model.get("activation", "tanh")
-    for spec in activation if isinstance(activation, list) else [activation]:
-        act = spec["name"] if isinstance(spec, dict) else spec
-        if act not in ELEMENTWISE:
-            return f"activation {act}: not elementwise over the stack"
-    if isinstance(model.get("activation"), list):
+    if isinstance(activation, list):
         return "one activation per layer: not stacked"
+    act = activation["name"] if isinstance(activation, dict) else activation
+    if act not in ELEMENTWISE:
+        return f"activation {act}: not elementwise over the stack"
     return None
 
 

@@ -221,11 +221,7 @@ def read_runs(run_dirs: list[Path]) -> dict[Path, tuple]:
 
 
 def common_parent(run_dirs: list[Path]) -> Path:
-    parents = [d.resolve().parent for d in run_dirs]
-    base = parents[0]
-    while not all(p == base or base in p.parents for p in parents):
-        base = base.parent
-    return base
+    return Path(os.path.commonpath([d.resolve().parent for d in run_dirs]))
 
 
 def run_name(run_dir: Path, base: Path) -> str:
