@@ -72,7 +72,8 @@ class Training:
     signals: StopRequests | None = None  # held while a row is written (see MetricsLog)
     started: float = field(default_factory=time.perf_counter)
     evaluations: int = 0  # loss evaluations training has spent (metrics.csv's evaluations)
-    finite_now: object = None  # a cheaper exact check of ``parameters_finite`` (stacked members)
+    stacked: object = None  # a stacked member's view of its stack (stack.MemberView): what it
+    #                         measures for every member at once, the member's bit for bit
 
     def __post_init__(self) -> None:
         """A resumed run: the network, optimizer and batch order as its checkpoint left them,
@@ -103,9 +104,9 @@ class Training:
 
     def parameters_finite(self) -> bool:
         """Every parameter of the network is finite now (stacked members are told by their
-        stack, which checks all of them at once: ``finite_now``)."""
-        if self.finite_now is not None:
-            return self.finite_now()
+        stack, which checks all of them at once)."""
+        if self.stacked is not None:
+            return self.stacked.parameters_finite()
         return all(np.isfinite(p).all() for p in self.exp.net.parameters())
 
     @property
@@ -244,6 +245,9 @@ class LayerLog(Callback):
             return
         if epoch == 0:  # the untrained network: a backward pass over the training data first
             self.write(0, exp.train.X, Y=exp.train.Y, loss=exp.loss)
+        elif self.training.stacked is not None:  # measured for every member at once
+            for row in self.training.stacked.layer_stats(epoch):
+                self.log.write({"epoch": epoch, **row})
         else:  # the gradients and updates of the epoch's last batch
             self.write(epoch, exp.train.X, exp.optimizer)
 

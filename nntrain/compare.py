@@ -377,10 +377,11 @@ def execute_in_pool(task: list[dict]) -> list[dict]:
 
 
 def run_local(tasks: list[list[dict]], workers: int, on_result: Callable[[dict], None],
-              on_stopped: Callable[[dict], None]) -> None:
+              on_stopped: Callable[[dict], None], meanwhile: Callable[[], None] = lambda: None
+              ) -> None:
     """A pool of fresh interpreters (spawn) that load NumPy with one BLAS thread. When the
     driver is stopped (Ctrl-C, SIGTERM) the runs in flight are stopped and passed to
-    ``on_stopped``."""
+    ``on_stopped``. ``meanwhile()`` is called once the tasks are handed out."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
@@ -389,7 +390,9 @@ def run_local(tasks: list[list[dict]], workers: int, on_result: Callable[[dict],
         pool = context.Pool(workers, initializer=pool_worker, initargs=(started, os.getpid()))
     finished = set()
     try:
-        for results in pool.imap_unordered(execute_in_pool, tasks):
+        handed = pool.imap_unordered(execute_in_pool, tasks)
+        meanwhile()
+        for results in handed:
             for result in results:
                 finished.add(result["index"])
                 on_result(result)
@@ -607,19 +610,22 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
 
     if progress:
         progress.start(len(points), len(points) - len(todo))
+    # pandas and matplotlib imported while the workers train, once they have started (the
+    # import holds the GIL the pool's start needs)
     prefetch = threading.Thread(target=import_for_results, daemon=True)
-    prefetch.start()
     try:
         with StopRequests(graceful=False):  # SIGTERM stops the sweep as Ctrl-C does
             tasks = make_tasks(todo, workers)
             if tasks and client is None:
-                run_local(tasks, min(workers, len(tasks)), on_result, on_stopped)
+                run_local(tasks, min(workers, len(tasks)), on_result, on_stopped, prefetch.start)
             elif tasks:
+                prefetch.start()
                 run_dask(tasks, client, on_result)
     finally:
         if progress:
             progress.stop()
-        prefetch.join()
+        if prefetch.is_alive():
+            prefetch.join()
         summary = write_results(folder, sweep, points, metric)  # also after Ctrl-C: what finished
     return folder, summary, failed
 

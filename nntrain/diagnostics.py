@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .activations import self_dot
+
 LAYER_COLUMNS = ["epoch", "layer", "activation", "act_mean", "act_std", "dead_fraction",
                  "saturated_fraction", "weight_norm", "grad_norm", "update_ratio"]
 SATURATION = 0.05  # derivative below 5% of its maximum counts as saturated
 
 
-def dead_fraction(act, a: np.ndarray) -> float | None:
+def dead_fraction(act, a: np.ndarray):
     """ReLU family: share of units whose output is 0 for every sample (they pass no gradient).
 
     Leaky ReLU, PReLU, ELU and SELU give non-zero outputs for z < 0, so their units
@@ -26,10 +28,10 @@ def dead_fraction(act, a: np.ndarray) -> float | None:
     """
     if act.family != "relu":
         return None
-    return float(np.mean(np.all(a == 0, axis=0)))
+    return figure(np.all(a == 0, axis=-2).mean(axis=-1))
 
 
-def saturated_fraction(act, a: np.ndarray) -> float | None:
+def saturated_fraction(act, a: np.ndarray):
     """sigmoid: a(1-a) < 0.05 * 1/4;  tanh: 1 - a^2 < 0.05 * 1."""
     if act.family == "sigmoid":
         slope = a * (1 - a)
@@ -37,7 +39,18 @@ def saturated_fraction(act, a: np.ndarray) -> float | None:
         slope = 1 - a * a
     else:
         return None
-    return float(np.mean(slope < SATURATION * act.max_slope))
+    return figure((slope < SATURATION * act.max_slope).mean(axis=(-2, -1)))
+
+
+def norm(x: np.ndarray):
+    """The Frobenius norm of a matrix, as np.linalg.norm computes it (the square root of a dot
+    product, in x's dtype); of each member's for stacked members' (S, rows, columns)."""
+    return figure(np.sqrt(self_dot(x, members=x.ndim == 3)))
+
+
+def figure(x):
+    """A statistic as layers.csv holds it: a float, or stacked members' float64 array."""
+    return float(x) if np.ndim(x) == 0 else np.asarray(x, np.float64)
 
 
 def layer_pass(net, X: np.ndarray, Y=None, loss=None):
@@ -54,19 +67,27 @@ def layer_pass(net, X: np.ndarray, Y=None, loss=None):
 def layer_stats(net, X: np.ndarray, optimizer=None, Y=None, loss=None) -> list[dict]:
     """One dict per layer: statistics of a forward pass over X and of the last gradients/updates
     (see ``layer_pass``)."""
-    weight_index = [i for i, w in enumerate(net.is_weight()) if w]
     updates = optimizer.updates if optimizer is not None and optimizer.updates else None
+    if updates is not None:
+        updates = [u for u, weight in zip(updates, net.is_weight()) if weight]
+    return layer_figures(list(layer_pass(net, X, Y, loss)), updates)
+
+
+def layer_figures(layers: list[tuple], updates: list[np.ndarray] | None) -> list[dict]:
+    """layers.csv's rows from each layer's (activation, outputs, W, dW) and its weights' last
+    update. The arrays are one network's, or stacked members' (a leading member axis): then
+    every figure is an array of one per member, each its own bit for bit."""
     rows = []
-    for layer, (act, a, W, dW) in enumerate(layer_pass(net, X, Y, loss), start=1):
-        weight_norm = float(np.linalg.norm(W))
+    for layer, (act, a, W, dW) in enumerate(layers, start=1):
+        weight_norm = norm(W)
         ratio = None
         if updates is not None:
-            ratio = float(np.linalg.norm(updates[weight_index[layer - 1]])) / max(weight_norm, 1e-300)
+            ratio = figure(norm(updates[layer - 1]) / np.maximum(weight_norm, 1e-300))
         rows.append({
             "layer": layer, "activation": act.registry_name,
-            "act_mean": float(a.mean()), "act_std": float(a.std()),
+            "act_mean": figure(a.mean(axis=(-2, -1))), "act_std": figure(a.std(axis=(-2, -1))),
             "dead_fraction": dead_fraction(act, a), "saturated_fraction": saturated_fraction(act, a),
-            "weight_norm": weight_norm, "grad_norm": float(np.linalg.norm(dW)),
+            "weight_norm": weight_norm, "grad_norm": norm(dW),
             "update_ratio": ratio,
         })
     return rows

@@ -116,12 +116,17 @@ class Batches:
         """One batch, the whole training set, the same arrays every epoch."""
         return self.size >= len(self.arrays[0])
 
+    def epoch_order(self) -> np.ndarray:
+        """The epoch's order of the samples, drawn from the batch-order generator: batch i is
+        its rows i*size to (i+1)*size."""
+        return self.rng.permutation(len(self.arrays[0]))
+
     def __iter__(self):
         n = len(self.arrays[0])
         if self.size >= n:
             yield self.arrays
             return
-        order = self.rng.permutation(n)
+        order = self.epoch_order()
         for begin in range(0, n, self.size):
             idx = order[begin:begin + self.size]
             # mode="clip" writes straight into the buffer (the default, "raise", gathers into

@@ -10,7 +10,6 @@ stopping, the divergence sentinel, progress) is a callback (nntrain/callbacks.py
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 from .callbacks import Callback, CallbackList, Start, Training, default_callbacks
 from .config import Config
 from .experiment import Experiment, setup
+from .network import gradient_norm
 from .preprocess import Data
 from .signals import StopRequests, signal_name
 from .threads import limit_threads
@@ -115,7 +115,7 @@ def train_epoch(exp: Experiment, epoch: int, arrays: tuple, probe: Probe) -> dic
         step = net.loss_and_backward(X, Y, exp.loss)
         loss_sum += step.E * len(X)
         metric_total += task.metric_sum(step.output, truth)
-        grad_norm_sum += math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+        grad_norm_sum += gradient_norm(grads)
         n_batches += 1
         probe.batch(X, Y, forget=True)
         exp.optimizer.step(params, grads, lr, is_weight, closure=probe)
@@ -155,7 +155,7 @@ def epoch_row(exp: Experiment, epoch: int, figures: dict, training: Training) ->
     far (measuring the row's figures is not training: epoch 0's and validation's not counted)."""
     training.evaluations += figures.pop("spent", 0)
     row = {"epoch": epoch, **figures}
-    if exp.val is not None:
+    if exp.val is not None and "val_loss" not in row:  # stacked members bring theirs
         row["val_loss"], row[f"val_{exp.metric}"] = exp.evaluate(exp.val)
     return {**row, "time_s": training.clock() if epoch else 0.0,
             "evaluations": training.evaluations}

@@ -1,6 +1,9 @@
 """Losses E(W): the mean over samples of a per-sample divergence, with its gradient.
 
 o = network output (N, K), y = targets (N, K), z = logits (pre-activation output).
+A loss whose ``stacks`` is True also takes stacked members' (S, N, K) arrays (nntrain/stack.py)
+and gives each member's E, equal bit for bit to its own (N, K) value (``batch_total`` and
+``self_dot`` sum each member's slice as they sum one network's batch).
 ``value(o, y)`` is E, ``grad(o, y)`` is dE/do. The three probabilistic losses
 are *fused* with their output activation and take the logits instead:
 ``value(z, y)`` and ``grad(z, y)`` = dE/dz, computed with log-sum-exp so that
@@ -21,7 +24,8 @@ from typing import Annotated
 
 import numpy as np
 
-from .activations import log_softmax, row_max, row_sum, sigmoid, softmax
+from .activations import (batch_total, log_softmax, row_max, row_sum, self_dot, sigmoid,
+                          softmax)
 from .registry import Positive, Registry
 
 LOSSES = Registry("loss")
@@ -32,6 +36,7 @@ class Loss:
     activation's logits z (and returns dE/dz), not its output. None: any output, dE/do."""
 
     fused_with: str | None = None
+    stacks = False  # value and grad also take stacked members' (S, N, K) arrays
 
     def value(self, o: np.ndarray, y: np.ndarray) -> float:
         raise NotImplementedError
@@ -52,47 +57,70 @@ class Loss:
         return self.registry_name
 
 
+def rows(o: np.ndarray) -> int:
+    """N: the samples of a batch (of each member's, stacked)."""
+    return o.shape[-2]
+
+
+def cells(o: np.ndarray) -> int:
+    """N K: the outputs of a batch (of each member's, stacked)."""
+    return o.shape[-2] * o.shape[-1]
+
+
+def squares(d: np.ndarray):
+    """sum of d^2 over the batch: a float, or one float64 per member of a stack (S, N, K)."""
+    if d.ndim == 2:
+        return float(self_dot(d))
+    return self_dot(d, members=True).astype(np.float64)
+
+
 @LOSSES.register("sse")
 class SSE(Loss):
     """E = (1/N) sum_n 1/2 sum_k (y-o)^2;  dE/do = (o-y)/N."""
 
+    stacks = True
+
     def value(self, o, y):
-        d = o - y
-        return float(np.vdot(d, d)) / (2 * len(o))
+        return squares(o - y) / (2 * rows(o))
 
     def grad(self, o, y):
-        return (o - y) / len(o)
+        return (o - y) / rows(o)
 
 
 @LOSSES.register("mse")
 class MSE(Loss):
     """E = (1/(NK)) sum (y-o)^2;  dE/do = 2(o-y)/(NK)."""
 
+    stacks = True
+
     def value(self, o, y):
-        d = o - y
-        return float(np.vdot(d, d)) / d.size
+        return squares(o - y) / cells(o)
 
     def grad(self, o, y):
         # the same order of operations as gaussian_nll's (o - y) / N: with one output, MSE's
         # gradient is then exactly twice it, and gd at lr moves the weights bit for bit as
         # gaussian_nll at 2 lr (multiplying by 2/N instead drifts apart by ~1e-10 in 2000 epochs)
-        return (o - y) / o.size * 2
+        return (o - y) / cells(o) * 2
 
 
 @LOSSES.register("mae")
 class MAE(Loss):
     """E = (1/(NK)) sum |y-o|;  dE/do = sign(o-y)/(NK) (0 at o = y, as PyTorch)."""
 
+    stacks = True
+
     def value(self, o, y):
-        return float(np.abs(o - y).sum()) / o.size
+        return batch_total(np.abs(o - y)) / cells(o)
 
     def grad(self, o, y):
-        return np.sign(o - y) / o.size
+        return np.sign(o - y) / cells(o)
 
 
 @LOSSES.register("huber")
 class Huber(Loss):
     """E = mean of d^2/2 if |d| <= delta else delta(|d| - delta/2), d = o-y;  dE/do = clip(d, +-delta)/(NK)."""
+
+    stacks = True
 
     def __init__(self, delta: Annotated[float, Positive] = 1.0):
         self.delta = delta
@@ -101,10 +129,10 @@ class Huber(Loss):
         a = np.abs(o - y)
         quadratic = np.minimum(a, self.delta)  # the part of |d| inside the quadratic zone
         linear = a - quadratic
-        return float((0.5 * quadratic**2 + self.delta * linear).sum()) / o.size
+        return batch_total(0.5 * quadratic**2 + self.delta * linear) / cells(o)
 
     def grad(self, o, y):
-        return np.clip(o - y, -self.delta, self.delta) / o.size
+        return np.clip(o - y, -self.delta, self.delta) / cells(o)
 
 
 @LOSSES.register("gaussian_nll")
@@ -115,16 +143,17 @@ class GaussianNLL(Loss):
     it minimises SSE (the notes' maximum-likelihood derivation).
     """
 
+    stacks = True
+
     def __init__(self, sigma: Annotated[float, Positive] = 1.0):
         self.sigma = sigma
 
     def value(self, o, y):
-        d = o - y
-        constant = o.size * (math.log(self.sigma) + 0.5 * math.log(2 * math.pi))
-        return (constant + float(np.vdot(d, d)) / (2 * self.sigma**2)) / len(o)
+        constant = cells(o) * (math.log(self.sigma) + 0.5 * math.log(2 * math.pi))
+        return (constant + squares(o - y) / (2 * self.sigma**2)) / rows(o)
 
     def grad(self, o, y):
-        return (o - y) / (len(o) * self.sigma**2)
+        return (o - y) / (rows(o) * self.sigma**2)
 
 
 @LOSSES.register("bce")
@@ -135,9 +164,10 @@ class BCE(Loss):
     """
 
     fused_with = "sigmoid"
+    stacks = True
 
     def value(self, z, y):
-        return float((np.maximum(z, 0) - y * z + np.log1p(np.exp(-np.abs(z)))).sum()) / z.size
+        return batch_total(np.maximum(z, 0) - y * z + np.log1p(np.exp(-np.abs(z)))) / cells(z)
 
     def grad(self, z, y):
         return self._grad(sigmoid(z, np.empty_like(z)), y)
@@ -148,7 +178,7 @@ class BCE(Loss):
     @staticmethod
     def _grad(o, y):
         o -= y
-        o /= o.size
+        o /= cells(o)
         return o
 
 

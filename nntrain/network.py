@@ -7,6 +7,8 @@ reused every epoch; there is no Python loop over samples or units.
 
 from __future__ import annotations
 
+import math
+
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .activations import self_dot
 from .components import build_components, check_pair, check_sizes
 from .losses import LOSSES, Loss
 from .registry import ConfigError, describe
@@ -261,6 +264,18 @@ class Network:
     def __repr__(self) -> str:
         acts = ", ".join(map(repr, self.activations))
         return f"Network(layers={self.sizes}, activations=[{acts}], dtype={self.dtype})"
+
+
+def gradient_norm(grads: list[np.ndarray], members: bool = False):
+    """||dE/dp|| over every parameter's gradient: the square root of the sum of their squares.
+    ``members``: the arrays are stacked members' (a leading member axis): one norm per
+    member, each equal bit for bit to its own (nntrain/stack.py)."""
+    if not members:
+        return math.sqrt(sum(float(self_dot(g)) for g in grads))
+    total = 0.0  # summed in the parameters' order, as the lone sum
+    for g in grads:
+        total = total + self_dot(g, members=True).astype(np.float64)
+    return np.sqrt(total)
 
 
 def resolve_loss(loss: Any) -> Loss:

@@ -7,7 +7,11 @@ and run folder. Only the arithmetic of the training steps is shared:
 
     forward   z = a W + b for all members in one np.matmul (BLAS gemm per member slice)
     hidden    activations elementwise over the stack
-    output    each member's own output activation and loss, on its (n, k) slice
+    output    an elementwise output activation over the stack, another (softmax) each
+              member's own on its (n, k) slice
+    figures   loss, metric and gradient norm of every member at once where the loss takes a
+              stack (``Loss.stacks``), else each member's on its slice; validation and the
+              layers.csv statistics by one stacked forward pass
     backward  dW = a^T delta, db = 1 delta, da = delta W^T, stacked like the forward
     update    gd, momentum or adam with each member's lr and hyper-parameters
 
@@ -31,8 +35,10 @@ import numpy as np
 
 from .callbacks import CallbackList, Training, default_callbacks
 from .config import Config
-from .experiment import Experiment, build_network, setup
+from .diagnostics import layer_figures
+from .experiment import Experiment, Split, build_network, setup
 from .loop import Interrupted, Run, end_run, epoch_row, untrained_figures
+from .network import gradient_norm
 from .optimizers import GD, Adam, Momentum
 from .runs import check_out_dir
 from .signals import StopRequests, signal_name
@@ -128,7 +134,9 @@ class Stack:
             net.W, net.b = [W[s] for W in self.W], [b[s] for b in self.b]
             net.dW, net.db = [dW[s] for dW in self.dW], [db[s] for db in self.db]
         template = build_network(members[0].cfg)  # the activations, applied stacked
+        self.activations = template.activations
         self.hidden = template.activations[:-1]
+        self.loss, self.task = members[0].loss, members[0].task
         # an elementwise output activation (sigmoid, identity) is applied to the stack too;
         # another (softmax) by each member's own, on its slice
         self.output = (template.activations[-1]
@@ -138,9 +146,11 @@ class Stack:
         self.grads = [g for dW, db in zip(self.dW, self.db) for g in (dW, db)]
         self.is_weight = [i % 2 == 0 for i in range(len(self.params))]
         self.state = StackedOptimizer(members, self.params)
-        self.shared = shared_inputs(members)
+        # each part's (X, Y, truth) for all members: shared, or stacked once
+        self.parts = {"train": member_part([m.train for m in members]),
+                      "val": member_part([m.val for m in members])}
         self.finite = np.ones(len(members), bool)  # each member's parameters all finite
-        self.member_grads = [m.net.gradients() for m in members]  # views, in parameters' order
+        self.stats: tuple[int, list] | None = None  # (epoch, each member's layers.csv rows)
 
     def check_finite(self) -> None:
         """Which members' parameters are all finite, for their divergence sentinels: one
@@ -160,6 +170,52 @@ class Stack:
             buf = self.buffers[n] = {"z": z, "a": a, "da": da, "ones": np.ones(n, self.dtype),
                                      "delta": np.empty_like(z[-1])}
         return buf
+
+    def loss_and_delta(self, z_out, out, Y, active: list[int]):
+        """Each member's E (one float64 per member) and dE/dz of the output layer (S, n, k):
+        for the whole stack in one call where the loss takes a stack and the output
+        activation is elementwise, else member by member on the active ones' slices."""
+        loss = self.loss
+        if loss.stacks and self.output is not None:
+            E, grad = loss.value_and_grad(z_out, out, Y)
+            return E, grad if loss.fused_with else self.output.backward(grad)
+        E, delta = np.zeros(len(self.members)), self.buffers_for(out.shape[-2])["delta"]
+        for s in active:
+            E[s], grad = loss.value_and_grad(z_out[s], out[s], member(Y, s))
+            if not loss.fused_with and self.output is None:
+                grad = self.members[s].net.activations[-1].backward(grad)
+            delta[s] = grad
+        if not loss.fused_with and self.output is not None:
+            delta = self.output.backward(delta)
+        return E, delta
+
+    def evaluate(self, part: str, active: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Each member's loss and metric on its ``part`` (as experiment.evaluate), from one
+        stacked forward pass."""
+        X, Y, truth = self.parts[part]
+        a = self.forward(X, active)
+        z_out, out = self.buffers_for(X.shape[-2])["z"][-1], a[-1]
+        x = z_out if self.loss.fused_with else out
+        if self.loss.stacks and self.output is not None:
+            E = self.loss.value(x, Y)
+        else:
+            E = np.zeros(len(self.members))
+            for s in active:
+                E[s] = self.loss.value(x[s], member(Y, s))
+        return E, self.task.metric_sum(out, truth) / X.shape[-2]
+
+    def layer_stats(self, epoch: int) -> list[list[dict]]:
+        """Each member's layers.csv rows for this epoch (as diagnostics.layer_stats after a
+        training epoch), measured for the whole stack once: a forward pass over the training
+        parts, the last batch's gradients and the last updates."""
+        if self.stats is None or self.stats[0] != epoch:
+            S = len(self.members)
+            outputs = self.forward(self.parts["train"][0], list(range(S)))
+            updates = [u for u, weight in zip(self.state.updates, self.is_weight) if weight]
+            rows = layer_figures(list(zip(self.activations, outputs, self.W, self.dW)), updates)
+            self.stats = (epoch, [[{k: v[s].item() if isinstance(v, np.ndarray) else v
+                                    for k, v in row.items()} for row in rows] for s in range(S)])
+        return self.stats[1]
 
     def forward(self, X: np.ndarray, active: list[int]) -> list[np.ndarray]:
         """Every layer's a for the batch X ((n, k) shared, or (S, n, k)); the output layer's
@@ -277,49 +333,80 @@ class Member:
     error: Exception | None = None  # what its run failed with, if it failed on its own
 
 
-def shared_inputs(members: list[Experiment]) -> np.ndarray | None:
-    """The training inputs every member's one batch is, when they are one array's equals (the
-    same data at full batch): then np.matmul broadcasts it over the stack, uncopied."""
-    first = members[0]
-    if first.batches.whole and all(m.batches.whole and np.array_equal(m.train.X, first.train.X)
-                                   for m in members):
-        return first.train.X
-    return None
+class MemberView:
+    """What a member's callbacks ask its stack for (Training.stacked): measured for every
+    member at once, each member's value its lone run's."""
+
+    def __init__(self, stack: Stack, s: int):
+        self.stack, self.s = stack, s
+
+    def parameters_finite(self) -> bool:
+        return bool(self.stack.finite[self.s])
+
+    def layer_stats(self, epoch: int) -> list[dict]:
+        return self.stack.layer_stats(epoch)[self.s]
+
+
+def member_part(splits: list[Split | None]) -> tuple | None:
+    """A part's (X, Y, truth) for all members: one member's arrays when every member's are
+    equal (the same data), which the stacked products broadcast uncopied; else stacked."""
+    if any(split is None for split in splits):
+        return None
+    first = splits[0]
+    if all(np.array_equal(sp.X, first.X) and np.array_equal(sp.Y, first.Y) for sp in splits):
+        return first.X, first.Y, first.truth
+    return tuple(np.stack(arrays) for arrays in
+                 zip(*((sp.X, sp.Y, sp.truth) for sp in splits)))
+
+
+def member(array: np.ndarray, s: int) -> np.ndarray:
+    """Member s's slice of a part's array, or the array itself when the members share it."""
+    return array[s] if array.ndim == 3 else array
+
+
+def member_batches(stack: Stack, members: list[Member]):
+    """An epoch's steps: (X, Y, truth) for every member: the whole training parts, or each
+    member's next mini-batch in its own order (Batches.epoch_order), gathered stacked."""
+    first = members[0].exp.batches
+    if first.whole:
+        yield stack.parts["train"]
+        return
+    parts = stack.parts["train"]
+    orders = np.stack([m.exp.batches.epoch_order() for m in members])  # (S, n)
+    # each member's rows: of the one shared array, or of its own slice of the stacked ones
+    rows = () if parts[0].ndim == 2 else (np.arange(len(members))[:, None],)
+    for begin in range(0, orders.shape[1], first.size):
+        index = (*rows, orders[:, begin:begin + first.size])
+        yield tuple(array[index] for array in parts)
 
 
 def stacked_epoch(stack: Stack, members: list[Member], active: list[int], epoch: int) -> list[dict]:
     """One pass over each member's training data in its own batch order: one stacked step
-    per batch. Returns each active member's figures, as loop.train_epoch's."""
+    per batch, then validation. Returns each active member's figures, as loop.train_epoch's
+    (and epoch_row's validation figures)."""
     lrs = [m.exp.schedule(m.exp.cfg.optimizer.lr, epoch - 1) for m in members]
-    sums = {s: [0.0, 0.0, 0.0] for s in active}
+    loss_sum, metric_sum, norm_sum = np.zeros((3, len(members)))  # as the lone loop's sums
     n_batches = 0
-    for batches in zip(*(m.exp.batches for m in members)):
-        X = stack.shared if stack.shared is not None else np.stack([b[0] for b in batches])
+    for X, Y, truth in member_batches(stack, members):
         a = stack.forward(X, active)
-        buf = stack.buffers_for(X.shape[-2])
-        delta, z_out = buf["delta"], buf["z"][-1]
-        for s in active:
-            exp, (_, Y, truth) = members[s].exp, batches[s]
-            out = a[-1][s]
-            E, grad = exp.loss.value_and_grad(z_out[s], out, Y)
-            if not exp.loss.fused_with and stack.output is None:
-                grad = exp.net.activations[-1].backward(grad)
-            delta[s] = grad
-            sums[s][0] += E * len(Y)
-            sums[s][1] += exp.task.metric_sum(out, truth)
-        if not members[0].exp.loss.fused_with and stack.output is not None:
-            delta = stack.output.backward(delta)
+        E, delta = stack.loss_and_delta(stack.buffers_for(X.shape[-2])["z"][-1], a[-1], Y, active)
+        loss_sum += E * X.shape[-2]
+        metric_sum += stack.task.metric_sum(a[-1], truth)
         stack.backward(X, a, delta)
-        for s in active:
-            sums[s][2] += math.sqrt(sum(float(np.vdot(g, g)) for g in stack.member_grads[s]))
+        norm_sum += gradient_norm(stack.grads, members=True)
         n_batches += 1
         stack.state.step(stack.params, stack.grads, lrs, stack.is_weight)
+    n, metric = len(members[0].exp.train.X), stack.task.metric
+    columns = [(loss_sum / n).tolist(), (metric_sum / n).tolist(), (norm_sum / n_batches).tolist()]
+    if stack.parts["val"] is not None:
+        columns += [values.tolist() for values in stack.evaluate("val", active)]
     figures = []
     for s in active:
-        exp, (loss, metric, norms) = members[s].exp, sums[s]
-        n = len(exp.train.X)
-        figures.append({"loss": loss / n, exp.task.metric: metric / n, "lr": lrs[s],
-                        "grad_norm": norms / n_batches, "spent": 2 * n_batches})
+        found = {"loss": columns[0][s], metric: columns[1][s], "lr": lrs[s],
+                 "grad_norm": columns[2][s], "spent": 2 * n_batches}
+        if len(columns) > 3:
+            found.update({"val_loss": columns[3][s], f"val_{metric}": columns[4][s]})
+        figures.append(found)
     return figures
 
 
@@ -338,7 +425,7 @@ def train_stacked(cfgs: list[Config], outs: list[Path], datas: list | None = Non
     members = []
     stack = Stack(exps)
     for s, (exp, out) in enumerate(zip(exps, outs)):
-        training = Training(exp, finite_now=lambda s=s: bool(stack.finite[s]))
+        training = Training(exp, stacked=MemberView(stack, s))
         members.append(Member(exp, training, default_callbacks(training, None, [], out)))
     threads = max(exp.threads for exp in exps)
     with (np.errstate(over="ignore", invalid="ignore", divide="ignore"),

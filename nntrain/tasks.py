@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .activations import batch_total
+
 
 @dataclass(frozen=True)
 class Task:
@@ -43,13 +45,18 @@ class Task:
 
     def predicted_index(self, output: np.ndarray) -> np.ndarray:
         """The predicted class of each row: output > 0.5 (binary) or the largest output."""
-        return (output[:, 0] > 0.5).astype(int) if self.name == "binary" else output.argmax(axis=1)
+        return ((output[..., 0] > 0.5).astype(int) if self.name == "binary"
+                else output.argmax(axis=-1))
 
-    def metric_sum(self, output: np.ndarray, truth: np.ndarray) -> float:
-        """Correct predictions, or the summed per-sample mean absolute error (regression)."""
+    def metric_sum(self, output: np.ndarray, truth: np.ndarray):
+        """Correct predictions, or the summed per-sample mean absolute error (regression).
+        Stacked members' (S, N, K) outputs give one sum per member, each its own bit for bit."""
         if not self.has_classes:
-            return float(np.abs(output - truth).sum()) / output.shape[1]
-        return float(np.count_nonzero(self.predicted_index(output) == truth))
+            return batch_total(np.abs(output - truth)) / output.shape[-1]
+        hits = self.predicted_index(output) == truth
+        if hits.ndim == 1:
+            return float(np.count_nonzero(hits))
+        return hits.sum(axis=-1, dtype=np.float64)  # counts: exact in any order
 
     def proba(self, output: np.ndarray) -> np.ndarray:
         """(N, K) class probabilities in class order: binary's one output p becomes [1-p, p]."""

@@ -14,6 +14,8 @@ import yaml
 from conftest import CONFIGS
 from nntrain.config import load_config
 from nntrain.loop import Interrupted, train
+from nntrain.losses import LOSSES
+from nntrain.network import gradient_norm
 from nntrain.stack import group_key, train_stacked, unstackable
 
 PROCESS = {"wall_time_s", "started", "finished", "pid", "host", "threads", "path"}
@@ -328,3 +330,88 @@ def test_a_folder_that_cannot_be_a_members_is_refused_before_anything_is_written
     with pytest.raises(ConfigError, match="not an empty folder"):
         train_stacked(cfgs, [tmp_path / "m0", tmp_path / "m1"])
     assert not (tmp_path / "m0").exists()
+
+
+# -- what is measured for every member at once equals each member's own ----------------------
+
+STACKING = [name for name in LOSSES.names() if LOSSES.get(name).stacks]
+
+
+def test_the_losses_that_take_a_stack():
+    """The elementwise losses take stacked members' arrays; cross_entropy and kl (row sums of a
+    softmax) go member by member."""
+    assert set(STACKING) == {"sse", "mse", "mae", "huber", "gaussian_nll", "bce"}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", STACKING)
+def test_a_stacked_loss_is_each_members_own_bit_for_bit(name, dtype):
+    from nntrain.activations import sigmoid
+
+    rng = np.random.default_rng(7)
+    loss = LOSSES.build(name, "loss")
+    for S, n, k in [(1, 1, 1), (3, 4, 1), (5, 33, 3), (2, 300, 2)]:
+        z = (rng.standard_normal((S, n, k)) * rng.choice([1.0, 30.0, 1000.0])).astype(dtype)
+        y = (rng.uniform(size=(S, n, k)) > 0.5).astype(dtype)
+        o = sigmoid(z, np.empty_like(z))
+        E, grad = loss.value_and_grad(z, o, y)
+        assert E.dtype == np.float64 and E.shape == (S,)
+        shared_E, _ = loss.value_and_grad(z, o, y[0])  # one target array for every member
+        for s in range(S):
+            lone_E, lone_grad = loss.value_and_grad(z[s], o[s].copy(), y[s])
+            assert isinstance(lone_E, float) and E[s] == lone_E and np.isfinite(lone_E)
+            assert grad[s].tobytes() == lone_grad.tobytes()
+            assert shared_E[s] == loss.value_and_grad(z[s], o[s].copy(), y[0])[0]
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_a_stacked_metric_is_each_members_own(task):
+    from nntrain.tasks import TASKS
+
+    rng = np.random.default_rng(3)
+    k = 1 if task == "binary" else 3
+    output = rng.uniform(size=(4, 50, k))
+    targets = rng.uniform(size=(4, 50, k)) if task == "regression" else None
+    truth = targets if targets is not None else rng.integers(0, 2 if k == 1 else k, (4, 50))
+    sums = TASKS[task].metric_sum(output, truth)
+    for s in range(4):
+        assert sums[s] == TASKS[task].metric_sum(output[s], truth[s])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_stacked_gradient_norms_and_layer_statistics_are_each_members_own(dtype):
+    """np.matmul of a member's row by its column is BLAS's dot, as np.vdot; NumPy's pairwise
+    sums over a member's slice are its own array's."""
+    from nntrain.activations import ACTIVATIONS
+    from nntrain.diagnostics import layer_figures
+
+    rng = np.random.default_rng(5)
+    shapes = [(2, 16), (16,), (16, 16), (16,), (16, 1), (1,)]
+    grads = [rng.standard_normal((6, *shape)).astype(dtype) for shape in shapes]
+    norms = gradient_norm(grads, members=True)
+    for s in range(6):
+        assert norms[s] == gradient_norm([g[s] for g in grads])
+    acts = [ACTIVATIONS.build(name, "activation") for name in ("relu", "tanh", "sigmoid")]
+    outputs = [np.maximum(rng.standard_normal((6, 40, 16)), 0).astype(dtype),
+               np.tanh(rng.standard_normal((6, 40, 16)) * 3).astype(dtype),
+               rng.uniform(size=(6, 40, 1)).astype(dtype)]
+    W = [g for g in grads if g.ndim == 3]
+    dW = [w * 0.1 for w in W]
+    updates = [w * 1e-3 for w in W]
+    stacked = layer_figures(list(zip(acts, outputs, W, dW)), updates)
+    for s in range(6):
+        lone = layer_figures([(a, x[s], w[s], d[s]) for a, x, w, d in zip(acts, outputs, W, dW)],
+                             [u[s] for u in updates])
+        for mine, theirs in zip(stacked, lone):
+            assert {k: v[s] if isinstance(v, np.ndarray) else v for k, v in mine.items()} == theirs
+
+
+@pytest.mark.parametrize("loss", STACKING)
+def test_every_stacking_loss_trains_bit_for_bit(tmp_path, loss):
+    """Regression (sine) with each loss that takes a stack, mini-batches with a last short one,
+    validation; one member on another split of the data (the members' data stacked)."""
+    base = {"loss": loss, "train.epochs": 15, "optimizer.batch_size": 24,
+            "data.val_fraction": 0.2}
+    raws = [config("sine.yaml", seed=seed, **base) for seed in (0, 1)]
+    raws.append(config("sine.yaml", **base, **{"data.seed": 4}))
+    compare_lone_and_stacked(tmp_path, raws)
