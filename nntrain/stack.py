@@ -18,8 +18,10 @@ and run folder. Only the arithmetic of the training steps is shared:
 A member's network, gradients and optimizer state are views into the stacked arrays, so its
 callbacks (metrics.csv, layers.csv, checkpoints, snapshots, early stopping, the divergence
 sentinel, summary.json) read and write what a lone run's would. np.matmul on stacked arrays
-calls gemm once per slice, and every other stacked operation is elementwise with the
-member's own scalars, so each member's numbers are bit for bit its lone run's
+calls gemm once per slice, every other stacked operation is elementwise with the member's
+own scalars, and every sum is over each member's slice as its lone run sums its batch
+(``activations.batch_total``, ``activations.self_dot``), so each member's numbers are bit for
+bit its lone run's
 (tests/test_stack.py checks it case by case); what cannot be stacked that way runs alone
 (``unstackable``).
 """
