@@ -16,7 +16,6 @@ compare folder:
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import copy
 import itertools
@@ -334,21 +333,38 @@ def one_blas_thread():
                 os.environ[name] = value
 
 
-STARTED = None  # in a pool worker: the queue on which it says which point it started
+STARTED = None  # in a pool worker: the queue on which it says which points it started
 WORKER_FOLDER = None  # in a pool worker: the folder its runs' temporary folders go in
+WORKER_PREFIX = "nntrain-worker-"  # + its pid: the driver removes it once that pid is gone
 
 
 def pool_worker(started, parent: int) -> None:
     """A pool worker's setup: Ctrl-C is the driver's; SIGTERM (pool.terminate) ends the run in
     hand and removes the worker's temporary folder; and the worker ends when its driver is
-    gone, however the driver died (SIGKILL included)."""
+    gone, however the driver died (SIGKILL included). It tells the driver its pid, which
+    names its temporary folder."""
+    from multiprocessing.util import Finalize
+
     global STARTED, WORKER_FOLDER
     STARTED = started
-    WORKER_FOLDER = tempfile.mkdtemp(prefix="nntrain-worker-")
-    atexit.register(shutil.rmtree, WORKER_FOLDER, ignore_errors=True)
+    # a SIGTERM (pool.terminate) during the setup waits for its handler: the folder is made
+    # and its removal registered, or neither
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    WORKER_FOLDER = tempfile.mkdtemp(prefix=f"{WORKER_PREFIX}{os.getpid()}-")
+    Finalize(None, remove_own_folder, exitpriority=100)  # first thing once the worker ends
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, exit_cleanly)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    started.put(([], os.getpid()))  # no point yet: the driver watches this pid from now on
     threading.Thread(target=watch_parent, args=(parent,), daemon=True).start()
+
+
+def remove_own_folder() -> None:
+    """As a pool worker ends, however it ends, its temporary folder goes. pool.terminate's
+    SIGTERM may come when the worker, told there is no more work, is already ending: from
+    here on it is ignored (not a traceback out of the interpreter's shutdown)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    shutil.rmtree(WORKER_FOLDER, ignore_errors=True)
 
 
 class WorkerStopped(SystemExit):
@@ -371,9 +387,108 @@ def watch_parent(parent: int, every: float = 0.5, grace: float = 5.0) -> None:
 
 
 def execute_in_pool(task: list[dict]) -> list[dict]:
-    for point in task:
-        STARTED.put(point["index"])
+    STARTED.put(([point["index"] for point in task], os.getpid()))  # one message: all or none
     return execute_task(task)
+
+
+def pid_alive(pid: int) -> bool:
+    """The process exists (a zombie not yet reaped by its pool counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # there, and someone else's
+        pass
+    return True
+
+
+def lost_result(point: dict, pid: int) -> dict:
+    """A point whose worker died (SIGKILL, the OOM killer, a crash) before sending its result:
+    a failed run with no files."""
+    error = f"its worker (pid {pid}) died before the run finished"
+    return {"index": point["index"], "dir": point["dir"], "error": error, "files": {},
+            "summary": {"status": "failed", "error": error}}
+
+
+class PoolWatch:
+    """The driver's view of its pool's workers, from what they put on STARTED: which points
+    each started, and which have an outcome. multiprocessing.Pool replaces a worker that dies
+    and waits for ever for the task it held; the watch finds those points instead."""
+
+    GRACE = 0.5  # s: a result sent just before its worker died may still be in the pool's pipe
+
+    def __init__(self, started, tasks: list[list[dict]]):
+        self.started = started
+        self.points = {point["index"]: point for task in tasks for point in task}
+        self.holder: dict[int, int] = {}  # point index -> pid of the worker that started it
+        self.pids: set[int] = set()  # every worker that said hello
+        self.dead: dict[int, float] = {}  # pid -> when it was first seen gone
+        self.finished: set[int] = set()  # points with a result (or a failure recorded)
+
+    def read(self) -> None:
+        while not self.started.empty():
+            indices, pid = self.started.get()
+            self.pids.add(pid)
+            self.holder.update(dict.fromkeys(indices, pid))
+
+    def finish(self, index: int) -> bool:
+        """Mark a point done; False if it was already (a result after its failure was recorded)."""
+        fresh = index not in self.finished
+        self.finished.add(index)
+        return fresh
+
+    def done(self) -> bool:
+        return len(self.finished) == len(self.points)
+
+    def in_flight(self) -> list[dict]:
+        """The points started and not finished, in the tasks' order."""
+        self.read()
+        return [p for i, p in self.points.items() if i in self.holder and i not in self.finished]
+
+    def lost(self) -> list[dict]:
+        """The unfinished points of workers gone for GRACE seconds, as failed results; a dead
+        worker's temporary folder (SIGKILL skips its own removal) is removed."""
+        self.read()
+        now = time.monotonic()
+        for pid in self.pids - set(self.dead):
+            if not pid_alive(pid):
+                self.dead[pid] = now
+                remove_worker_folder(pid)
+        gone = {pid for pid, since in self.dead.items() if now - since >= self.GRACE}
+        return [lost_result(self.points[i], pid) for i, pid in self.holder.items()
+                if pid in gone and i not in self.finished]
+
+    def remove_folders(self) -> None:
+        """Once the pool has ended: whatever its workers left in the temporary folder."""
+        self.read()
+        for pid in self.pids:
+            remove_worker_folder(pid)
+
+
+def remove_worker_folder(pid: int) -> None:
+    for path in Path(tempfile.gettempdir()).glob(f"{WORKER_PREFIX}{pid}-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def collect(handed, watch: PoolWatch, on_result: Callable[[dict], None]) -> bool:
+    """Pass on each result as it comes; between results, record the points a dead worker held
+    as failed runs. True if a worker died holding points: its task never comes back."""
+    from multiprocessing import TimeoutError
+
+    lost_any = False
+    while not watch.done():
+        try:
+            results = handed.next(timeout=0.5)
+        except TimeoutError:
+            results = []
+        except StopIteration:
+            break
+        lost = watch.lost()
+        lost_any = lost_any or bool(lost)
+        for result in [*results, *lost]:
+            if watch.finish(result["index"]):
+                on_result(result)
+    return lost_any
 
 
 def run_local(tasks: list[list[dict]], workers: int, on_result: Callable[[dict], None],
@@ -381,33 +496,33 @@ def run_local(tasks: list[list[dict]], workers: int, on_result: Callable[[dict],
               ) -> None:
     """A pool of fresh interpreters (spawn) that load NumPy with one BLAS thread. When the
     driver is stopped (Ctrl-C, SIGTERM) the runs in flight are stopped and passed to
-    ``on_stopped``. ``meanwhile()`` is called once the tasks are handed out."""
+    ``on_stopped``; the runs of a worker that dies are failed runs, and the others go on.
+    ``meanwhile()`` is called once the tasks are handed out."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     started = context.SimpleQueue()
     with one_blas_thread():  # the workers start here and inherit it
         pool = context.Pool(workers, initializer=pool_worker, initargs=(started, os.getpid()))
-    finished = set()
+    watch = PoolWatch(started, tasks)
     try:
         handed = pool.imap_unordered(execute_in_pool, tasks)
         meanwhile()
-        for results in handed:
-            for result in results:
-                finished.add(result["index"])
-                on_result(result)
+        lost_any = collect(handed, watch, on_result)
     except BaseException:
         pool.terminate()
         pool.join()
-        in_flight = set()
-        while not started.empty():
-            in_flight.add(started.get())
-        for point in (point for task in tasks for point in task):
-            if point["index"] in in_flight - finished:
-                on_stopped(point)
+        for point in watch.in_flight():
+            on_stopped(point)
         raise
-    pool.close()
-    pool.join()
+    else:
+        if lost_any:  # close and join would wait for ever for the dead worker's task
+            pool.terminate()
+        else:
+            pool.close()
+        pool.join()
+    finally:
+        watch.remove_folders()
 
 
 def reach_scheduler(address: str, timeout: float) -> None:

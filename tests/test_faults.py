@@ -1,6 +1,7 @@
 """Nothing lost, nothing orphaned, nothing hangs: races on --out, killed and terminated sweeps,
-SIGTERM, a full disk, Ctrl-C of compare, a port that is not a Dask scheduler, and Dask workers
-that do not share the driver's folder. The race and orphan tests use real processes."""
+a compare's pool worker killed, SIGTERM, a full disk, Ctrl-C of compare, a port that is not a
+Dask scheduler, and Dask workers that do not share the driver's folder. The race and orphan
+tests use real processes."""
 
 import csv
 import errno
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CONFIGS, write
-from nntrain.compare import compare
+from nntrain.compare import PoolWatch, compare
 from nntrain.registry import ConfigError
 from nntrain.runs import CLAIM, CsvLog
 
@@ -164,6 +166,112 @@ def test_stopping_compare_before_any_run_finishes(tmp_path):
     assert proc.returncode == 130, stderr
     assert "KeyError" not in stderr and "Traceback" not in stderr
     assert [r["status"] for r in read(folder / "results.csv")] == ["interrupted"]
+
+
+def start_xor_compare(tmp_path, scratch, epochs, *flags):
+    return subprocess.Popen(NNTRAIN + ["compare", str(CONFIGS / "xor.yaml"), f"train.epochs={epochs}",
+                                       "--workers", "2", "--out", str(tmp_path / "c"), "-v",
+                                       *flags],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "TMPDIR": str(scratch)})
+
+
+def epochs_written(scratch, pid: int) -> int:
+    """The lines in the metrics.csv of the run (or first member) pool worker ``pid`` trains."""
+    for path in scratch.glob(f"nntrain-worker-{pid}-*/nntrain-*/run*/metrics.csv"):
+        try:
+            return path.read_bytes().count(b"\n")
+        except OSError:  # that run has just ended
+            return 0
+    return 0
+
+
+def kill_a_worker_in_flight(proc, scratch, epochs: int) -> int:
+    """SIGKILL a pool worker in the first half of its run (or stack), far from its result;
+    returns its pid."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        for pid in pool_workers(proc.pid):
+            if 0 < epochs_written(scratch, pid) < epochs // 2:
+                os.kill(pid, signal.SIGKILL)
+                return pid
+        time.sleep(0.05)
+    raise AssertionError("no worker was seen training")
+
+
+def after_a_worker_died(tmp_path, proc, pid) -> tuple[dict, str]:
+    """compare ends on its own with exit 1, as for any failed run, without a traceback; the
+    dead worker's runs failed with the error. Returns each run's status, and stderr."""
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr and "run(s) failed; see results.csv" in stderr, stderr
+    statuses = {}
+    for row in read(tmp_path / "c" / "results.csv"):
+        statuses[row["run"]] = row["status"]
+        summary = json.loads((tmp_path / "c" / row["run"] / "summary.json").read_text())
+        if row["status"] == "failed":
+            assert summary["error"] == f"its worker (pid {pid}) died before the run finished"
+    return statuses, stderr
+
+
+def test_a_worker_killed_in_a_stack_fails_its_members_and_the_sweep_ends(tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = start_xor_compare(tmp_path, scratch, 30000, "--seeds", "8")
+    pid = kill_a_worker_in_flight(proc, scratch, 30000)
+    statuses, stderr = after_a_worker_died(tmp_path, proc, pid)
+    assert "stacked: 8 of 8 runs, in 1 group" in stderr
+    assert sorted(statuses.values()) == ["completed"] * 4 + ["failed"] * 4, statuses
+    assert list(scratch.iterdir()) == []  # the dead worker's folder too
+
+
+def test_a_worker_killed_in_a_lone_run_fails_that_run_and_the_others_go_on(tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = start_xor_compare(tmp_path, scratch, 15000, "--seeds", "4", "--no-stack")
+    pid = kill_a_worker_in_flight(proc, scratch, 15000)
+    statuses, _ = after_a_worker_died(tmp_path, proc, pid)
+    assert sorted(statuses.values()) == ["completed"] * 3 + ["failed"], statuses
+    assert list(scratch.iterdir()) == []
+
+    done = {run: (tmp_path / "c" / run / "summary.json").read_bytes()
+            for run, status in statuses.items() if status == "completed"}
+    resumed = subprocess.run(NNTRAIN + ["compare", str(CONFIGS / "xor.yaml"), "train.epochs=15000",
+                                        "--seeds", "4", "--resume", str(tmp_path / "c")],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "TMPDIR": str(scratch)})
+    assert resumed.returncode == 0, resumed.stderr  # the failed run again, and only it
+    assert [r["status"] for r in read(tmp_path / "c" / "results.csv")] == ["completed"] * 4
+    assert {run: (tmp_path / "c" / run / "summary.json").read_bytes() for run in done} == done
+    assert list(scratch.iterdir()) == []
+
+
+def test_the_watch_fails_a_dead_workers_unfinished_points_and_removes_its_folder(tmp_path,
+                                                                                  monkeypatch):
+    class Queue(list):  # STARTED as the driver reads it
+        def empty(self):
+            return not self
+
+        def get(self):
+            return self.pop(0)
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # gone and reaped
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    for pid in (dead.pid, os.getpid()):
+        write(tmp_path / f"nntrain-worker-{pid}-x" / "nntrain-y" / "run" / "metrics.csv", "epoch\n")
+    points = [{"index": i, "dir": f"00{i}-base-seed{i}"} for i in range(4)]
+    watch = PoolWatch(Queue([([], dead.pid), ([], os.getpid()), ([0, 1], dead.pid),
+                             ([2], os.getpid())]), [points[:2], points[2:3], points[3:]])
+    watch.finish(0)  # its result came before the worker died
+    assert watch.lost() == []  # not yet: a result sent just before may still be on its way
+    assert not (tmp_path / f"nntrain-worker-{dead.pid}-x").exists()
+    time.sleep(PoolWatch.GRACE)
+    error = f"its worker (pid {dead.pid}) died before the run finished"
+    assert watch.lost() == [{"index": 1, "dir": "001-base-seed1", "error": error, "files": {},
+                             "summary": {"status": "failed", "error": error}}]
+    assert watch.in_flight() == [points[1], points[2]]  # point 3 was never started
+    assert (tmp_path / f"nntrain-worker-{os.getpid()}-x").exists()  # a live worker's stays
 
 
 # -- 3. SIGTERM of a run ------------------------------------------------------------------------
