@@ -8,7 +8,9 @@ For each workload, the wall time of whole processes (median over --repeats):
   N = C at once    C runs started together on C cores (the time of the slowest)
   N = 2C at once   2C runs started together
   beside busy      one run beside C busy-looping processes
-and each as a multiple of its fair share:
+and each as a multiple of its fair share (the workload "stacked" is one process training
+16 members of moons in batches of 32 as compare's stacked group does, one BLAS thread:
+nntrain/stack.py):
   N runs on C cores deserve C/N cores each: fair time T1 x N / C;
   beside C busy processes a run deserves C/(C+1) of a core: fair time T1 x (C+1) / C.
 A run alone is not held to the formula (it may use every core). When PyTorch is
@@ -81,9 +83,23 @@ for epoch in range(6):
 """
 
 
+STACKED = """
+import sys, tempfile
+from pathlib import Path
+sys.path.insert(0, {benchmarks!r})
+import sweep
+from nntrain.stack import train_stacked
+cfgs = sweep.configs("moons-32", 16, 200)  # 16 seeds, 200 epochs, train.threads 1
+with tempfile.TemporaryDirectory() as tmp:
+    train_stacked(cfgs, [Path(tmp) / f"m{{s}}" for s in range(len(cfgs))])
+"""
+
+
 def command(name: str, folder: Path, threads: str) -> list[str]:
     if name == "torch-blobs":
         return [sys.executable, "-c", TORCH_BLOBS]
+    if name == "stacked":
+        return [sys.executable, "-c", STACKED.format(benchmarks=str(ROOT / "benchmarks"))]
     spec = WORKLOADS[name]
     if isinstance(spec, dict):
         config = folder / f"{name}.yaml"
@@ -136,7 +152,7 @@ def measure(name: str, repeats: int, threads: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", nargs="*", default=[*WORKLOADS, "torch-blobs"])
+    parser.add_argument("--only", nargs="*", default=[*WORKLOADS, "stacked", "torch-blobs"])
     parser.add_argument("--threads", default="auto", help="train.threads for nntrain's runs")
     args = parser.parse_args()
     import importlib.util

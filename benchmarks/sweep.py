@@ -9,7 +9,8 @@ weights and batch order):
     xor          configs/xor.yaml, full batch of 4 rows
     moons-32     configs/moons.yaml with mini-batches of 32
     moons-full   configs/moons.yaml at full batch, 1000 samples, no validation
-    digits       configs/digits.yaml (full batch)
+    digits       configs/digits.yaml (batches of 64)
+and, with --only, iris, moons, circles and spiral: their configs as they are.
 nntrain's members write their run folders (metrics.csv every epoch, layers.csv every 10);
 the PyTorch loop writes nothing, so its column is the arithmetic's floor more than a peer of
 the whole run. Each cell is the median of --repeats runs; ratios are against "one by one".
@@ -31,7 +32,13 @@ WORKLOADS = {
     "moons-32": ("moons.yaml", {"optimizer.batch_size": 32}),
     "moons-full": ("moons.yaml", {"data.n_samples": 1000, "data.val_fraction": 0.0}),
     "digits": ("digits.yaml", {}),
+    # compare's stacking rule (stack.MAX_MULTIPLY_ADDS), by a batch's multiply-adds per member
+    "iris": ("iris.yaml", {}),
+    "moons": ("moons.yaml", {}),
+    "circles": ("circles.yaml", {}),
+    "spiral": ("spiral.yaml", {}),
 }
+DEFAULT = ("xor", "moons-32", "moons-full", "digits")
 
 
 def configs(name: str, members: int, epochs: int):
@@ -129,11 +136,11 @@ def main() -> None:
     parser.add_argument("--members", default="1,10,30,100")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=200)
-    parser.add_argument("--only", help="one workload: " + ", ".join(WORKLOADS))
+    parser.add_argument("--only", help="workloads, comma-separated: " + ", ".join(WORKLOADS))
     args = parser.parse_args()
     print(f"| workload | S | one by one | stacked | ratio | torch.func vmap | ratio |")
     print("|---|---|---|---|---|---|---|")
-    for name in [args.only] if args.only else WORKLOADS:
+    for name in args.only.split(",") if args.only else DEFAULT:
         for S in map(int, args.members.split(",")):
             cfgs = configs(name, S, args.epochs)
             runs = [nntrain_times(cfgs) for _ in range(args.repeats)]

@@ -51,8 +51,10 @@ from .threads import limit_threads
 ELEMENTWISE = {"identity", "tanh", "sigmoid", "relu", "leaky_relu", "elu", "selu", "softplus",
                "silu", "gelu", "step"}
 STACKED_OPTIMIZERS = ("gd", "momentum", "adam")  # StackedOptimizer.update's rules
-MAX_MULTIPLY_ADDS = 50_000  # per member and batch: above it, the arithmetic dominates and
-#                             one run per variant is as fast (docs/performance.md)
+# per member and batch: at or above it the arithmetic dominates and one run per variant is as
+# fast (docs/performance.md: 30 members stacked are 1.5-1.8x faster on moons and circles at
+# full batch, 91200; 1.3x on spiral, 282624; 1.0-1.1x on moons of 1000 rows, 304000)
+MAX_MULTIPLY_ADDS = 300_000
 
 
 # -- which runs stack ------------------------------------------------------------------------
@@ -91,8 +93,8 @@ def group_key(config: dict) -> str:
 def stack_plan(cfg: Config, n_train: int) -> tuple[str | None, str | None]:
     """A resolved config's group (``group_key``), or None and why its run goes alone: it
     cannot stack (``unstackable``), or stacking does not pay: a batch's multiply-adds per
-    member at or above MAX_MULTIPLY_ADDS (moons at full batch, digits), where the arithmetic
-    already dominates and bigger stacked arrays fall out of cache."""
+    member at or above MAX_MULTIPLY_ADDS (moons of 1000 rows at full batch, digits), where
+    the arithmetic already dominates and bigger stacked arrays fall out of cache."""
     config = cfg.to_dict()
     why = unstackable(config)
     if why:
