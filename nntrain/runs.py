@@ -538,7 +538,8 @@ class CsvLog:
 
         A row is written every epoch, so this is the loop's own cost: a cell's text is picked
         by its exact type (CELL_TEXT), the same text format_value gives."""
-        cells = [CELL_TEXT.get(type(v), format_value)(v) for v in map(row.get, self.columns)]
+        cells = [repr(v) if type(v) is float else CELL_TEXT.get(type(v), format_value)(v)
+                 for v in map(row.get, self.columns)]  # most cells are floats
         try:
             self.file.write(",".join(cells) + "\n")
             self.file.flush()
