@@ -369,23 +369,27 @@ def row_sum(z: np.ndarray) -> np.ndarray:
     return (z @ np.ones(z.shape[1], z.dtype))[:, None]
 
 
+def per_member(x):
+    """A sum or statistic as nntrain reports it: a float for one network's; for stacked
+    members' (one value per member, nntrain/stack.py) a float64 array."""
+    return float(x) if np.ndim(x) == 0 else np.asarray(x, np.float64)
+
+
 def batch_total(x: np.ndarray):
-    """The sum over a batch's samples and outputs (the last two axes), by NumPy's pairwise sum:
-    a float for one network's (batch, K); for stacked members' (S, batch, K) one float64 per
-    member, each equal bit for bit to the sum of its own slice (nntrain/stack.py)."""
-    if x.ndim == 2:
-        return float(x.sum())
-    return x.sum(axis=(-2, -1)).astype(np.float64)
+    """The sum over a batch's samples and outputs (the last two axes), by NumPy's pairwise sum,
+    of one network's (batch, K), or of each member's slice of stacked members' (S, batch, K),
+    equal bit for bit to the sum of that slice alone (``per_member``)."""
+    return per_member(x.sum() if x.ndim == 2 else x.sum(axis=(-2, -1)))
 
 
 def self_dot(x: np.ndarray, members: bool = False):
-    """The sum of x's squares as BLAS's dot product of x with itself (np.vdot), in x's dtype.
-    ``members``: x is stacked members' arrays (a leading member axis); one sum per member, by
-    np.matmul of each member's row by its column, which is the same BLAS dot bit for bit."""
+    """The sum of x's squares as BLAS's dot product of x with itself (np.vdot). ``members``: x
+    is stacked members' arrays (a leading member axis), one sum per member, by np.matmul of
+    each member's row by its column, which is the same BLAS dot bit for bit (``per_member``)."""
     if not members:
-        return np.vdot(x, x)
+        return float(np.vdot(x, x))
     flat = x.reshape(len(x), -1)
-    return np.matmul(flat[:, None, :], flat[:, :, None])[:, 0, 0]
+    return per_member(np.matmul(flat[:, None, :], flat[:, :, None])[:, 0, 0])
 
 
 def softmax(z: np.ndarray, out: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import self_dot
+from .activations import per_member, self_dot
 
 LAYER_COLUMNS = ["epoch", "layer", "activation", "act_mean", "act_std", "dead_fraction",
                  "saturated_fraction", "weight_norm", "grad_norm", "update_ratio"]
@@ -28,7 +28,7 @@ def dead_fraction(act, a: np.ndarray):
     """
     if act.family != "relu":
         return None
-    return figure(np.all(a == 0, axis=-2).mean(axis=-1))
+    return per_member(np.all(a == 0, axis=-2).mean(axis=-1))
 
 
 def saturated_fraction(act, a: np.ndarray):
@@ -39,18 +39,7 @@ def saturated_fraction(act, a: np.ndarray):
         slope = 1 - a * a
     else:
         return None
-    return figure((slope < SATURATION * act.max_slope).mean(axis=(-2, -1)))
-
-
-def norm(x: np.ndarray):
-    """The Frobenius norm of a matrix, as np.linalg.norm computes it (the square root of a dot
-    product, in x's dtype); of each member's for stacked members' (S, rows, columns)."""
-    return figure(np.sqrt(self_dot(x, members=x.ndim == 3)))
-
-
-def figure(x):
-    """A statistic as layers.csv holds it: a float, or stacked members' float64 array."""
-    return float(x) if np.ndim(x) == 0 else np.asarray(x, np.float64)
+    return per_member((slope < SATURATION * act.max_slope).mean(axis=(-2, -1)))
 
 
 def layer_pass(net, X: np.ndarray, Y=None, loss=None):
@@ -68,27 +57,33 @@ def layer_stats(net, X: np.ndarray, optimizer=None, Y=None, loss=None) -> list[d
     """One dict per layer: statistics of a forward pass over X and of the last gradients/updates
     (see ``layer_pass``)."""
     updates = optimizer.updates if optimizer is not None and optimizer.updates else None
+    return layer_figures(list(layer_pass(net, X, Y, loss)), updates, net.is_weight())
+
+
+def layer_figures(layers: list[tuple], updates: list[np.ndarray] | None,
+                  is_weight: list[bool], members: bool = False) -> list[dict]:
+    """layers.csv's rows from each layer's (activation, outputs, W, dW) and the parameters'
+    last updates (``is_weight`` picks the weights'). ``members``: the arrays are stacked
+    members' (a leading member axis): every figure is then one value per member, each equal
+    bit for bit to its own (nntrain/stack.py)."""
+    def norm(x):  # Frobenius: the square root of a dot product, as np.linalg.norm
+        return per_member(np.sqrt(self_dot(x, members)))
+
     if updates is not None:
-        updates = [u for u, weight in zip(updates, net.is_weight()) if weight]
-    return layer_figures(list(layer_pass(net, X, Y, loss)), updates)
-
-
-def layer_figures(layers: list[tuple], updates: list[np.ndarray] | None) -> list[dict]:
-    """layers.csv's rows from each layer's (activation, outputs, W, dW) and its weights' last
-    update. The arrays are one network's, or stacked members' (a leading member axis): then
-    every figure is an array of one per member, each its own bit for bit."""
+        updates = [u for u, weight in zip(updates, is_weight) if weight]
     rows = []
     for layer, (act, a, W, dW) in enumerate(layers, start=1):
         weight_norm = norm(W)
         ratio = None
-        if updates is not None:
-            ratio = figure(norm(updates[layer - 1]) / np.maximum(weight_norm, 1e-300))
+        if updates is not None:  # a diverged run's inf / inf is nan, quietly, as in Python
+            with np.errstate(invalid="ignore", over="ignore"):
+                ratio = per_member(norm(updates[layer - 1]) / np.maximum(weight_norm, 1e-300))
         rows.append({
             "layer": layer, "activation": act.registry_name,
-            "act_mean": figure(a.mean(axis=(-2, -1))), "act_std": figure(a.std(axis=(-2, -1))),
+            "act_mean": per_member(a.mean(axis=(-2, -1))),
+            "act_std": per_member(a.std(axis=(-2, -1))),
             "dead_fraction": dead_fraction(act, a), "saturated_fraction": saturated_fraction(act, a),
-            "weight_norm": weight_norm, "grad_norm": norm(dW),
-            "update_ratio": ratio,
+            "weight_norm": weight_norm, "grad_norm": norm(dW), "update_ratio": ratio,
         })
     return rows
 

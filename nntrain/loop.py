@@ -149,14 +149,16 @@ def untrained_figures(exp: Experiment) -> dict:
             "grad_norm": None}
 
 
-def epoch_row(exp: Experiment, epoch: int, figures: dict, training: Training) -> dict:
+def epoch_row(exp: Experiment, epoch: int, figures: dict, training: Training,
+              validation: tuple[float, float] | None = None) -> dict:
     """metrics.csv's row: the epoch's training figures, the validation figures, the time
     since training started (epoch 0's is 0) and the loss evaluations training has spent so
-    far (measuring the row's figures is not training: epoch 0's and validation's not counted)."""
+    far (measuring the row's figures is not training: epoch 0's and validation's not counted).
+    ``validation``: the validation loss and metric measured already (a stacked member's)."""
     training.evaluations += figures.pop("spent", 0)
     row = {"epoch": epoch, **figures}
-    if exp.val is not None and "val_loss" not in row:  # stacked members bring theirs
-        row["val_loss"], row[f"val_{exp.metric}"] = exp.evaluate(exp.val)
+    if exp.val is not None:
+        row["val_loss"], row[f"val_{exp.metric}"] = validation or exp.evaluate(exp.val)
     return {**row, "time_s": training.clock() if epoch else 0.0,
             "evaluations": training.evaluations}
 

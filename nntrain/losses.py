@@ -39,10 +39,15 @@ class Loss:
     stacks = False  # value and grad also take stacked members' (S, N, K) arrays
 
     def value(self, o: np.ndarray, y: np.ndarray) -> float:
+        """E (for stacked members' arrays: one float64 per member, ``stacks``)."""
         raise NotImplementedError
 
     def grad(self, o: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def value_from(self, z: np.ndarray, o: np.ndarray, y: np.ndarray) -> float:
+        """E given the output layer's logits z and output o = f(z): from z for a fused loss."""
+        return self.value(z if self.fused_with else o, y)
 
     def value_and_grad(self, z: np.ndarray, o: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """E and its gradient in one call, given the logits z and the output o = f(z).
@@ -68,10 +73,8 @@ def cells(o: np.ndarray) -> int:
 
 
 def squares(d: np.ndarray):
-    """sum of d^2 over the batch: a float, or one float64 per member of a stack (S, N, K)."""
-    if d.ndim == 2:
-        return float(self_dot(d))
-    return self_dot(d, members=True).astype(np.float64)
+    """The sum of d^2 over the batch (of each member's, stacked: (S, N, K))."""
+    return self_dot(d, members=d.ndim == 3)
 
 
 @LOSSES.register("sse")

@@ -8,7 +8,6 @@ reused every epoch; there is no Python loop over samples or units.
 from __future__ import annotations
 
 import math
-
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -248,7 +247,7 @@ class Network:
     def loss_and_output(self, X: np.ndarray, Y: np.ndarray, loss: Loss) -> tuple[float, np.ndarray]:
         """E(W) on (X, Y) and the output it was computed from (a view into the buffers)."""
         done = self.forward_pass(X)
-        return loss.value(done.z_out if loss.fused_with else done.output, Y), done.output
+        return loss.value_from(done.z_out, done.output, Y), done.output
 
     def loss_and_gradients(self, X, Y, loss: Any = "mse") -> tuple[float, list[np.ndarray]]:
         """E(W) on (X, Y) and dE/dp for every p in ``parameters()`` (fresh arrays)."""
@@ -271,10 +270,10 @@ def gradient_norm(grads: list[np.ndarray], members: bool = False):
     ``members``: the arrays are stacked members' (a leading member axis): one norm per
     member, each equal bit for bit to its own (nntrain/stack.py)."""
     if not members:
-        return math.sqrt(sum(float(self_dot(g)) for g in grads))
+        return math.sqrt(sum(self_dot(g) for g in grads))
     total = 0.0  # summed in the parameters' order, as the lone sum
     for g in grads:
-        total = total + self_dot(g, members=True).astype(np.float64)
+        total = total + self_dot(g, members=True)
     return np.sqrt(total)
 
 

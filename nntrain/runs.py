@@ -512,10 +512,11 @@ def format_value(value) -> str:
     return repr(float(value))
 
 
-# format_value's text for the exact types of a metrics.csv or layers.csv row, without its
-# isinstance checks (float: repr is the shortest text that reads back as the same float);
-# any other type (a NumPy scalar, bool) goes through format_value itself
-CELL_TEXT = {float: float.__repr__, int: int.__repr__, str: str, type(None): lambda _: ""}
+# format_value's text for the exact types of a metrics.csv or layers.csv row but float (the
+# most common, repr'd in CsvLog.write: the shortest text that reads back as the same float),
+# without its isinstance checks; any other type (a NumPy scalar, bool) goes through
+# format_value itself
+CELL_TEXT = {int: int.__repr__, str: str, type(None): lambda _: ""}
 
 
 class CsvLog:
@@ -537,9 +538,9 @@ class CsvLog:
         """One row, flushed to the OS before this returns (the loop's next epoch starts after).
 
         A row is written every epoch, so this is the loop's own cost: a cell's text is picked
-        by its exact type (CELL_TEXT), the same text format_value gives."""
+        by its exact type (a float's repr, else CELL_TEXT), the same text format_value gives."""
         cells = [repr(v) if type(v) is float else CELL_TEXT.get(type(v), format_value)(v)
-                 for v in map(row.get, self.columns)]  # most cells are floats
+                 for v in map(row.get, self.columns)]
         try:
             self.file.write(",".join(cells) + "\n")
             self.file.flush()

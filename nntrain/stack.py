@@ -51,10 +51,12 @@ from .threads import limit_threads
 ELEMENTWISE = {"identity", "tanh", "sigmoid", "relu", "leaky_relu", "elu", "selu", "softplus",
                "silu", "gelu", "step"}
 STACKED_OPTIMIZERS = ("gd", "momentum", "adam")  # StackedOptimizer.update's rules
-# per member and batch: at or above it the arithmetic dominates and one run per variant is as
-# fast (docs/performance.md: 30 members stacked are 1.5-1.8x faster on moons and circles at
-# full batch, 91200; 1.3x on spiral, 282624; 1.0-1.1x on moons of 1000 rows, 304000)
+# per member and batch: at or above it the arithmetic dominates and stacking gains little
+# (measured in docs/performance.md, "Stacked sweeps")
 MAX_MULTIPLY_ADDS = 300_000
+# members whose data differ have their data stacked: a group whose copies would be larger
+# trains its runs one by one
+MAX_STACKED_BYTES = 1 << 30
 
 
 # -- which runs stack ------------------------------------------------------------------------
@@ -105,7 +107,7 @@ def stack_plan(cfg: Config, n_train: int) -> tuple[str | None, str | None]:
     work = rows * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     if work >= MAX_MULTIPLY_ADDS:
         return None, (f"{work} multiply-adds a batch (at least {MAX_MULTIPLY_ADDS}): "
-                      "one run per variant is as fast")
+                      "stacking gains little")
     return group_key(config), None
 
 
@@ -145,12 +147,13 @@ class Stack:
         # another (softmax) by each member's own, on its slice
         self.output = (template.activations[-1]
                        if repr(template.activations[-1]) in ELEMENTWISE else None)
+        # every member's loss in one call (else member by member, on its slice)
+        self.whole = self.loss.stacks and self.output is not None
         self.buffers: dict[int, dict] = {}
         self.params = [p for W, b in zip(self.W, self.b) for p in (W, b)]
         self.grads = [g for dW, db in zip(self.dW, self.db) for g in (dW, db)]
         self.is_weight = [i % 2 == 0 for i in range(len(self.params))]
         self.state = StackedOptimizer(members, self.params)
-        # each part's (X, Y, truth) for all members: shared, or stacked once
         self.parts = {"train": member_part([m.train for m in members]),
                       "val": member_part([m.val for m in members])}
         self.finite = np.ones(len(members), bool)  # each member's parameters all finite
@@ -175,17 +178,17 @@ class Stack:
                                      "delta": np.empty_like(z[-1])}
         return buf
 
-    def loss_and_delta(self, z_out, out, Y, active: list[int]):
+    def loss_and_delta(self, z_out, out, batch: Part, active: list[int]):
         """Each member's E (one float64 per member) and dE/dz of the output layer (S, n, k):
-        for the whole stack in one call where the loss takes a stack and the output
-        activation is elementwise, else member by member on the active ones' slices."""
+        for the whole stack in one call (``whole``), else member by member on the active
+        ones' slices."""
         loss = self.loss
-        if loss.stacks and self.output is not None:
-            E, grad = loss.value_and_grad(z_out, out, Y)
+        if self.whole:
+            E, grad = loss.value_and_grad(z_out, out, batch.Y)
             return E, grad if loss.fused_with else self.output.backward(grad)
         E, delta = np.zeros(len(self.members)), self.buffers_for(out.shape[-2])["delta"]
         for s in active:
-            E[s], grad = loss.value_and_grad(z_out[s], out[s], member(Y, s))
+            E[s], grad = loss.value_and_grad(z_out[s], out[s], batch.member(s).Y)
             if not loss.fused_with and self.output is None:
                 grad = self.members[s].net.activations[-1].backward(grad)
             delta[s] = grad
@@ -196,17 +199,16 @@ class Stack:
     def evaluate(self, part: str, active: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Each member's loss and metric on its ``part`` (as experiment.evaluate), from one
         stacked forward pass."""
-        X, Y, truth = self.parts[part]
-        a = self.forward(X, active)
-        z_out, out = self.buffers_for(X.shape[-2])["z"][-1], a[-1]
-        x = z_out if self.loss.fused_with else out
-        if self.loss.stacks and self.output is not None:
-            E = self.loss.value(x, Y)
+        data = self.parts[part]
+        a = self.forward(data.X, active)
+        z_out, out = self.buffers_for(data.X.shape[-2])["z"][-1], a[-1]
+        if self.whole:
+            E = self.loss.value_from(z_out, out, data.Y)
         else:
             E = np.zeros(len(self.members))
             for s in active:
-                E[s] = self.loss.value(x[s], member(Y, s))
-        return E, self.task.metric_sum(out, truth) / X.shape[-2]
+                E[s] = self.loss.value_from(z_out[s], out[s], data.member(s).Y)
+        return E, self.task.metric_sum(out, data.truth) / data.X.shape[-2]
 
     def layer_stats(self, epoch: int) -> list[list[dict]]:
         """Each member's layers.csv rows for this epoch (as diagnostics.layer_stats after a
@@ -214,9 +216,9 @@ class Stack:
         parts, the last batch's gradients and the last updates."""
         if self.stats is None or self.stats[0] != epoch:
             S = len(self.members)
-            outputs = self.forward(self.parts["train"][0], list(range(S)))
-            updates = [u for u, weight in zip(self.state.updates, self.is_weight) if weight]
-            rows = layer_figures(list(zip(self.activations, outputs, self.W, self.dW)), updates)
+            outputs = self.forward(self.parts["train"].X, list(range(S)))
+            rows = layer_figures(list(zip(self.activations, outputs, self.W, self.dW)),
+                                 self.state.updates, self.is_weight, members=True)
             self.stats = (epoch, [[{k: v[s].item() if isinstance(v, np.ndarray) else v
                                     for k, v in row.items()} for row in rows] for s in range(S)])
         return self.stats[1]
@@ -351,67 +353,80 @@ class MemberView:
         return self.stack.layer_stats(epoch)[self.s]
 
 
-def member_part(splits: list[Split | None]) -> tuple | None:
-    """A part's (X, Y, truth) for all members: one member's arrays when every member's are
-    equal (the same data), which the stacked products broadcast uncopied; else stacked."""
+@dataclass
+class Part:
+    """A part of every member's data (training, validation, or a step's batches): one member's
+    arrays when every member's are equal, which the stacked products broadcast uncopied;
+    else stacked, (S, n, ...)."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    truth: np.ndarray
+    stacked: bool
+
+    def member(self, s: int) -> Part:
+        if not self.stacked:
+            return self
+        return Part(self.X[s], self.Y[s], self.truth[s], False)
+
+
+def member_part(splits: list[Split | None]) -> Part | None:
+    """The members' splits as one Part (None when they have none). Members whose data
+    differ are stacked; past MAX_STACKED_BYTES they do not stack (ValueError)."""
     if any(split is None for split in splits):
         return None
     first = splits[0]
     if all(np.array_equal(sp.X, first.X) and np.array_equal(sp.Y, first.Y) for sp in splits):
-        return first.X, first.Y, first.truth
-    return tuple(np.stack(arrays) for arrays in
-                 zip(*((sp.X, sp.Y, sp.truth) for sp in splits)))
-
-
-def member(array: np.ndarray, s: int) -> np.ndarray:
-    """Member s's slice of a part's array, or the array itself when the members share it."""
-    return array[s] if array.ndim == 3 else array
+        return Part(first.X, first.Y, first.truth, False)
+    size = len(splits) * (first.X.nbytes + first.Y.nbytes + first.truth.nbytes)
+    if size > MAX_STACKED_BYTES:
+        raise ValueError(f"these runs do not stack: their data differ and stacked would take "
+                         f"{size >> 20} MB")
+    return Part(*(np.stack(arrays) for arrays in
+                  zip(*((sp.X, sp.Y, sp.truth) for sp in splits))), True)
 
 
 def member_batches(stack: Stack, members: list[Member]):
-    """An epoch's steps: (X, Y, truth) for every member: the whole training parts, or each
-    member's next mini-batch in its own order (Batches.epoch_order), gathered stacked."""
-    first = members[0].exp.batches
+    """An epoch's steps, each a Part: the whole training parts, or each member's next
+    mini-batch in its own order (Batches.epoch_order), gathered stacked."""
+    first, data = members[0].exp.batches, stack.parts["train"]
     if first.whole:
-        yield stack.parts["train"]
+        yield data
         return
-    parts = stack.parts["train"]
     orders = np.stack([m.exp.batches.epoch_order() for m in members])  # (S, n)
     # each member's rows: of the one shared array, or of its own slice of the stacked ones
-    rows = () if parts[0].ndim == 2 else (np.arange(len(members))[:, None],)
+    rows = (np.arange(len(members))[:, None],) if data.stacked else ()
     for begin in range(0, orders.shape[1], first.size):
         index = (*rows, orders[:, begin:begin + first.size])
-        yield tuple(array[index] for array in parts)
+        yield Part(data.X[index], data.Y[index], data.truth[index], True)
 
 
-def stacked_epoch(stack: Stack, members: list[Member], active: list[int], epoch: int) -> list[dict]:
+def stacked_epoch(stack: Stack, members: list[Member], active: list[int],
+                  epoch: int) -> list[tuple[dict, tuple | None]]:
     """One pass over each member's training data in its own batch order: one stacked step
-    per batch, then validation. Returns each active member's figures, as loop.train_epoch's
-    (and epoch_row's validation figures)."""
+    per batch, then validation. Returns each active member's figures, as loop.train_epoch's,
+    and its validation loss and metric (None without validation data)."""
     lrs = [m.exp.schedule(m.exp.cfg.optimizer.lr, epoch - 1) for m in members]
     loss_sum, metric_sum, norm_sum = np.zeros((3, len(members)))  # as the lone loop's sums
     n_batches = 0
-    for X, Y, truth in member_batches(stack, members):
-        a = stack.forward(X, active)
-        E, delta = stack.loss_and_delta(stack.buffers_for(X.shape[-2])["z"][-1], a[-1], Y, active)
-        loss_sum += E * X.shape[-2]
-        metric_sum += stack.task.metric_sum(a[-1], truth)
-        stack.backward(X, a, delta)
+    for batch in member_batches(stack, members):
+        a = stack.forward(batch.X, active)
+        n = batch.X.shape[-2]
+        E, delta = stack.loss_and_delta(stack.buffers_for(n)["z"][-1], a[-1], batch, active)
+        loss_sum += E * n
+        metric_sum += stack.task.metric_sum(a[-1], batch.truth)
+        stack.backward(batch.X, a, delta)
         norm_sum += gradient_norm(stack.grads, members=True)
         n_batches += 1
         stack.state.step(stack.params, stack.grads, lrs, stack.is_weight)
-    n, metric = len(members[0].exp.train.X), stack.task.metric
-    columns = [(loss_sum / n).tolist(), (metric_sum / n).tolist(), (norm_sum / n_batches).tolist()]
+    n = len(members[0].exp.train.X)
+    losses, metrics, norms = (loss_sum / n).tolist(), (metric_sum / n).tolist(), \
+        (norm_sum / n_batches).tolist()
+    validation = [None] * len(members)
     if stack.parts["val"] is not None:
-        columns += [values.tolist() for values in stack.evaluate("val", active)]
-    figures = []
-    for s in active:
-        found = {"loss": columns[0][s], metric: columns[1][s], "lr": lrs[s],
-                 "grad_norm": columns[2][s], "spent": 2 * n_batches}
-        if len(columns) > 3:
-            found.update({"val_loss": columns[3][s], f"val_{metric}": columns[4][s]})
-        figures.append(found)
-    return figures
+        validation = list(zip(*(values.tolist() for values in stack.evaluate("val", active))))
+    return [({"loss": losses[s], stack.task.metric: metrics[s], "lr": lrs[s],
+              "grad_norm": norms[s], "spent": 2 * n_batches}, validation[s]) for s in active]
 
 
 def train_stacked(cfgs: list[Config], outs: list[Path], datas: list | None = None) -> list:
@@ -464,13 +479,13 @@ def run_members(stack: Stack, members: list[Member], stop: StopRequests) -> None
                 break
             for s in active:
                 members[s].training.at_epoch_end = False
-            figures = (stacked_epoch(stack, members, active, epoch) if epoch
-                       else [untrained_figures(members[s].exp) for s in active])
+            measured = (stacked_epoch(stack, members, active, epoch) if epoch
+                        else [(untrained_figures(members[s].exp), None) for s in active])
             stack.check_finite()
             requested = stop.requested  # read once: every member stops after the same epoch
-            for s, found in zip(list(active), figures):
-                if not alone(members[s], member_epoch, members[s], epoch, epochs, found,
-                             requested):
+            for s, (figures, validation) in zip(list(active), measured):
+                if not alone(members[s], member_epoch, members[s], epoch, epochs, figures,
+                             validation, requested):
                     active.remove(s)
             active = end_stopped(members, active)
     except KeyboardInterrupt as signalled:  # a second Ctrl-C, or SIGTERM: every member at once
@@ -486,10 +501,11 @@ def run_members(stack: Stack, members: list[Member], stop: StopRequests) -> None
             end_member(members[s])
 
 
-def member_epoch(m: Member, epoch: int, epochs: int, figures: dict, requested) -> None:
-    """A member's end of the epoch, as loop.train's: its row (validation too), then its
-    callbacks."""
-    row = epoch_row(m.exp, epoch, figures, m.training)
+def member_epoch(m: Member, epoch: int, epochs: int, figures: dict, validation: tuple | None,
+                 requested) -> None:
+    """A member's end of the epoch, as loop.train's: its row (with the stack's validation
+    figures, or at epoch 0 its own), then its callbacks."""
+    row = epoch_row(m.exp, epoch, figures, m.training, validation)
     if epoch == epochs:
         m.training.stop("completed")
     if requested:  # a first Ctrl-C: every member stops after this epoch
@@ -498,9 +514,9 @@ def member_epoch(m: Member, epoch: int, epochs: int, figures: dict, requested) -
 
 
 def alone(member: Member, work, *args) -> bool:
-    """Run a member's own part of the epoch (its callbacks, its validation); if it fails, that
-    member alone fails (ended, its exception kept), as its lone run would have, and the
-    others go on. Returns whether it is still running."""
+    """Run a member's own part of the epoch (its row and callbacks; at epoch 0 its validation
+    too); if it fails, that member alone fails (ended, its exception kept), as its lone run
+    would have, and the others go on. Returns whether it is still running."""
     try:
         work(*args)
         return True

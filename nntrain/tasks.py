@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import batch_total
+from .activations import batch_total, per_member
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,7 @@ class Task:
         if not self.has_classes:
             return batch_total(np.abs(output - truth)) / output.shape[-1]
         hits = self.predicted_index(output) == truth
-        if hits.ndim == 1:
-            return float(np.count_nonzero(hits))
-        return hits.sum(axis=-1, dtype=np.float64)  # counts: exact in any order
+        return per_member(np.count_nonzero(hits) if hits.ndim == 1 else hits.sum(axis=-1))
 
     def proba(self, output: np.ndarray) -> np.ndarray:
         """(N, K) class probabilities in class order: binary's one output p becomes [1-p, p]."""

@@ -397,21 +397,40 @@ def test_stacked_gradient_norms_and_layer_statistics_are_each_members_own(dtype)
                rng.uniform(size=(6, 40, 1)).astype(dtype)]
     W = [g for g in grads if g.ndim == 3]
     dW = [w * 0.1 for w in W]
-    updates = [w * 1e-3 for w in W]
-    stacked = layer_figures(list(zip(acts, outputs, W, dW)), updates)
+    updates = [g * 1e-3 for g in grads]  # every parameter's: the weights' are picked
+    is_weight = [g.ndim == 3 for g in grads]
+    stacked = layer_figures(list(zip(acts, outputs, W, dW)), updates, is_weight, members=True)
     for s in range(6):
         lone = layer_figures([(a, x[s], w[s], d[s]) for a, x, w, d in zip(acts, outputs, W, dW)],
-                             [u[s] for u in updates])
+                             [u[s] for u in updates], is_weight)
         for mine, theirs in zip(stacked, lone):
             assert {k: v[s] if isinstance(v, np.ndarray) else v for k, v in mine.items()} == theirs
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("loss", STACKING)
-def test_every_stacking_loss_trains_bit_for_bit(tmp_path, loss):
+def test_every_stacking_loss_trains_bit_for_bit(tmp_path, loss, dtype):
     """Regression (sine) with each loss that takes a stack, mini-batches with a last short one,
     validation; one member on another split of the data (the members' data stacked)."""
     base = {"loss": loss, "train.epochs": 15, "optimizer.batch_size": 24,
-            "data.val_fraction": 0.2}
+            "data.val_fraction": 0.2, "train.dtype": dtype}
     raws = [config("sine.yaml", seed=seed, **base) for seed in (0, 1)]
     raws.append(config("sine.yaml", **base, **{"data.seed": 4}))
     compare_lone_and_stacked(tmp_path, raws)
+
+
+def test_members_whose_stacked_data_would_be_too_large_do_not_stack(tmp_path, monkeypatch):
+    """Members whose data differ have it stacked; past stack.MAX_STACKED_BYTES the group is
+    refused before anything is written (compare then trains its runs one by one)."""
+    import nntrain.stack as stack
+
+    raws = [config("moons.yaml", **{"data.seed": seed, "train.epochs": 2}) for seed in (0, 1)]
+    cfgs = [load_config(raw=raw) for raw in raws]
+    monkeypatch.setattr(stack, "MAX_STACKED_BYTES", 1000)
+    outs = [tmp_path / "a", tmp_path / "b"]
+    with pytest.raises(ValueError, match="their data differ"):
+        train_stacked(cfgs, outs)
+    assert not any(out.exists() for out in outs)
+    shared = [load_config(raw=config("moons.yaml", seed=seed, **{"train.epochs": 2}))
+              for seed in (0, 1)]  # the same data: one copy, whatever its size
+    assert [r.summary["status"] for r in train_stacked(shared, outs)] == ["completed"] * 2
