@@ -333,38 +333,43 @@ def one_blas_thread():
                 os.environ[name] = value
 
 
-STARTED = None  # in a pool worker: the queue on which it says which points it started
+STARTED = None  # in a pool worker: the queue on which it says hello and which points it started
 WORKER_FOLDER = None  # in a pool worker: the folder its runs' temporary folders go in
-WORKER_PREFIX = "nntrain-worker-"  # + its pid: the driver removes it once that pid is gone
+POOL = None  # in a pool worker: its driver's pid and the driver's folder holding WORKER_FOLDER
 
 
-def pool_worker(started, parent: int) -> None:
+def pool_worker(started, driver: int, pool_folder: str) -> None:
     """A pool worker's setup: Ctrl-C is the driver's; SIGTERM (pool.terminate) ends the run in
     hand and removes the worker's temporary folder; and the worker ends when its driver is
-    gone, however the driver died (SIGKILL included). It tells the driver its pid, which
-    names its temporary folder."""
+    gone, however the driver died (SIGKILL included). The worker's folder is made in its
+    driver's ``pool_folder`` (no other compare's); it tells the driver its pid and folder."""
     from multiprocessing.util import Finalize
 
-    global STARTED, WORKER_FOLDER
-    STARTED = started
+    global STARTED, WORKER_FOLDER, POOL
+    STARTED, POOL = started, (driver, pool_folder)
     # a SIGTERM (pool.terminate) during the setup waits for its handler: the folder is made
     # and its removal registered, or neither
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    WORKER_FOLDER = tempfile.mkdtemp(prefix=f"{WORKER_PREFIX}{os.getpid()}-")
+    WORKER_FOLDER = tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=pool_folder)
     Finalize(None, remove_own_folder, exitpriority=100)  # first thing once the worker ends
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, exit_cleanly)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    started.put(([], os.getpid()))  # no point yet: the driver watches this pid from now on
-    threading.Thread(target=watch_parent, args=(parent,), daemon=True).start()
+    started.put(("hello", os.getpid(), WORKER_FOLDER))  # the driver watches this worker from now
+    threading.Thread(target=watch_parent, args=(driver,), daemon=True).start()
 
 
 def remove_own_folder() -> None:
-    """As a pool worker ends, however it ends, its temporary folder goes. pool.terminate's
-    SIGTERM may come when the worker, told there is no more work, is already ending: from
-    here on it is ignored (not a traceback out of the interpreter's shutdown)."""
+    """As a pool worker ends, however it ends, its temporary folder goes; when its driver died
+    first (SIGKILL), the last worker out removes the driver's emptied folder too. From here on
+    pool.terminate's SIGTERM, which may come when the worker is already ending, is ignored
+    (not a traceback out of the interpreter's shutdown)."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     shutil.rmtree(WORKER_FOLDER, ignore_errors=True)
+    driver, pool_folder = POOL
+    if os.getppid() != driver:  # no driver to remove it, and no new worker to start in it
+        with contextlib.suppress(OSError):  # another worker's folder is still there
+            os.rmdir(pool_folder)
 
 
 class WorkerStopped(SystemExit):
@@ -387,7 +392,8 @@ def watch_parent(parent: int, every: float = 0.5, grace: float = 5.0) -> None:
 
 
 def execute_in_pool(task: list[dict]) -> list[dict]:
-    STARTED.put(([point["index"] for point in task], os.getpid()))  # one message: all or none
+    # one message: all the task's points or none
+    STARTED.put(("started", os.getpid(), [point["index"] for point in task]))
     return execute_task(task)
 
 
@@ -402,40 +408,65 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def lost_result(point: dict, pid: int) -> dict:
+def lost_result(point: dict, error: str) -> dict:
     """A point whose worker died (SIGKILL, the OOM killer, a crash) before sending its result:
     a failed run with no files."""
-    error = f"its worker (pid {pid}) died before the run finished"
     return {"index": point["index"], "dir": point["dir"], "error": error, "files": {},
             "summary": {"status": "failed", "error": error}}
 
 
 class PoolWatch:
-    """The driver's view of its pool's workers, from what they put on STARTED: which points
-    each started, and which have an outcome. multiprocessing.Pool replaces a worker that dies
-    and waits for ever for the task it held; the watch finds those points instead."""
+    """The driver's view of its pool's workers, from what they put on STARTED: each worker's
+    hello (its pid and folder), and which points each started; and which points have an
+    outcome. multiprocessing.Pool replaces a worker that dies and waits for ever for the task
+    it held; the watch finds those points instead. A worker is known by its number in the
+    order of hellos: a new worker may get a dead one's pid."""
 
     GRACE = 0.5  # s: a result sent just before its worker died may still be in the pool's pipe
+    STALL = 5.0  # s: nothing heard that long, every worker idle: unfinished points are lost
 
-    def __init__(self, started, tasks: list[list[dict]]):
+    def __init__(self, started, tasks: list[list[dict]], size: int, folder: str | Path):
         self.started = started
+        self.size = size  # the pool's number of workers: it replaces each that dies
+        self.folder = Path(folder)  # the workers' folders are made in it (pool_worker)
         self.points = {point["index"]: point for task in tasks for point in task}
-        self.holder: dict[int, int] = {}  # point index -> pid of the worker that started it
-        self.pids: set[int] = set()  # every worker that said hello
-        self.dead: dict[int, float] = {}  # pid -> when it was first seen gone
+        self.workers: list[tuple[int, Path]] = []  # worker number -> its pid and folder
+        self.current: dict[int, int] = {}  # pid -> the number of the worker that has it now
+        self.holder: dict[int, int] = {}  # point index -> the worker that started it
+        self.dead: dict[int, float] = {}  # worker number -> when it was first seen gone
         self.finished: set[int] = set()  # points with a result (or a failure recorded)
+        self.heard = time.monotonic()  # when news last came: a message, a result, a death
 
     def read(self) -> None:
         while not self.started.empty():
-            indices, pid = self.started.get()
-            self.pids.add(pid)
-            self.holder.update(dict.fromkeys(indices, pid))
+            kind, pid, what = self.started.get()
+            self.heard = time.monotonic()
+            if kind == "hello":
+                self.hello(pid, Path(what))
+            else:
+                self.holder.update(dict.fromkeys(what, self.current[pid]))
 
-    def finish(self, index: int) -> bool:
-        """Mark a point done; False if it was already (a result after its failure was recorded)."""
-        fresh = index not in self.finished
+    def hello(self, pid: int, folder: Path) -> None:
+        """A new worker; if its pid was a worker's before, that one is gone (and its points,
+        after GRACE, lost), not this one."""
+        if pid in self.current:
+            self.gone(self.current[pid], time.monotonic())
+        self.current[pid] = len(self.workers)
+        self.workers.append((pid, folder))
+
+    def gone(self, worker: int, now: float) -> None:
+        """Worker ``worker`` is dead: its temporary folder (SIGKILL skips its own removal) goes."""
+        if worker not in self.dead:
+            self.dead[worker] = self.heard = now
+            folder = self.workers[worker][1]
+            if folder.parent == self.folder:  # only ever a folder in this pool's own
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def finish(self, index: int) -> None:
+        """A point has its outcome (a result that comes after its failure was recorded still
+        counts: the caller stores it over the failure)."""
         self.finished.add(index)
-        return fresh
+        self.heard = time.monotonic()
 
     def done(self) -> bool:
         return len(self.finished) == len(self.points)
@@ -445,49 +476,70 @@ class PoolWatch:
         self.read()
         return [p for i, p in self.points.items() if i in self.holder and i not in self.finished]
 
-    def lost(self) -> list[dict]:
-        """The unfinished points of workers gone for GRACE seconds, as failed results; a dead
-        worker's temporary folder (SIGKILL skips its own removal) is removed."""
+    def lost(self, at_hand: set[int] = frozenset()) -> list[dict]:
+        """The unfinished points of workers gone for GRACE seconds, and the stalled points
+        (``stalled``), as failed results; not those whose results are ``at_hand``."""
         self.read()
+        if at_hand:
+            self.heard = time.monotonic()
         now = time.monotonic()
-        for pid in self.pids - set(self.dead):
-            if not pid_alive(pid):
-                self.dead[pid] = now
-                remove_worker_folder(pid)
-        gone = {pid for pid, since in self.dead.items() if now - since >= self.GRACE}
-        return [lost_result(self.points[i], pid) for i, pid in self.holder.items()
-                if pid in gone and i not in self.finished]
+        for worker, (pid, _) in enumerate(self.workers):
+            if worker not in self.dead and not pid_alive(pid):
+                self.gone(worker, now)
+        gone = {worker for worker, since in self.dead.items() if now - since >= self.GRACE}
+        unfinished = [i for i in self.points if i not in self.finished and i not in at_hand]
+        lost = [lost_result(self.points[i], f"its worker (pid {self.workers[self.holder[i]][0]}) "
+                                            "died before the run finished")
+                for i in unfinished if self.holder.get(i) in gone]
+        return lost + self.stalled(now, unfinished)
 
-    def remove_folders(self) -> None:
-        """Once the pool has ended: whatever its workers left in the temporary folder."""
-        self.read()
-        for pid in self.pids:
-            remove_worker_folder(pid)
+    def stalled(self, now: float, unfinished: list[int]) -> list[dict]:
+        """The points no worker will ever send: when every worker of the pool has said hello,
+        is alive and holds no unfinished point, and nothing came for STALL seconds, the points
+        never started were taken by a worker that died before saying so."""
+        live = {worker for worker in range(len(self.workers)) if worker not in self.dead}
+        if (now - self.heard < self.STALL or len(live) < self.size
+                or any(self.holder.get(i) in live for i in unfinished)):
+            return []
+        error = (f"its worker died as it took the run (none held it and nothing came for "
+                 f"{self.STALL:g} s)")
+        return [lost_result(self.points[i], error) for i in unfinished if i not in self.holder]
 
 
-def remove_worker_folder(pid: int) -> None:
-    for path in Path(tempfile.gettempdir()).glob(f"{WORKER_PREFIX}{pid}-*"):
-        shutil.rmtree(path, ignore_errors=True)
+def ready_results(handed, wait: float) -> tuple[list[dict], bool]:
+    """Every result ``handed`` has ready, waiting up to ``wait`` s for the first; and True once
+    every task's results came."""
+    from multiprocessing import TimeoutError
+
+    results: list[dict] = []
+    try:
+        results += handed.next(timeout=wait)
+        while True:
+            results += handed.next(timeout=0)
+    except TimeoutError:
+        return results, False
+    except StopIteration:
+        return results, True
 
 
 def collect(handed, watch: PoolWatch, on_result: Callable[[dict], None]) -> bool:
     """Pass on each result as it comes; between results, record the points a dead worker held
-    as failed runs. True if a worker died holding points: its task never comes back."""
-    from multiprocessing import TimeoutError
+    as failed runs. True if a worker died holding points: its task never comes back.
 
-    lost_any = False
-    while not watch.done():
-        try:
-            results = handed.next(timeout=0.5)
-        except TimeoutError:
-            results = []
-        except StopIteration:
-            break
-        lost = watch.lost()
+    Every result at hand is read before the watch looks for lost points (a result sent just
+    before its worker died is not taken for lost, however long storing the others took). One
+    that comes after all is passed on too: on_result stores it over the failure."""
+    lost_any, ended = False, False
+    while not ended:
+        last_look = watch.done()  # every point accounted for: a result may still come late
+        results, ended = ready_results(handed, 0 if last_look else 0.5)
+        lost = [] if ended or last_look else watch.lost({r["index"] for r in results})
         lost_any = lost_any or bool(lost)
         for result in [*results, *lost]:
-            if watch.finish(result["index"]):
-                on_result(result)
+            watch.finish(result["index"])  # first: Ctrl-C while storing it is not "interrupted"
+            on_result(result)
+        if last_look and not results:
+            break
     return lost_any
 
 
@@ -502,27 +554,29 @@ def run_local(tasks: list[list[dict]], workers: int, on_result: Callable[[dict],
 
     context = multiprocessing.get_context("spawn")
     started = context.SimpleQueue()
-    with one_blas_thread():  # the workers start here and inherit it
-        pool = context.Pool(workers, initializer=pool_worker, initargs=(started, os.getpid()))
-    watch = PoolWatch(started, tasks)
+    folder = tempfile.mkdtemp(prefix="nntrain-pool-")  # the workers' folders, and only theirs
     try:
-        handed = pool.imap_unordered(execute_in_pool, tasks)
-        meanwhile()
-        lost_any = collect(handed, watch, on_result)
-    except BaseException:
-        pool.terminate()
-        pool.join()
-        for point in watch.in_flight():
-            on_stopped(point)
-        raise
-    else:
+        with one_blas_thread():  # the workers start here and inherit it
+            pool = context.Pool(workers, initializer=pool_worker,
+                                initargs=(started, os.getpid(), folder))
+        watch = PoolWatch(started, tasks, workers, folder)
+        try:
+            handed = pool.imap_unordered(execute_in_pool, tasks)
+            meanwhile()
+            lost_any = collect(handed, watch, on_result)
+        except BaseException:
+            pool.terminate()
+            pool.join()
+            for point in watch.in_flight():
+                on_stopped(point)
+            raise
         if lost_any:  # close and join would wait for ever for the dead worker's task
             pool.terminate()
         else:
             pool.close()
         pool.join()
-    finally:
-        watch.remove_folders()
+    finally:  # also what a killed worker left, or one that died unseen
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def reach_scheduler(address: str, timeout: float) -> None:
@@ -711,13 +765,13 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
     write_yaml(folder / "sweep.yaml", sweep.to_dict())
     todo = [p for p in points
             if (read_summary(folder / p["dir"]) or {}).get("status") not in FINISHED]
-    failed = 0
+    statuses: dict[int, str] = {}  # point index -> its run's status
 
-    def on_result(result: dict) -> None:
-        nonlocal failed
-        store(folder, result)
-        failed += result["summary"].get("status") == "failed"
-        if progress:
+    def on_result(result: dict) -> None:  # a second result for a point replaces the first
+        store(folder, result)  # (run_local: the run of a worker taken for dead did finish)
+        again = result["index"] in statuses
+        statuses[result["index"]] = result["summary"].get("status")
+        if progress and not again:
             progress.advance(result)
 
     def on_stopped(point: dict) -> None:  # recorded as interrupted: --resume runs it again
@@ -742,7 +796,7 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
         if prefetch.is_alive():
             prefetch.join()
         summary = write_results(folder, sweep, points, metric)  # also after Ctrl-C: what finished
-    return folder, summary, failed
+    return folder, summary, sum(status == "failed" for status in statuses.values())
 
 
 def import_for_results() -> None:

@@ -7,12 +7,12 @@ import csv
 import errno
 import http.server
 import json
+import multiprocessing
 import os
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CONFIGS, write
-from nntrain.compare import PoolWatch, compare
+from nntrain.compare import PoolWatch, collect, compare
 from nntrain.registry import ConfigError
 from nntrain.runs import CLAIM, CsvLog
 
@@ -118,7 +118,9 @@ def pool_workers(driver: int) -> list[int]:
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_workers_end_when_compare_is_killed(tmp_path, sig):
-    proc = start_compare(tmp_path, tmp_path / "c", epochs=100000)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = start_compare(tmp_path, tmp_path / "c", epochs=100000, extra_env={"TMPDIR": str(scratch)})
     assert wait_until(lambda: len(pool_workers(proc.pid)) == 2)
     family = children(proc.pid)  # the workers and multiprocessing's resource tracker
     time.sleep(1.0)  # the workers are training
@@ -126,6 +128,8 @@ def test_workers_end_when_compare_is_killed(tmp_path, sig):
     proc.wait(timeout=30)
     assert wait_until(lambda: not any(alive(pid) for pid in family), timeout=15), [
         pid for pid in family if alive(pid)]
+    # the workers' folders and, SIGKILL or not, the folder compare made for them
+    assert wait_until(lambda: list(scratch.iterdir()) == [], timeout=5), list(scratch.rglob("*"))
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -173,12 +177,23 @@ def start_xor_compare(tmp_path, scratch, epochs, *flags):
                                        "--workers", "2", "--out", str(tmp_path / "c"), "-v",
                                        *flags],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "TMPDIR": str(scratch)})
+                            text=True, env={**os.environ, "TMPDIR": str(scratch),
+                                            "PYTHONFAULTHANDLER": "1"})  # see ended_or_dumped
+
+
+def ended_or_dumped(proc, timeout: float) -> str:
+    """proc's stderr once it ended; if it hangs, the test fails with the stacks of its threads
+    (faulthandler prints them on SIGABRT)."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        raise AssertionError(f"hangs:\n{proc.communicate(timeout=30)[1][-8000:]}") from None
 
 
 def epochs_written(scratch, pid: int) -> int:
     """The lines in the metrics.csv of the run (or first member) pool worker ``pid`` trains."""
-    for path in scratch.glob(f"nntrain-worker-{pid}-*/nntrain-*/run*/metrics.csv"):
+    for path in scratch.glob(f"nntrain-pool-*/worker-{pid}-*/nntrain-*/run*/metrics.csv"):
         try:
             return path.read_bytes().count(b"\n")
         except OSError:  # that run has just ended
@@ -202,7 +217,7 @@ def kill_a_worker_in_flight(proc, scratch, epochs: int) -> int:
 def after_a_worker_died(tmp_path, proc, pid) -> tuple[dict, str]:
     """compare ends on its own with exit 1, as for any failed run, without a traceback; the
     dead worker's runs failed with the error. Returns each run's status, and stderr."""
-    _, stderr = proc.communicate(timeout=120)
+    stderr = ended_or_dumped(proc, timeout=120)
     assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr and "run(s) failed; see results.csv" in stderr, stderr
     statuses = {}
@@ -246,32 +261,175 @@ def test_a_worker_killed_in_a_lone_run_fails_that_run_and_the_others_go_on(tmp_p
     assert list(scratch.iterdir()) == []
 
 
-def test_the_watch_fails_a_dead_workers_unfinished_points_and_removes_its_folder(tmp_path,
-                                                                                  monkeypatch):
-    class Queue(list):  # STARTED as the driver reads it
-        def empty(self):
-            return not self
+class Queue(list):  # STARTED as the driver reads it
+    def empty(self):
+        return not self
 
-        def get(self):
-            return self.pop(0)
+    def get(self):
+        return self.pop(0)
 
+
+class Handed:
+    """imap_unordered's iterator as collect reads it: each next() gives the next batch of
+    results, or raises the next TimeoutError (nothing ready yet); StopIteration once empty."""
+
+    def __init__(self, *steps):
+        self.steps = list(steps)
+
+    def next(self, timeout=None):
+        if not self.steps:
+            raise StopIteration
+        step = self.steps.pop(0)
+        if isinstance(step, BaseException):
+            raise step
+        return step
+
+
+def a_dead_pid() -> int:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # gone and reaped
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    for pid in (dead.pid, os.getpid()):
-        write(tmp_path / f"nntrain-worker-{pid}-x" / "nntrain-y" / "run" / "metrics.csv", "epoch\n")
-    points = [{"index": i, "dir": f"00{i}-base-seed{i}"} for i in range(4)]
-    watch = PoolWatch(Queue([([], dead.pid), ([], os.getpid()), ([0, 1], dead.pid),
-                             ([2], os.getpid())]), [points[:2], points[2:3], points[3:]])
+    return dead.pid
+
+
+def grid(n: int) -> list[dict]:
+    return [{"index": i, "dir": f"00{i}-base-seed{i}"} for i in range(n)]
+
+
+def done_result(point: dict) -> dict:
+    return {"index": point["index"], "dir": point["dir"], "error": None, "files": {},
+            "summary": {"status": "completed"}}
+
+
+def failed_result(point: dict, error: str) -> dict:
+    return {"index": point["index"], "dir": point["dir"], "error": error, "files": {},
+            "summary": {"status": "failed", "error": error}}
+
+
+def died(pid: int) -> str:
+    return f"its worker (pid {pid}) died before the run finished"
+
+
+def test_the_watch_fails_a_dead_workers_unfinished_points_and_removes_its_folder(tmp_path):
+    dead, live = a_dead_pid(), os.getpid()
+    pool, other = tmp_path / "nntrain-pool-a", tmp_path / "nntrain-pool-b"  # b: another compare's
+    for folder in (pool / f"worker-{dead}-x", pool / f"worker-{live}-x", other / f"worker-{dead}-x"):
+        write(folder / "nntrain-y" / "run" / "metrics.csv", "epoch\n")
+    points = grid(4)
+    watch = PoolWatch(Queue([("hello", dead, str(pool / f"worker-{dead}-x")),
+                             ("hello", live, str(pool / f"worker-{live}-x")),
+                             ("started", dead, [0, 1]), ("started", live, [2])]),
+                      [points[:2], points[2:3], points[3:]], 2, pool)
     watch.finish(0)  # its result came before the worker died
     assert watch.lost() == []  # not yet: a result sent just before may still be on its way
-    assert not (tmp_path / f"nntrain-worker-{dead.pid}-x").exists()
+    assert not (pool / f"worker-{dead}-x").exists()
     time.sleep(PoolWatch.GRACE)
-    error = f"its worker (pid {dead.pid}) died before the run finished"
-    assert watch.lost() == [{"index": 1, "dir": "001-base-seed1", "error": error, "files": {},
-                             "summary": {"status": "failed", "error": error}}]
+    assert watch.lost() == [failed_result(points[1], died(dead))]
     assert watch.in_flight() == [points[1], points[2]]  # point 3 was never started
-    assert (tmp_path / f"nntrain-worker-{os.getpid()}-x").exists()  # a live worker's stays
+    assert (pool / f"worker-{live}-x").exists()  # a live worker's stays
+    assert (other / f"worker-{dead}-x").exists()  # and another compare's, whatever its pid
+
+
+def test_results_at_hand_are_never_taken_for_lost_however_long_storing_takes(tmp_path):
+    """Point 1's worker sent its result and died; the driver saw it gone long ago (GRACE) and
+    stores point 0 slowly: point 1's result, already at hand, is its outcome, not a failure."""
+    dead, live = a_dead_pid(), os.getpid()
+    points = grid(3)
+    watch = PoolWatch(Queue([("hello", dead, str(tmp_path / "w1")), ("hello", live, str(tmp_path / "w2")),
+                             ("started", live, [0]), ("started", dead, [1]), ("started", live, [2])]),
+                      [[p] for p in points], 2, tmp_path)
+    assert watch.lost() == []  # the dead worker is seen gone now
+    time.sleep(PoolWatch.GRACE)
+    stored = []
+
+    def on_result(result):
+        stored.append(result)
+        time.sleep(PoolWatch.GRACE)  # a slow disk
+
+    handed = Handed([done_result(points[0])], [done_result(points[1])],
+                    multiprocessing.TimeoutError(), [done_result(points[2])])
+    assert collect(handed, watch, on_result) is False
+    assert stored == [done_result(p) for p in points]
+
+
+def test_a_result_that_comes_after_its_point_was_failed_is_stored_over_the_failure(tmp_path):
+    dead, live = a_dead_pid(), os.getpid()
+    points = grid(2)
+    watch = PoolWatch(Queue([("hello", dead, str(tmp_path / "w1")), ("hello", live, str(tmp_path / "w2")),
+                             ("started", dead, [0]), ("started", live, [1])]),
+                      [[p] for p in points], 2, tmp_path)
+    assert watch.lost() == []
+    time.sleep(PoolWatch.GRACE)
+    stored = []
+    handed = Handed(multiprocessing.TimeoutError(),  # point 0 is taken for lost
+                    [done_result(points[1])], multiprocessing.TimeoutError(),  # all accounted for
+                    [done_result(points[0])], multiprocessing.TimeoutError())  # a last look: late
+    assert collect(handed, watch, stored.append) is True
+    assert stored == [failed_result(points[0], died(dead)), done_result(points[1]),
+                      done_result(points[0])]
+
+
+def test_a_late_result_corrects_the_sweeps_failed_count(tmp_path, monkeypatch):
+    """run_sweep counts the last outcome of each point: a run first recorded lost then
+    stored whole is completed, and compare reports no failure."""
+    from nntrain import compare as compare_module
+
+    def run_local(tasks, workers, on_result, on_stopped, meanwhile):
+        meanwhile()
+        for task in tasks:
+            for result in compare_module.execute_task(task):
+                on_result(failed_result(result, died(1234)))
+                on_result(result)
+
+    monkeypatch.setattr(compare_module, "run_local", run_local)
+    folder, _, failed = compare(CONFIGS / "xor.yaml", ["train.epochs=5"], seeds="2",
+                                out=tmp_path / "c")
+    assert failed == 0
+    assert [r["status"] for r in read(folder / "results.csv")] == ["completed"] * 2
+    assert all(json.loads((folder / r["run"] / "summary.json").read_text())["status"]
+               == "completed" for r in read(folder / "results.csv"))
+
+
+def test_a_new_worker_with_a_dead_workers_pid_keeps_its_points(tmp_path):
+    """A pid said hello again: the worker that had it is gone (its points lost after GRACE,
+    its folder removed); the new one's points and folder are its own."""
+    pid = os.getpid()
+    old, new = tmp_path / f"worker-{pid}-a", tmp_path / f"worker-{pid}-b"
+    old.mkdir()
+    new.mkdir()
+    points = grid(2)
+    watch = PoolWatch(Queue([("hello", pid, str(old)), ("started", pid, [0]),
+                             ("hello", pid, str(new)), ("started", pid, [1])]),
+                      [[p] for p in points], 1, tmp_path)
+    assert watch.lost() == []
+    assert not old.exists() and new.exists()
+    time.sleep(PoolWatch.GRACE)
+    assert watch.lost() == [failed_result(points[0], died(pid))]
+    assert watch.in_flight() == points  # point 1 is the new worker's, running
+
+
+def test_points_taken_by_a_worker_that_died_before_saying_so_fail_once_all_is_quiet(
+        tmp_path, monkeypatch):
+    """A worker killed between taking its task and announcing it: the pool waits for ever;
+    once every worker is alive and idle and nothing came for STALL seconds, the points never
+    started are failed runs. Not while a worker is still to say hello, nor while one runs."""
+    monkeypatch.setattr(PoolWatch, "STALL", 0.3)
+    dead, live = a_dead_pid(), os.getpid()
+    points = grid(3)
+    started = Queue([("hello", dead, str(tmp_path / "w1")), ("started", dead, [0])])
+    watch = PoolWatch(started, [[p] for p in points], 1, tmp_path)
+    assert watch.lost() == []  # its death is news
+    time.sleep(max(PoolWatch.GRACE, PoolWatch.STALL))
+    assert watch.lost() == [failed_result(points[0], died(dead))]  # no worker yet to take 1, 2
+    watch.finish(0)
+    started += [("hello", live, str(tmp_path / "w2")), ("started", live, [1])]
+    assert watch.lost() == []
+    time.sleep(PoolWatch.STALL)
+    assert watch.lost() == []  # the new worker runs point 1
+    watch.finish(1)
+    assert watch.lost() == []  # point 1's result is news
+    time.sleep(PoolWatch.STALL)
+    error = "its worker died as it took the run (none held it and nothing came for 0.3 s)"
+    assert watch.lost() == [failed_result(points[2], error)]
 
 
 # -- 3. SIGTERM of a run ------------------------------------------------------------------------
