@@ -383,7 +383,11 @@ def exit_cleanly(signum, frame):
 
 def watch_parent(parent: int, every: float = 0.5, grace: float = 5.0) -> None:
     """End this process soon after its parent: SIGTERM to itself (clean exit), then, if it is
-    stuck (a pipe nobody reads), at once."""
+    stuck (a pipe nobody reads), at once. This thread blocks SIGINT and SIGTERM, so that the
+    kernel delivers them to the main thread: delivered here, a SIGTERM from pool.terminate
+    would not interrupt the main thread's write of a result nobody reads any more, and the
+    worker, and the driver joining it, would wait for ever."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     while os.getppid() == parent:
         time.sleep(every)
     os.kill(os.getpid(), signal.SIGTERM)

@@ -568,3 +568,21 @@ class Quitter(Activation):
     assert [r["status"] for r in rows] == ["completed", "failed"]
     summary = json.loads((tmp_path / "c" / rows[1]["run"] / "summary.json").read_text())
     assert "SystemExit(0)" in summary["error"] and "parts.py" in summary["error"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc's thread status")
+def test_a_workers_parent_watcher_leaves_its_signals_to_the_main_thread():
+    """pool.terminate's SIGTERM must reach the worker's main thread: delivered to the watcher
+    thread instead, it would not interrupt the main thread's write of a result nobody reads
+    any more, and the worker and the driver joining it would wait for ever (seen once under
+    load). The watcher thread blocks SIGINT and SIGTERM, so the kernel picks the main one."""
+    from nntrain.compare import watch_parent
+
+    thread = threading.Thread(target=watch_parent, args=(os.getppid(), 0.05), daemon=True)
+    thread.start()
+    assert wait_until(lambda: thread.native_id is not None)
+    time.sleep(0.2)  # the thread has blocked them before its first sleep
+    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+    blocked = int(next(line for line in status.splitlines() if line.startswith("SigBlk:"))
+                  .split()[1], 16)
+    assert blocked & (1 << (signal.SIGINT - 1)) and blocked & (1 << (signal.SIGTERM - 1))

@@ -275,7 +275,7 @@ def test_stopping_a_stacked_compare_records_its_members_and_resume_finishes_them
     proc = subprocess.Popen(args + ["--out", str(tmp_path / "c")], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
-    while time.time() < deadline and len(list(scratch.glob("nntrain-worker-*/nntrain-*"))) < 2:
+    while time.time() < deadline and len(list(scratch.glob("nntrain-pool-*/worker-*/nntrain-*"))) < 2:
         time.sleep(0.05)  # both workers hold a stack's temporary folder
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
