@@ -759,6 +759,9 @@ def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, pr
     lock.take(force=break_lock)
     try:
         return run_sweep(folder, sweep, points, workers, client, progress, metric)
+    except KeyboardInterrupt as stop:  # the CLI says where the finished runs are
+        stop.folder = folder
+        raise
     finally:
         lock.release()
 

@@ -143,6 +143,8 @@ def test_stopping_compare_records_runs_in_flight_and_resume_redoes_them(tmp_path
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == code, stderr
     assert "Traceback" not in stderr and "KeyError" not in stderr
+    # one line says where the finished runs are and how to go on
+    assert f"the runs finished so far are in {folder}; --resume {folder} goes on" in stderr
     rows = read(folder / "results.csv")
     statuses = [r["status"] for r in rows]
     assert "completed" in statuses and "interrupted" in statuses, statuses
