@@ -539,6 +539,9 @@ def collect(handed, watch: PoolWatch, on_result: Callable[[dict], None]) -> bool
         results, ended = ready_results(handed, 0 if last_look else 0.5)
         lost = [] if ended or last_look else watch.lost({r["index"] for r in results})
         lost_any = lost_any or bool(lost)
+        if lost:  # said at once: the sweep may go on for a long while
+            warnings.warn(f"{len(lost)} run(s) recorded failed: {lost[0]['error']}",
+                          stacklevel=2)
         for result in [*results, *lost]:
             watch.finish(result["index"])  # first: Ctrl-C while storing it is not "interrupted"
             on_result(result)

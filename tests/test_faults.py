@@ -365,7 +365,8 @@ def test_a_result_that_comes_after_its_point_was_failed_is_stored_over_the_failu
     handed = Handed(multiprocessing.TimeoutError(),  # point 0 is taken for lost
                     [done_result(points[1])], multiprocessing.TimeoutError(),  # all accounted for
                     [done_result(points[0])], multiprocessing.TimeoutError())  # a last look: late
-    assert collect(handed, watch, stored.append) is True
+    with pytest.warns(UserWarning, match=r"1 run\(s\) recorded failed: its worker \(pid"):
+        assert collect(handed, watch, stored.append) is True  # said when it is found
     assert stored == [failed_result(points[0], died(dead)), done_result(points[1]),
                       done_result(points[0])]
 
