@@ -279,52 +279,65 @@ class StackedOptimizer:
             for name, arrays in self.extra.items():
                 setattr(opt, name, [a[s] for a in arrays])
 
-    def scalars(self, values: list[float], like: np.ndarray) -> np.ndarray:
-        """Per-member values in the parameters' dtype, shaped to broadcast over ``like``."""
-        return np.array(values, dtype=self.dtype).reshape((-1,) + (1,) * (like.ndim - 1))
+    def scalars(self, lrs: list[float]) -> dict[str, np.ndarray]:
+        """This step's per-member values, each computed in Python as the member's lone
+        optimizer computes it, then cast to the parameters' dtype: made once a step, not once
+        a parameter."""
+        o = self.opts
+        values = {"-lr": [-lr for lr in lrs]}
+        if self.kind is Momentum:
+            values["beta"] = [x.beta for x in o]
+        elif self.kind is Adam:
+            values.update(beta1=[x.beta1 for x in o], rest1=[1 - x.beta1 for x in o],
+                          beta2=[x.beta2 for x in o], rest2=[1 - x.beta2 for x in o],
+                          correction2=[math.sqrt(1 - x.beta2**x.t) for x in o],
+                          eps=[x.eps for x in o],
+                          step=[-(lr / (1 - x.beta1**x.t)) for lr, x in zip(lrs, o)])
+        return {name: np.array(v, dtype=self.dtype) for name, v in values.items()}
 
     def step(self, params, grads, lrs: list[float], is_weight: list[bool]) -> None:
         if self.opts[0].updates is None:
             self.bind()
         for opt in self.opts:
             opt.t += 1
+        scalars, shaped = self.scalars(lrs), {}
         for i, (p, g, u) in enumerate(zip(params, grads, self.updates)):
             if is_weight[i]:
                 for s, opt in enumerate(self.opts):  # as the lone step: only if it has one
                     if opt.weight_decay:
                         g[s] += opt.weight_decay * p[s]
-            self.update(i, p, g, u, lrs)
+            if p.ndim not in shaped:  # the values shaped to broadcast over p's member axis
+                shaped[p.ndim] = {name: v.reshape((-1,) + (1,) * (p.ndim - 1))
+                                  for name, v in scalars.items()}
+            self.update(i, g, u, shaped[p.ndim])
             p += u
 
-    def update(self, i, p, g, u, lrs) -> None:
-        def per(values):
-            return self.scalars(values, p)
-
+    def update(self, i, g, u, per: dict[str, np.ndarray]) -> None:
         if self.kind is GD:
-            np.multiply(g, per([-lr for lr in lrs]), out=u)
+            np.multiply(g, per["-lr"], out=u)
         elif self.kind is Momentum:
             v = self.extra["v"][i]
-            v *= per([o.beta for o in self.opts])
+            v *= per["beta"]
             v += g
             if self.opts[0].nesterov:
-                np.multiply(v, per([o.beta for o in self.opts]), out=u)
+                np.multiply(v, per["beta"], out=u)
                 u += g
-                u *= per([-lr for lr in lrs])
+                u *= per["-lr"]
             else:
-                np.multiply(v, per([-lr for lr in lrs]), out=u)
+                np.multiply(v, per["-lr"], out=u)
         else:  # Adam, term by term as Adam.update
-            m, v, o = self.extra["m"][i], self.extra["v"][i], self.opts
-            m *= per([x.beta1 for x in o])
-            m += per([1 - x.beta1 for x in o]) * g
-            v *= per([x.beta2 for x in o])
+            m, v = self.extra["m"][i], self.extra["v"][i]
+            m *= per["beta1"]
+            m += per["rest1"] * g
+            v *= per["beta2"]
             np.multiply(g, g, out=u)
-            u *= per([1 - x.beta2 for x in o])
+            u *= per["rest2"]
             v += u
             np.sqrt(v, out=u)
-            u /= per([math.sqrt(1 - x.beta2**x.t) for x in o])
-            u += per([x.eps for x in o])
+            u /= per["correction2"]
+            u += per["eps"]
             np.divide(m, u, out=u)
-            u *= per([-(lr / (1 - x.beta1**x.t)) for lr, x in zip(lrs, o)])
+            u *= per["step"]
 
 
 # -- training the members ------------------------------------------------------------------
