@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -336,6 +337,7 @@ def one_blas_thread():
 STARTED = None  # in a pool worker: the queue on which it says hello and which points it started
 WORKER_FOLDER = None  # in a pool worker: the folder its runs' temporary folders go in
 POOL = None  # in a pool worker: its driver's pid and the driver's folder holding WORKER_FOLDER
+STOPPED = None  # in a pool worker: the exit code SIGTERM asked for, once it came
 
 
 def pool_worker(started, driver: int, pool_folder: str) -> None:
@@ -355,6 +357,7 @@ def pool_worker(started, driver: int, pool_folder: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, exit_cleanly)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    sys.unraisablehook = quiet_stop
     started.put(("hello", os.getpid(), WORKER_FOLDER))  # the driver watches this worker from now
     threading.Thread(target=watch_parent, args=(driver,), daemon=True).start()
 
@@ -365,6 +368,10 @@ def remove_own_folder() -> None:
     pool.terminate's SIGTERM, which may come when the worker is already ending, is ignored
     (not a traceback out of the interpreter's shutdown)."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    remove_folders()
+
+
+def remove_folders() -> None:
     shutil.rmtree(WORKER_FOLDER, ignore_errors=True)
     driver, pool_folder = POOL
     if os.getppid() != driver:  # no driver to remove it, and no new worker to start in it
@@ -378,21 +385,36 @@ class WorkerStopped(SystemExit):
 
 
 def exit_cleanly(signum, frame):
-    raise WorkerStopped(128 + signum)
+    """SIGTERM in a pool worker: WorkerStopped unwinds the run in hand. Python drops an
+    exception raised while a finalizer or a weakref callback runs (an import's lock, a
+    ZipFile's __del__: seen under load), and the worker would go on, or wait for ever to send
+    a result nobody reads, with the driver joining it: ``watch_parent`` ends it then."""
+    global STOPPED
+    STOPPED = 128 + signum
+    raise WorkerStopped(STOPPED)
 
 
-def watch_parent(parent: int, every: float = 0.5, grace: float = 5.0) -> None:
-    """End this process soon after its parent: SIGTERM to itself (clean exit), then, if it is
-    stuck (a pipe nobody reads), at once. This thread blocks SIGINT and SIGTERM, so that the
-    kernel delivers them to the main thread: delivered here, a SIGTERM from pool.terminate
-    would not interrupt the main thread's write of a result nobody reads any more, and the
-    worker, and the driver joining it, would wait for ever."""
+def quiet_stop(unraisable) -> None:
+    """A WorkerStopped dropped in a finalizer is not printed: the watcher ends the worker."""
+    if not isinstance(unraisable.exc_value, WorkerStopped):
+        sys.__unraisablehook__(unraisable)
+
+
+def watch_parent(parent: int, every: float = 0.5, grace: float = 2.0) -> None:
+    """End this process soon after its parent (SIGTERM to itself, the clean way out), or after
+    a SIGTERM: if the clean way out has not ended it within ``grace`` seconds (its exception
+    was dropped; it is stuck writing to a pipe nobody reads), its folders go and it exits at
+    once. Its driver has given up on its results by then. This thread blocks SIGINT and
+    SIGTERM, so that the kernel delivers them to the main thread: delivered here, a SIGTERM
+    from pool.terminate would not interrupt the main thread's write of a result."""
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    while os.getppid() == parent:
+    while os.getppid() == parent and STOPPED is None:
         time.sleep(every)
-    os.kill(os.getpid(), signal.SIGTERM)
+    if STOPPED is None:
+        os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(grace)
-    os._exit(1)
+    remove_folders()
+    os._exit(STOPPED or 1)
 
 
 def execute_in_pool(task: list[dict]) -> list[dict]:
@@ -526,15 +548,18 @@ def ready_results(handed, wait: float) -> tuple[list[dict], bool]:
         return results, True
 
 
-def collect(handed, watch: PoolWatch, on_result: Callable[[dict], None]) -> bool:
+def collect(handed, watch: PoolWatch, on_result: Callable[[dict], None],
+            check: Callable[[], None] = lambda: None) -> bool:
     """Pass on each result as it comes; between results, record the points a dead worker held
-    as failed runs. True if a worker died holding points: its task never comes back.
+    as failed runs, and ``check()`` for a stop. True if a worker died holding points: its task
+    never comes back.
 
     Every result at hand is read before the watch looks for lost points (a result sent just
     before its worker died is not taken for lost, however long storing the others took). One
     that comes after all is passed on too: on_result stores it over the failure."""
     lost_any, ended = False, False
     while not ended:
+        check()
         last_look = watch.done()  # every point accounted for: a result may still come late
         results, ended = ready_results(handed, 0 if last_look else 0.5)
         lost = [] if ended or last_look else watch.lost({r["index"] for r in results})
@@ -551,12 +576,13 @@ def collect(handed, watch: PoolWatch, on_result: Callable[[dict], None]) -> bool
 
 
 def run_local(tasks: list[list[dict]], workers: int, on_result: Callable[[dict], None],
-              on_stopped: Callable[[dict], None], meanwhile: Callable[[], None] = lambda: None
-              ) -> None:
+              on_stopped: Callable[[dict], None], meanwhile: Callable[[], None] = lambda: None,
+              check: Callable[[], None] = lambda: None) -> None:
     """A pool of fresh interpreters (spawn) that load NumPy with one BLAS thread. When the
-    driver is stopped (Ctrl-C, SIGTERM) the runs in flight are stopped and passed to
-    ``on_stopped``; the runs of a worker that dies are failed runs, and the others go on.
-    ``meanwhile()`` is called once the tasks are handed out."""
+    driver is stopped (Ctrl-C, SIGTERM: raised by its handler, or by ``check()``, called every
+    half second) the runs in flight are stopped and passed to ``on_stopped``; the runs of a
+    worker that dies are failed runs, and the others go on. ``meanwhile()`` is called once
+    the tasks are handed out."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
@@ -570,7 +596,7 @@ def run_local(tasks: list[list[dict]], workers: int, on_result: Callable[[dict],
         try:
             handed = pool.imap_unordered(execute_in_pool, tasks)
             meanwhile()
-            lost_any = collect(handed, watch, on_result)
+            lost_any = collect(handed, watch, on_result, check)
         except BaseException:
             pool.terminate()
             pool.join()
@@ -793,10 +819,11 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
     # import holds the GIL the pool's start needs)
     prefetch = threading.Thread(target=import_for_results, daemon=True)
     try:
-        with StopRequests(graceful=False):  # SIGTERM stops the sweep as Ctrl-C does
+        with StopRequests(graceful=False) as stop:  # SIGTERM stops the sweep as Ctrl-C does
             tasks = make_tasks(todo, workers)
             if tasks and client is None:
-                run_local(tasks, min(workers, len(tasks)), on_result, on_stopped, prefetch.start)
+                run_local(tasks, min(workers, len(tasks)), on_result, on_stopped, prefetch.start,
+                          stop.check)
             elif tasks:
                 prefetch.start()
                 run_dask(tasks, client, on_result)

@@ -56,16 +56,21 @@ class StopRequests:
         return self
 
     def on_sigint(self, signum, frame):
-        if self.requested or not self.graceful:
+        again, self.requested = self.requested, self.requested or "SIGINT"
+        if again or not self.graceful:
             self.stop_now(KeyboardInterrupt())
-        else:
-            self.requested = "SIGINT"
 
     def on_sigterm(self, signum, frame):
-        if self.requested or not self.graceful:
+        again, self.requested = self.requested, self.requested or "SIGTERM"
+        if again or not self.graceful:
             self.stop_now(Terminated())
-        else:
-            self.requested = "SIGTERM"
+
+    def check(self) -> None:
+        """With ``graceful=False``, raise again the stop a signal asked for, should Python have
+        dropped it: an exception raised while a finalizer or a weakref callback runs is
+        printed and lost. A sweep's driver calls this while it waits."""
+        if self.requested and not self.graceful:
+            self.stop_now(Terminated() if self.requested == "SIGTERM" else KeyboardInterrupt())
 
     def stop_now(self, stop: BaseException) -> None:
         if self.holding:

@@ -376,7 +376,7 @@ def test_a_late_result_corrects_the_sweeps_failed_count(tmp_path, monkeypatch):
     stored whole is completed, and compare reports no failure."""
     from nntrain import compare as compare_module
 
-    def run_local(tasks, workers, on_result, on_stopped, meanwhile):
+    def run_local(tasks, workers, on_result, on_stopped, meanwhile, check):
         meanwhile()
         for task in tasks:
             for result in compare_module.execute_task(task):
@@ -589,3 +589,64 @@ def test_a_workers_parent_watcher_leaves_its_signals_to_the_main_thread():
     blocked = int(next(line for line in status.splitlines() if line.startswith("SigBlk:"))
                   .split()[1], 16)
     assert blocked & (1 << (signal.SIGINT - 1)) and blocked & (1 << (signal.SIGTERM - 1))
+
+
+def test_a_worker_whose_sigterm_exception_was_dropped_still_ends(tmp_path):
+    """Python drops an exception raised while a finalizer runs (seen under load: pool.terminate's
+    SIGTERM landed in an import lock's weakref callback, the worker went on to send its result
+    to a pipe nobody read, and compare's Ctrl-C hung). The worker's watcher ends it anyway,
+    with its folder removed and no 'Exception ignored' printed."""
+    code = f"""
+import os, time
+from nntrain import compare
+
+class Hello:
+    def put(self, message):
+        print(message[2], flush=True)
+
+class Slow:
+    def __del__(self):
+        print("finalizing", flush=True)
+        time.sleep(60)  # SIGTERM's WorkerStopped is raised here, and dropped
+
+compare.pool_worker(Hello(), os.getppid(), {str(tmp_path)!r})
+Slow()
+time.sleep(60)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    folder = Path(proc.stdout.readline().strip())
+    assert folder.parent == tmp_path and folder.is_dir()
+    assert proc.stdout.readline().strip() == "finalizing"
+    started = time.time()
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM and time.time() - started < 10
+    assert not folder.exists()
+    assert "WorkerStopped" not in stderr and "Traceback" not in stderr, stderr
+
+
+def test_a_sweeps_stop_dropped_in_a_finalizer_is_raised_again_while_the_driver_waits(
+        tmp_path, monkeypatch):
+    """compare's driver raises Ctrl-C and SIGTERM from its handler; Python drops that exception
+    when it is raised while a finalizer runs. The driver's wait calls check(), which raises
+    the stop again, and collect ends with it."""
+    from nntrain.signals import StopRequests, Terminated
+
+    dropped = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_value))
+
+    class Finalized:
+        def __del__(self):
+            signal.raise_signal(signal.SIGTERM)  # its Terminated is raised here, and dropped
+
+    points = grid(2)
+    watch = PoolWatch(Queue([("hello", os.getpid(), str(tmp_path / "w")), ("started", os.getpid(), [0, 1])]),
+                      [points], 1, tmp_path)
+    with StopRequests(graceful=False) as stop:
+        Finalized()
+        assert [type(err) for err in dropped] == [Terminated]
+        handed = Handed(multiprocessing.TimeoutError(), multiprocessing.TimeoutError())
+        with pytest.raises(Terminated):
+            collect(handed, watch, lambda result: None, stop.check)
+    assert len(handed.steps) == 2  # raised before it waited
