@@ -334,23 +334,22 @@ def one_blas_thread():
                 os.environ[name] = value
 
 
-STARTED = None  # in a pool worker: the queue on which it says hello and which points it started
 WORKER_FOLDER = None  # in a pool worker: the folder its runs' temporary folders go in
 POOL = None  # in a pool worker: its driver's pid and the driver's folder holding WORKER_FOLDER
 STOPPED = None  # in a pool worker: the exit code SIGTERM asked for, once it came
 
 
-def pool_worker(started, driver: int, pool_folder: str) -> None:
-    """A pool worker's setup: Ctrl-C is the driver's; SIGTERM (pool.terminate) ends the run in
-    hand and removes the worker's temporary folder; and the worker ends when its driver is
-    gone, however the driver died (SIGKILL included). The worker's folder is made in its
-    driver's ``pool_folder`` (no other compare's); it tells the driver its pid and folder."""
+def pool_worker(driver: int, pool_folder: str) -> None:
+    """A pool worker's setup: Ctrl-C is the driver's; SIGTERM (the driver stopping the pool)
+    ends the run in hand and removes the worker's temporary folder; and the worker ends when
+    its driver is gone, however the driver died (SIGKILL included). The worker's folder,
+    worker-<pid>-*, is made in its driver's ``pool_folder`` (no other compare's)."""
     from multiprocessing.util import Finalize
 
-    global STARTED, WORKER_FOLDER, POOL
-    STARTED, POOL = started, (driver, pool_folder)
-    # a SIGTERM (pool.terminate) during the setup waits for its handler: the folder is made
-    # and its removal registered, or neither
+    global WORKER_FOLDER, POOL
+    POOL = (driver, pool_folder)
+    # a SIGTERM during the setup waits for its handler: the folder is made and its removal
+    # registered, or neither
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     WORKER_FOLDER = tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=pool_folder)
     Finalize(None, remove_own_folder, exitpriority=100)  # first thing once the worker ends
@@ -358,14 +357,27 @@ def pool_worker(started, driver: int, pool_folder: str) -> None:
     signal.signal(signal.SIGTERM, exit_cleanly)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     sys.unraisablehook = quiet_stop
-    started.put(("hello", os.getpid(), WORKER_FOLDER))  # the driver watches this worker from now
     threading.Thread(target=watch_parent, args=(driver,), daemon=True).start()
+
+
+def worker_main(conn, driver: int, pool_folder: str) -> None:
+    """A pool worker: tasks come down its own pipe one at a time, each task's results go back
+    up it; None (or the driver's end of the pipe closed) ends it."""
+    pool_worker(driver, pool_folder)
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        conn.send(execute_task(task))
 
 
 def remove_own_folder() -> None:
     """As a pool worker ends, however it ends, its temporary folder goes; when its driver died
     first (SIGKILL), the last worker out removes the driver's emptied folder too. From here on
-    pool.terminate's SIGTERM, which may come when the worker is already ending, is ignored
+    a SIGTERM from the driver, which may come when the worker is already ending, is ignored
     (not a traceback out of the interpreter's shutdown)."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     remove_folders()
@@ -388,7 +400,7 @@ def exit_cleanly(signum, frame):
     """SIGTERM in a pool worker: WorkerStopped unwinds the run in hand. Python drops an
     exception raised while a finalizer or a weakref callback runs (an import's lock, a
     ZipFile's __del__: seen under load), and the worker would go on, or wait for ever to send
-    a result nobody reads, with the driver joining it: ``watch_parent`` ends it then."""
+    a result nobody reads: ``watch_parent`` ends it then."""
     global STOPPED
     STOPPED = 128 + signum
     raise WorkerStopped(STOPPED)
@@ -406,7 +418,7 @@ def watch_parent(parent: int, every: float = 0.5, grace: float = 2.0) -> None:
     was dropped; it is stuck writing to a pipe nobody reads), its folders go and it exits at
     once. Its driver has given up on its results by then. This thread blocks SIGINT and
     SIGTERM, so that the kernel delivers them to the main thread: delivered here, a SIGTERM
-    from pool.terminate would not interrupt the main thread's write of a result."""
+    would not interrupt the main thread's write of a result."""
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     while os.getppid() == parent and STOPPED is None:
         time.sleep(every)
@@ -417,23 +429,6 @@ def watch_parent(parent: int, every: float = 0.5, grace: float = 2.0) -> None:
     os._exit(STOPPED or 1)
 
 
-def execute_in_pool(task: list[dict]) -> list[dict]:
-    # one message: all the task's points or none
-    STARTED.put(("started", os.getpid(), [point["index"] for point in task]))
-    return execute_task(task)
-
-
-def pid_alive(pid: int) -> bool:
-    """The process exists (a zombie not yet reaped by its pool counts as alive)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # there, and someone else's
-        pass
-    return True
-
-
 def lost_result(point: dict, error: str) -> dict:
     """A point whose worker died (SIGKILL, the OOM killer, a crash) before sending its result:
     a failed run with no files."""
@@ -441,174 +436,116 @@ def lost_result(point: dict, error: str) -> dict:
             "summary": {"status": "failed", "error": error}}
 
 
-class PoolWatch:
-    """The driver's view of its pool's workers, from what they put on STARTED: each worker's
-    hello (its pid and folder), and which points each started; and which points have an
-    outcome. multiprocessing.Pool replaces a worker that dies and waits for ever for the task
-    it held; the watch finds those points instead. A worker is known by its number in the
-    order of hellos: a new worker may get a dead one's pid."""
+class Worker:
+    """One pool process with a pipe of its own: the driver hands it a task, the task's results
+    come back up the pipe. Workers share no queue and no lock, so one that dies at any moment
+    (SIGKILL, the OOM killer, a crash, idle or busy) holds nothing the others or the driver
+    wait on; the driver sees the death through the process's sentinel and knows the task it
+    held. (multiprocessing.Pool shares two locked queues: a worker killed while waiting for a
+    task kept the queue's lock, and the pool waited for ever.)"""
 
-    GRACE = 0.5  # s: a result sent just before its worker died may still be in the pool's pipe
-    STALL = 5.0  # s: nothing heard that long, every worker idle: unfinished points are lost
+    def __init__(self, context, pool_folder: str):
+        self.conn, end = context.Pipe()
+        self.process = context.Process(target=worker_main, daemon=True,
+                                       args=(end, os.getpid(), pool_folder))
+        with one_blas_thread():  # the worker starts here and inherits it
+            self.process.start()
+        end.close()
+        self.pool_folder = Path(pool_folder)
+        self.task: list[dict] | None = None  # the points in hand
 
-    def __init__(self, started, tasks: list[list[dict]], size: int, folder: str | Path):
-        self.started = started
-        self.size = size  # the pool's number of workers: it replaces each that dies
-        self.folder = Path(folder)  # the workers' folders are made in it (pool_worker)
-        self.points = {point["index"]: point for task in tasks for point in task}
-        self.workers: list[tuple[int, Path]] = []  # worker number -> its pid and folder
-        self.current: dict[int, int] = {}  # pid -> the number of the worker that has it now
-        self.holder: dict[int, int] = {}  # point index -> the worker that started it
-        self.dead: dict[int, float] = {}  # worker number -> when it was first seen gone
-        self.finished: set[int] = set()  # points with a result (or a failure recorded)
-        self.heard = time.monotonic()  # when news last came: a message, a result, a death
+    def give(self, task: list[dict] | None) -> None:
+        """Hand it a task (None: its work is done and it ends). A worker that died just now
+        is seen by the driver's next wait (its sentinel), holding the task."""
+        self.task = task
+        with contextlib.suppress(OSError):  # BrokenPipeError
+            self.conn.send(task)
 
-    def read(self) -> None:
-        while not self.started.empty():
-            kind, pid, what = self.started.get()
-            self.heard = time.monotonic()
-            if kind == "hello":
-                self.hello(pid, Path(what))
-            else:
-                self.holder.update(dict.fromkeys(what, self.current[pid]))
+    def results(self) -> list[dict] | None:
+        """Its task's results, once its pipe is readable; None if it died before sending them
+        whole (a result it sent whole before it died is still read)."""
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            return None
 
-    def hello(self, pid: int, folder: Path) -> None:
-        """A new worker; if its pid was a worker's before, that one is gone (and its points,
-        after GRACE, lost), not this one."""
-        if pid in self.current:
-            self.gone(self.current[pid], time.monotonic())
-        self.current[pid] = len(self.workers)
-        self.workers.append((pid, folder))
+    def lost(self) -> list[dict]:
+        """It died holding its task: each point a failed run; its folder (SIGKILL skips its own
+        removal) goes."""
+        self.end(timeout=1.0)  # its pipe broke: it has ended, or is made to
+        pid = self.process.pid
+        for folder in self.pool_folder.glob(f"worker-{pid}-*"):
+            shutil.rmtree(folder, ignore_errors=True)
+        error = f"its worker (pid {pid}) died before the run finished"
+        return [lost_result(point, error) for point in self.task or []]
 
-    def gone(self, worker: int, now: float) -> None:
-        """Worker ``worker`` is dead: its temporary folder (SIGKILL skips its own removal) goes."""
-        if worker not in self.dead:
-            self.dead[worker] = self.heard = now
-            folder = self.workers[worker][1]
-            if folder.parent == self.folder:  # only ever a folder in this pool's own
-                shutil.rmtree(folder, ignore_errors=True)
+    def stop(self) -> None:
+        """SIGTERM: the run in hand unwinds (or, stuck, the worker ends itself 2 s later)."""
+        if self.process.is_alive():
+            self.process.terminate()
 
-    def finish(self, index: int) -> None:
-        """A point has its outcome (a result that comes after its failure was recorded still
-        counts: the caller stores it over the failure)."""
-        self.finished.add(index)
-        self.heard = time.monotonic()
-
-    def done(self) -> bool:
-        return len(self.finished) == len(self.points)
-
-    def in_flight(self) -> list[dict]:
-        """The points started and not finished, in the tasks' order."""
-        self.read()
-        return [p for i, p in self.points.items() if i in self.holder and i not in self.finished]
-
-    def lost(self, at_hand: set[int] = frozenset()) -> list[dict]:
-        """The unfinished points of workers gone for GRACE seconds, and the stalled points
-        (``stalled``), as failed results; not those whose results are ``at_hand``."""
-        self.read()
-        if at_hand:
-            self.heard = time.monotonic()
-        now = time.monotonic()
-        for worker, (pid, _) in enumerate(self.workers):
-            if worker not in self.dead and not pid_alive(pid):
-                self.gone(worker, now)
-        gone = {worker for worker, since in self.dead.items() if now - since >= self.GRACE}
-        unfinished = [i for i in self.points if i not in self.finished and i not in at_hand]
-        lost = [lost_result(self.points[i], f"its worker (pid {self.workers[self.holder[i]][0]}) "
-                                            "died before the run finished")
-                for i in unfinished if self.holder.get(i) in gone]
-        return lost + self.stalled(now, unfinished)
-
-    def stalled(self, now: float, unfinished: list[int]) -> list[dict]:
-        """The points no worker will ever send: when every worker of the pool has said hello,
-        is alive and holds no unfinished point, and nothing came for STALL seconds, the points
-        never started were taken by a worker that died before saying so."""
-        live = {worker for worker in range(len(self.workers)) if worker not in self.dead}
-        if (now - self.heard < self.STALL or len(live) < self.size
-                or any(self.holder.get(i) in live for i in unfinished)):
-            return []
-        error = (f"its worker died as it took the run (none held it and nothing came for "
-                 f"{self.STALL:g} s)")
-        return [lost_result(self.points[i], error) for i in unfinished if i not in self.holder]
-
-
-def ready_results(handed, wait: float) -> tuple[list[dict], bool]:
-    """Every result ``handed`` has ready, waiting up to ``wait`` s for the first; and True once
-    every task's results came."""
-    from multiprocessing import TimeoutError
-
-    results: list[dict] = []
-    try:
-        results += handed.next(timeout=wait)
-        while True:
-            results += handed.next(timeout=0)
-    except TimeoutError:
-        return results, False
-    except StopIteration:
-        return results, True
-
-
-def collect(handed, watch: PoolWatch, on_result: Callable[[dict], None],
-            check: Callable[[], None] = lambda: None) -> bool:
-    """Pass on each result as it comes; between results, record the points a dead worker held
-    as failed runs, and ``check()`` for a stop. True if a worker died holding points: its task
-    never comes back.
-
-    Every result at hand is read before the watch looks for lost points (a result sent just
-    before its worker died is not taken for lost, however long storing the others took). One
-    that comes after all is passed on too: on_result stores it over the failure."""
-    lost_any, ended = False, False
-    while not ended:
-        check()
-        last_look = watch.done()  # every point accounted for: a result may still come late
-        results, ended = ready_results(handed, 0 if last_look else 0.5)
-        lost = [] if ended or last_look else watch.lost({r["index"] for r in results})
-        lost_any = lost_any or bool(lost)
-        if lost:  # said at once: the sweep may go on for a long while
-            warnings.warn(f"{len(lost)} run(s) recorded failed: {lost[0]['error']}",
-                          stacklevel=2)
-        for result in [*results, *lost]:
-            watch.finish(result["index"])  # first: Ctrl-C while storing it is not "interrupted"
-            on_result(result)
-        if last_look and not results:
-            break
-    return lost_any
+    def end(self, timeout: float = 10.0) -> None:
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
 
 
 def run_local(tasks: list[list[dict]], workers: int, on_result: Callable[[dict], None],
               on_stopped: Callable[[dict], None], meanwhile: Callable[[], None] = lambda: None,
               check: Callable[[], None] = lambda: None) -> None:
-    """A pool of fresh interpreters (spawn) that load NumPy with one BLAS thread. When the
-    driver is stopped (Ctrl-C, SIGTERM: raised by its handler, or by ``check()``, called every
-    half second) the runs in flight are stopped and passed to ``on_stopped``; the runs of a
-    worker that dies are failed runs, and the others go on. ``meanwhile()`` is called once
-    the tasks are handed out."""
+    """Up to ``workers`` fresh interpreters (spawn) that load NumPy with one BLAS thread, each
+    handed the next task when it is free. A worker that dies fails the points it held (said at
+    once on stderr) and is replaced while tasks remain; the others go on. When the driver is
+    stopped (Ctrl-C, SIGTERM: raised by its handler, or by ``check()``, called every half
+    second) the workers are stopped and their points passed to ``on_stopped``.
+    ``meanwhile()`` is called once the first tasks are handed out."""
     import multiprocessing
+    from multiprocessing.connection import wait
 
     context = multiprocessing.get_context("spawn")
-    started = context.SimpleQueue()
     folder = tempfile.mkdtemp(prefix="nntrain-pool-")  # the workers' folders, and only theirs
+    todo, crew = list(tasks), []
     try:
-        with one_blas_thread():  # the workers start here and inherit it
-            pool = context.Pool(workers, initializer=pool_worker,
-                                initargs=(started, os.getpid(), folder))
-        watch = PoolWatch(started, tasks, workers, folder)
-        try:
-            handed = pool.imap_unordered(execute_in_pool, tasks)
-            meanwhile()
-            lost_any = collect(handed, watch, on_result, check)
-        except BaseException:
-            pool.terminate()
-            pool.join()
-            for point in watch.in_flight():
+        while len(crew) < min(workers, len(todo)):
+            crew.append(Worker(context, folder))
+        for worker in crew:
+            worker.give(todo.pop(0))
+        meanwhile()
+        while busy := [w for w in crew if w.task is not None]:
+            check()
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], 0.5))
+            for worker in busy:
+                if worker.conn not in ready and worker.process.sentinel not in ready:
+                    continue
+                results = worker.results() if worker.conn.poll() else None
+                died = results is None
+                if died:
+                    results = worker.lost()
+                    warnings.warn(f"{len(results)} run(s) recorded failed: {results[0]['error']}",
+                                  stacklevel=2)
+                for result in results:  # out of hand first: Ctrl-C while storing it is not
+                    worker.task = [p for p in worker.task if p["index"] != result["index"]]
+                    on_result(result)  # "interrupted"
+                if died:
+                    crew.remove(worker)
+                    if todo:  # its replacement
+                        crew.append(Worker(context, folder))
+                        crew[-1].give(todo.pop(0))
+                else:
+                    worker.give(todo.pop(0) if todo else None)  # None: it ends
+        for worker in crew:
+            worker.end()
+    except BaseException:
+        for worker in crew:
+            worker.stop()
+        for worker in crew:
+            worker.end()
+            for point in worker.task or []:
                 on_stopped(point)
-            raise
-        if lost_any:  # close and join would wait for ever for the dead worker's task
-            pool.terminate()
-        else:
-            pool.close()
-        pool.join()
-    finally:  # also what a killed worker left, or one that died unseen
+        raise
+    finally:  # also what a killed worker left
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -803,11 +740,10 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
             if (read_summary(folder / p["dir"]) or {}).get("status") not in FINISHED]
     statuses: dict[int, str] = {}  # point index -> its run's status
 
-    def on_result(result: dict) -> None:  # a second result for a point replaces the first
-        store(folder, result)  # (run_local: the run of a worker taken for dead did finish)
-        again = result["index"] in statuses
+    def on_result(result: dict) -> None:
+        store(folder, result)
         statuses[result["index"]] = result["summary"].get("status")
-        if progress and not again:
+        if progress:
             progress.advance(result)
 
     def on_stopped(point: dict) -> None:  # recorded as interrupted: --resume runs it again

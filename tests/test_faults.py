@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CONFIGS, write
-from nntrain.compare import PoolWatch, collect, compare
+from nntrain.compare import compare
 from nntrain.registry import ConfigError
 from nntrain.runs import CLAIM, CsvLog
 
@@ -263,176 +263,38 @@ def test_a_worker_killed_in_a_lone_run_fails_that_run_and_the_others_go_on(tmp_p
     assert list(scratch.iterdir()) == []
 
 
-class Queue(list):  # STARTED as the driver reads it
-    def empty(self):
-        return not self
-
-    def get(self):
-        return self.pop(0)
-
-
-class Handed:
-    """imap_unordered's iterator as collect reads it: each next() gives the next batch of
-    results, or raises the next TimeoutError (nothing ready yet); StopIteration once empty."""
-
-    def __init__(self, *steps):
-        self.steps = list(steps)
-
-    def next(self, timeout=None):
-        if not self.steps:
-            raise StopIteration
-        step = self.steps.pop(0)
-        if isinstance(step, BaseException):
-            raise step
-        return step
+def test_a_worker_killed_as_it_starts_fails_its_task_and_a_new_one_takes_the_rest(tmp_path):
+    """SIGKILL of a worker while it is still importing (its task is in its pipe): that task's
+    run fails, a new worker trains the runs left, and compare ends."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = start_xor_compare(tmp_path, scratch, 300, "--seeds", "4", "--no-stack")
+    assert wait_until(lambda: pool_workers(proc.pid), every=0.005)
+    pid = pool_workers(proc.pid)[0]
+    os.kill(pid, signal.SIGKILL)
+    statuses, stderr = after_a_worker_died(tmp_path, proc, pid)
+    assert sorted(statuses.values()) == ["completed"] * 3 + ["failed"], statuses
+    assert f"warning: 1 run(s) recorded failed: its worker (pid {pid}) died" in stderr
+    assert list(scratch.iterdir()) == []
 
 
-def a_dead_pid() -> int:
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()  # gone and reaped
-    return dead.pid
+def test_workers_share_no_lock_a_killed_one_could_keep(monkeypatch):
+    """multiprocessing.Pool's workers wait for tasks on one locked queue: one killed while
+    waiting kept the lock, and compare waited for ever. Each worker now has a pipe of its own:
+    the pool makes no lock at all."""
+    import multiprocessing.synchronize
 
-
-def grid(n: int) -> list[dict]:
-    return [{"index": i, "dir": f"00{i}-base-seed{i}"} for i in range(n)]
-
-
-def done_result(point: dict) -> dict:
-    return {"index": point["index"], "dir": point["dir"], "error": None, "files": {},
-            "summary": {"status": "completed"}}
-
-
-def failed_result(point: dict, error: str) -> dict:
-    return {"index": point["index"], "dir": point["dir"], "error": error, "files": {},
-            "summary": {"status": "failed", "error": error}}
-
-
-def died(pid: int) -> str:
-    return f"its worker (pid {pid}) died before the run finished"
-
-
-def test_the_watch_fails_a_dead_workers_unfinished_points_and_removes_its_folder(tmp_path):
-    dead, live = a_dead_pid(), os.getpid()
-    pool, other = tmp_path / "nntrain-pool-a", tmp_path / "nntrain-pool-b"  # b: another compare's
-    for folder in (pool / f"worker-{dead}-x", pool / f"worker-{live}-x", other / f"worker-{dead}-x"):
-        write(folder / "nntrain-y" / "run" / "metrics.csv", "epoch\n")
-    points = grid(4)
-    watch = PoolWatch(Queue([("hello", dead, str(pool / f"worker-{dead}-x")),
-                             ("hello", live, str(pool / f"worker-{live}-x")),
-                             ("started", dead, [0, 1]), ("started", live, [2])]),
-                      [points[:2], points[2:3], points[3:]], 2, pool)
-    watch.finish(0)  # its result came before the worker died
-    assert watch.lost() == []  # not yet: a result sent just before may still be on its way
-    assert not (pool / f"worker-{dead}-x").exists()
-    time.sleep(PoolWatch.GRACE)
-    assert watch.lost() == [failed_result(points[1], died(dead))]
-    assert watch.in_flight() == [points[1], points[2]]  # point 3 was never started
-    assert (pool / f"worker-{live}-x").exists()  # a live worker's stays
-    assert (other / f"worker-{dead}-x").exists()  # and another compare's, whatever its pid
-
-
-def test_results_at_hand_are_never_taken_for_lost_however_long_storing_takes(tmp_path):
-    """Point 1's worker sent its result and died; the driver saw it gone long ago (GRACE) and
-    stores point 0 slowly: point 1's result, already at hand, is its outcome, not a failure."""
-    dead, live = a_dead_pid(), os.getpid()
-    points = grid(3)
-    watch = PoolWatch(Queue([("hello", dead, str(tmp_path / "w1")), ("hello", live, str(tmp_path / "w2")),
-                             ("started", live, [0]), ("started", dead, [1]), ("started", live, [2])]),
-                      [[p] for p in points], 2, tmp_path)
-    assert watch.lost() == []  # the dead worker is seen gone now
-    time.sleep(PoolWatch.GRACE)
-    stored = []
-
-    def on_result(result):
-        stored.append(result)
-        time.sleep(PoolWatch.GRACE)  # a slow disk
-
-    handed = Handed([done_result(points[0])], [done_result(points[1])],
-                    multiprocessing.TimeoutError(), [done_result(points[2])])
-    assert collect(handed, watch, on_result) is False
-    assert stored == [done_result(p) for p in points]
-
-
-def test_a_result_that_comes_after_its_point_was_failed_is_stored_over_the_failure(tmp_path):
-    dead, live = a_dead_pid(), os.getpid()
-    points = grid(2)
-    watch = PoolWatch(Queue([("hello", dead, str(tmp_path / "w1")), ("hello", live, str(tmp_path / "w2")),
-                             ("started", dead, [0]), ("started", live, [1])]),
-                      [[p] for p in points], 2, tmp_path)
-    assert watch.lost() == []
-    time.sleep(PoolWatch.GRACE)
-    stored = []
-    handed = Handed(multiprocessing.TimeoutError(),  # point 0 is taken for lost
-                    [done_result(points[1])], multiprocessing.TimeoutError(),  # all accounted for
-                    [done_result(points[0])], multiprocessing.TimeoutError())  # a last look: late
-    with pytest.warns(UserWarning, match=r"1 run\(s\) recorded failed: its worker \(pid"):
-        assert collect(handed, watch, stored.append) is True  # said when it is found
-    assert stored == [failed_result(points[0], died(dead)), done_result(points[1]),
-                      done_result(points[0])]
-
-
-def test_a_late_result_corrects_the_sweeps_failed_count(tmp_path, monkeypatch):
-    """run_sweep counts the last outcome of each point: a run first recorded lost then
-    stored whole is completed, and compare reports no failure."""
     from nntrain import compare as compare_module
 
-    def run_local(tasks, workers, on_result, on_stopped, meanwhile, check):
-        meanwhile()
-        for task in tasks:
-            for result in compare_module.execute_task(task):
-                on_result(failed_result(result, died(1234)))
-                on_result(result)
-
-    monkeypatch.setattr(compare_module, "run_local", run_local)
-    folder, _, failed = compare(CONFIGS / "xor.yaml", ["train.epochs=5"], seeds="2",
-                                out=tmp_path / "c")
-    assert failed == 0
-    assert [r["status"] for r in read(folder / "results.csv")] == ["completed"] * 2
-    assert all(json.loads((folder / r["run"] / "summary.json").read_text())["status"]
-               == "completed" for r in read(folder / "results.csv"))
-
-
-def test_a_new_worker_with_a_dead_workers_pid_keeps_its_points(tmp_path):
-    """A pid said hello again: the worker that had it is gone (its points lost after GRACE,
-    its folder removed); the new one's points and folder are its own."""
-    pid = os.getpid()
-    old, new = tmp_path / f"worker-{pid}-a", tmp_path / f"worker-{pid}-b"
-    old.mkdir()
-    new.mkdir()
-    points = grid(2)
-    watch = PoolWatch(Queue([("hello", pid, str(old)), ("started", pid, [0]),
-                             ("hello", pid, str(new)), ("started", pid, [1])]),
-                      [[p] for p in points], 1, tmp_path)
-    assert watch.lost() == []
-    assert not old.exists() and new.exists()
-    time.sleep(PoolWatch.GRACE)
-    assert watch.lost() == [failed_result(points[0], died(pid))]
-    assert watch.in_flight() == points  # point 1 is the new worker's, running
-
-
-def test_points_taken_by_a_worker_that_died_before_saying_so_fail_once_all_is_quiet(
-        tmp_path, monkeypatch):
-    """A worker killed between taking its task and announcing it: the pool waits for ever;
-    once every worker is alive and idle and nothing came for STALL seconds, the points never
-    started are failed runs. Not while a worker is still to say hello, nor while one runs."""
-    monkeypatch.setattr(PoolWatch, "STALL", 0.3)
-    dead, live = a_dead_pid(), os.getpid()
-    points = grid(3)
-    started = Queue([("hello", dead, str(tmp_path / "w1")), ("started", dead, [0])])
-    watch = PoolWatch(started, [[p] for p in points], 1, tmp_path)
-    assert watch.lost() == []  # its death is news
-    time.sleep(max(PoolWatch.GRACE, PoolWatch.STALL))
-    assert watch.lost() == [failed_result(points[0], died(dead))]  # no worker yet to take 1, 2
-    watch.finish(0)
-    started += [("hello", live, str(tmp_path / "w2")), ("started", live, [1])]
-    assert watch.lost() == []
-    time.sleep(PoolWatch.STALL)
-    assert watch.lost() == []  # the new worker runs point 1
-    watch.finish(1)
-    assert watch.lost() == []  # point 1's result is news
-    time.sleep(PoolWatch.STALL)
-    error = "its worker died as it took the run (none held it and nothing came for 0.3 s)"
-    assert watch.lost() == [failed_result(points[2], error)]
+    made = []
+    original = multiprocessing.synchronize.SemLock.__init__
+    monkeypatch.setattr(multiprocessing.synchronize.SemLock, "__init__",
+                        lambda self, *args, **kw: made.append(self) or original(self, *args, **kw))
+    seen = []
+    compare_module.run_local([[{"index": 0, "dir": "d", "config": {"bad": 1}}]], 1,
+                             seen.append, seen.append)
+    assert seen and seen[0]["summary"]["status"] == "failed"  # a config that does not load
+    assert made == []
 
 
 # -- 3. SIGTERM of a run ------------------------------------------------------------------------
@@ -600,16 +462,13 @@ def test_a_worker_whose_sigterm_exception_was_dropped_still_ends(tmp_path):
 import os, time
 from nntrain import compare
 
-class Hello:
-    def put(self, message):
-        print(message[2], flush=True)
-
 class Slow:
     def __del__(self):
         print("finalizing", flush=True)
         time.sleep(60)  # SIGTERM's WorkerStopped is raised here, and dropped
 
-compare.pool_worker(Hello(), os.getppid(), {str(tmp_path)!r})
+compare.pool_worker(os.getppid(), {str(tmp_path)!r})
+print(compare.WORKER_FOLDER, flush=True)
 Slow()
 time.sleep(60)
 """
@@ -629,8 +488,9 @@ time.sleep(60)
 def test_a_sweeps_stop_dropped_in_a_finalizer_is_raised_again_while_the_driver_waits(
         tmp_path, monkeypatch):
     """compare's driver raises Ctrl-C and SIGTERM from its handler; Python drops that exception
-    when it is raised while a finalizer runs. The driver's wait calls check(), which raises
-    the stop again, and collect ends with it."""
+    when it is raised while a finalizer runs. The driver's wait calls check() every half
+    second, which raises the stop again: the runs in flight are recorded stopped."""
+    from nntrain import compare as compare_module
     from nntrain.signals import StopRequests, Terminated
 
     dropped = []
@@ -640,13 +500,12 @@ def test_a_sweeps_stop_dropped_in_a_finalizer_is_raised_again_while_the_driver_w
         def __del__(self):
             signal.raise_signal(signal.SIGTERM)  # its Terminated is raised here, and dropped
 
-    points = grid(2)
-    watch = PoolWatch(Queue([("hello", os.getpid(), str(tmp_path / "w")), ("started", os.getpid(), [0, 1])]),
-                      [points], 1, tmp_path)
+    point = compare_module.validate(compare_module.make_sweep(
+        CONFIGS / "xor.yaml", ["train.epochs=1000000"], None, "1", None), [])[0]
+    stopped = []
     with StopRequests(graceful=False) as stop:
-        Finalized()
-        assert [type(err) for err in dropped] == [Terminated]
-        handed = Handed(multiprocessing.TimeoutError(), multiprocessing.TimeoutError())
         with pytest.raises(Terminated):
-            collect(handed, watch, lambda result: None, stop.check)
-    assert len(handed.steps) == 2  # raised before it waited
+            compare_module.run_local([[point]], 1, stopped.append, stopped.append,
+                                     meanwhile=Finalized, check=stop.check)
+    assert [type(err) for err in dropped] == [Terminated]
+    assert stopped == [point]  # recorded stopped, not a result
