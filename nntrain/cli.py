@@ -359,7 +359,7 @@ def compare(
     Writes sweep.yaml, one run folder per grid point, results.csv, summary.csv and
     loss.png (or <metric>.png); prints the folder; exit 1 if any run failed.
     """
-    from .compare import compact_summary
+    from .compare import compact_summary, failures
     from .compare import compare as run_compare
     from .output import RunsProgress, print_table
 
@@ -377,6 +377,8 @@ def compare(
     if not as_json:
         typer.echo(str(folder))
     if failed:
+        for line in failures(folder):
+            typer.echo(line, err=True)
         typer.echo(f"{failed} run(s) failed; see results.csv", err=True)
         raise typer.Exit(1)
 

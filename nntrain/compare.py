@@ -772,6 +772,18 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
     return folder, summary, sum(status == "failed" for status in statuses.values())
 
 
+def failures(folder: Path, most: int = 5) -> list[str]:
+    """compare's stderr lines for its failed runs: 'failed: RUN: ERROR' (the error its
+    summary.json records), the first ``most`` of them, then how many more."""
+    failed = []
+    for run_dir in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
+        summary = read_summary(run_dir) or {}
+        if summary.get("status") == "failed":
+            failed.append(f"failed: {run_dir.name}: {summary.get('error') or 'no error recorded'}")
+    more = len(failed) - most
+    return failed[:most] + ([f"... and {more} more"] if more > 0 else [])
+
+
 def import_for_results() -> None:
     """pandas and matplotlib for results.csv and loss.png, imported while the workers train
     (the driver only waits then): about half a second of a small sweep's wall time."""

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -95,6 +96,19 @@ class Flaky(Tanh):
     assert [r["status"] for r in rows] == ["completed", "failed"]
     summary = json.loads((tmp_path / "c" / rows[1]["run"] / "summary.json").read_text())
     assert "flaky activation failed" in summary["error"]
+    # stderr names the failed run and its error, without opening its summary.json
+    run = Path(rows[1]["run"]).name
+    assert f"failed: {run}: {summary['error']}\n1 run(s) failed; see results.csv" in result.stderr
+
+
+def test_compare_lists_at_most_five_failed_runs(tmp_path):
+    from nntrain.compare import failures
+
+    for k in range(7):
+        write(tmp_path / f"00{k}-lr=1-seed{k}" / "summary.json",
+              json.dumps({"status": "failed" if k else "completed", "error": f"E{k}"}))
+    assert failures(tmp_path) == [f"failed: 00{k}-lr=1-seed{k}: E{k}" for k in range(1, 6)] + [
+        "... and 1 more"]
 
 
 def test_interrupt_then_resume(tmp_path):
