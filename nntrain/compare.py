@@ -238,7 +238,10 @@ def execute_task(task: list[dict]) -> list[dict]:
             raise
         except (Exception, SystemExit) as err:
             if not any(out.exists() for out in outs):  # it could not be set up: each alone
-                return [execute(point) for point in task]
+                results = [execute(point) for point in task]
+                results[0]["note"] = (f"{len(task)} runs trained one by one, not stacked: "
+                                      f"{failure(err)}")  # said once, by the driver
+                return results
             error, ended = failure(err), [None] * len(task)  # the members still running failed
         return [member_result(point, out, run, error) for point, out, run in zip(task, outs, ended)]
 
@@ -741,6 +744,8 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
     statuses: dict[int, str] = {}  # point index -> its run's status
 
     def on_result(result: dict) -> None:
+        if result.get("note"):  # a stack group its worker could not set up (execute_task)
+            warnings.warn(result["note"], stacklevel=2)
         store(folder, result)
         statuses[result["index"]] = result["summary"].get("status")
         if progress:

@@ -434,3 +434,31 @@ def test_members_whose_stacked_data_would_be_too_large_do_not_stack(tmp_path, mo
     shared = [load_config(raw=config("moons.yaml", seed=seed, **{"train.epochs": 2}))
               for seed in (0, 1)]  # the same data: one copy, whatever its size
     assert [r.summary["status"] for r in train_stacked(shared, outs)] == ["completed"] * 2
+
+
+def test_a_group_its_worker_cannot_stack_is_trained_one_by_one_and_said_once(
+        tmp_path, monkeypatch):
+    """compare's worker trains a refused group's runs one by one; the driver says so once, as a
+    warning (compare -v had announced them stacked)."""
+    import nntrain.compare as compare_module
+    import nntrain.stack as stack
+
+    monkeypatch.setattr(stack, "MAX_STACKED_BYTES", 1000)
+    points = [{"index": i, "dir": f"r{i}", "config": config("moons.yaml", **{
+        "data.seed": i, "train.epochs": 2})} for i in range(2)]
+    results = compare_module.execute_task(points)
+    assert [r["summary"]["status"] for r in results] == ["completed"] * 2
+    note = ("2 runs trained one by one, not stacked: ValueError: these runs do not stack: "
+            "their data differ and stacked would take 0 MB")
+    assert [r.get("note") for r in results] == [note, None]
+
+    def run_local(tasks, workers, on_result, on_stopped, meanwhile, check):
+        meanwhile()
+        for result in results:
+            on_result(result)
+
+    monkeypatch.setattr(compare_module, "run_local", run_local)
+    with pytest.warns(UserWarning) as said:
+        compare_module.compare(CONFIGS / "moons.yaml", ["data.seed=0,1", "train.epochs=2"],
+                               seeds="1", out=tmp_path / "c")
+    assert [str(w.message) for w in said if "one by one" in str(w.message)] == [note]
