@@ -136,9 +136,7 @@ class Stack:
         self.b = [np.stack([net.b[i] for net in nets]) for i in range(len(nets[0].b))]
         self.dW = [np.zeros_like(W) for W in self.W]
         self.db = [np.zeros_like(b) for b in self.b]
-        for s, net in enumerate(nets):  # each member's arrays become its slice of the stack
-            net.W, net.b = [W[s] for W in self.W], [b[s] for b in self.b]
-            net.dW, net.db = [dW[s] for dW in self.dW], [db[s] for db in self.db]
+        self.bind()
         template = build_network(members[0].cfg)  # the activations, applied stacked
         self.activations = template.activations
         self.hidden = template.activations[:-1]
@@ -150,14 +148,40 @@ class Stack:
         # every member's loss in one call (else member by member, on its slice)
         self.whole = self.loss.stacks and self.output is not None
         self.buffers: dict[int, dict] = {}
-        self.params = [p for W, b in zip(self.W, self.b) for p in (W, b)]
-        self.grads = [g for dW, db in zip(self.dW, self.db) for g in (dW, db)]
-        self.is_weight = [i % 2 == 0 for i in range(len(self.params))]
+        self.is_weight = [i % 2 == 0 for i in range(2 * len(self.W))]
         self.state = StackedOptimizer(members, self.params)
         self.parts = {"train": member_part([m.train for m in members]),
                       "val": member_part([m.val for m in members])}
         self.finite = np.ones(len(members), bool)  # each member's parameters all finite
         self.stats: tuple[int, list] | None = None  # (epoch, each member's layers.csv rows)
+
+    @property
+    def params(self) -> list[np.ndarray]:
+        return [p for W, b in zip(self.W, self.b) for p in (W, b)]
+
+    @property
+    def grads(self) -> list[np.ndarray]:
+        return [g for dW, db in zip(self.dW, self.db) for g in (dW, db)]
+
+    def bind(self) -> None:
+        """Each member's network arrays become its slice of the stack."""
+        for s, net in enumerate(m.net for m in self.members):
+            net.W, net.b = [W[s] for W in self.W], [b[s] for b in self.b]
+            net.dW, net.db = [dW[s] for dW in self.dW], [db[s] for db in self.db]
+
+    def keep(self, kept: list[int]) -> None:
+        """Go on with the members ``kept`` only, the others having ended: the stacked arrays,
+        the optimizer's state and the stacked data cut to their slices, and each kept
+        member's network and optimizer moved onto its new slice. Each member's arithmetic is
+        its own slice's, so the members left train on bit for bit as before; the ended ones
+        keep their views of the old arrays."""
+        self.members = [self.members[s] for s in kept]
+        self.W, self.b = [W[kept] for W in self.W], [b[kept] for b in self.b]
+        self.dW, self.db = [dW[kept] for dW in self.dW], [db[kept] for db in self.db]
+        self.bind()
+        self.state.keep(kept)
+        self.parts = {name: part and part.keep(kept) for name, part in self.parts.items()}
+        self.finite, self.stats, self.buffers = self.finite[kept], None, {}
 
     def check_finite(self) -> None:
         """Which members' parameters are all finite, for their divergence sentinels: one
@@ -279,6 +303,15 @@ class StackedOptimizer:
             for name, arrays in self.extra.items():
                 setattr(opt, name, [a[s] for a in arrays])
 
+    def keep(self, kept: list[int]) -> None:
+        """The members ``kept`` only (Stack.keep): their state, their optimizers' views."""
+        bound = self.opts[0].updates is not None
+        self.opts = [self.opts[s] for s in kept]
+        self.updates = [u[kept] for u in self.updates]
+        self.extra = {name: [a[kept] for a in arrays] for name, arrays in self.extra.items()}
+        if bound:
+            self.bind()
+
     def scalars(self, lrs: list[float]) -> dict[str, np.ndarray]:
         """This step's per-member values, each computed in Python as the member's lone
         optimizer computes it, then cast to the parameters' dtype: made once a step, not once
@@ -381,6 +414,11 @@ class Part:
         if not self.stacked:
             return self
         return Part(self.X[s], self.Y[s], self.truth[s], False)
+
+    def keep(self, kept: list[int]) -> Part:
+        if not self.stacked:
+            return self
+        return Part(self.X[kept], self.Y[kept], self.truth[kept], True)
 
 
 def member_part(splits: list[Split | None]) -> Part | None:
@@ -501,6 +539,8 @@ def run_members(stack: Stack, members: list[Member], stop: StopRequests) -> None
                              validation, requested):
                     active.remove(s)
             active = end_stopped(members, active)
+            if active and 2 * len(active) <= len(members):  # half of them or more ended
+                members, active = compact(stack, members, active), list(range(len(active)))
     except KeyboardInterrupt as signalled:  # a second Ctrl-C, or SIGTERM: every member at once
         for s in active:
             members[s].training.stop("interrupted")
@@ -512,6 +552,17 @@ def run_members(stack: Stack, members: list[Member], stop: StopRequests) -> None
     finally:
         for s in active:
             end_member(members[s])
+
+
+def compact(stack: Stack, members: list[Member], active: list[int]) -> list[Member]:
+    """The stack goes on with the members still running only (Stack.keep), so that their
+    epochs no longer pay for the arithmetic of those that ended (early stopping, divergence);
+    returns them in order, each one's view following its new slice."""
+    stack.keep(active)
+    kept = [members[s] for s in active]
+    for s, member in enumerate(kept):
+        member.training.stacked.s = s
+    return kept
 
 
 def member_epoch(m: Member, epoch: int, epochs: int, figures: dict, validation: tuple | None,

@@ -142,6 +142,30 @@ def test_early_stopping_ends_members_at_different_epochs(tmp_path):
     assert {r.summary["status"] for r in results} == {"early_stopped"}
 
 
+@pytest.mark.parametrize("optimizer", [{"name": "momentum", "lr": 0.3, "beta": 0.9},
+                                       {"name": "adam", "lr": 0.05}])
+def test_once_half_the_members_ended_the_stack_goes_on_with_the_others_bit_for_bit(
+        tmp_path, monkeypatch, optimizer):
+    """Two of four members stop early (patience 1 and 2): the stack is cut to the two left
+    (Stack.keep), which train on exactly as their lone runs, with mini-batches of 32, data
+    that differ (stacked), validation, layers.csv and their optimizers' state."""
+    import nntrain.stack as stack
+
+    kept = []
+    keep = stack.Stack.keep
+    monkeypatch.setattr(stack.Stack, "keep", lambda self, which: kept.append(list(which))
+                        or keep(self, which))
+    base = {"data.n_samples": 200, "data.val_fraction": 0.2, "train.epochs": 40,
+            "optimizer": {**optimizer, "batch_size": 32}}
+    stopping = [{"patience": 1, "min_delta": 0.5}, {"patience": 2, "min_delta": 0.5}, None, None]
+    raws = [config("moons.yaml", **base, seed=s, **{"data.seed": s % 2,
+                                                    "train.early_stopping": stopping[s]})
+            for s in range(4)]
+    results = compare_lone_and_stacked(tmp_path, raws)
+    assert [r.summary["status"] for r in results] == ["early_stopped"] * 2 + ["completed"] * 2
+    assert kept == [[2, 3]]
+
+
 def test_a_diverging_member_ends_while_the_others_go_on(tmp_path):
     raws = [config("lessons/learning_rate.yaml", **{"optimizer.lr": lr, "train.epochs": 150})
             for lr in (0.1, 2.0, 0.5)]
