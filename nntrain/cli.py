@@ -377,9 +377,7 @@ def compare(
     if not as_json:
         typer.echo(str(folder))
     if failed:
-        for line in failures(folder):
-            typer.echo(line, err=True)
-        typer.echo(f"{failed} run(s) failed; see results.csv", err=True)
+        typer.echo("\n".join(failures(folder, failed)), err=True)
         raise typer.Exit(1)
 
 

@@ -777,16 +777,18 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
     return folder, summary, sum(status == "failed" for status in statuses.values())
 
 
-def failures(folder: Path, most: int = 5) -> list[str]:
-    """compare's stderr lines for its failed runs: 'failed: RUN: ERROR' (the error its
-    summary.json records), the first ``most`` of them, then how many more."""
+def failures(folder: Path, count: int, most: int = 5) -> list[str]:
+    """compare's stderr lines for its ``count`` failed runs: 'failed: RUN: ERROR' (the error
+    its summary.json records) for the first ``most`` of them, how many more, and where to
+    look."""
     failed = []
     for run_dir in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
         summary = read_summary(run_dir) or {}
         if summary.get("status") == "failed":
             failed.append(f"failed: {run_dir.name}: {summary.get('error') or 'no error recorded'}")
     more = len(failed) - most
-    return failed[:most] + ([f"... and {more} more"] if more > 0 else [])
+    return failed[:most] + ([f"... and {more} more"] if more > 0 else []) + [
+        f"{count} run(s) failed; see results.csv"]
 
 
 def import_for_results() -> None:

@@ -107,8 +107,8 @@ def test_compare_lists_at_most_five_failed_runs(tmp_path):
     for k in range(7):
         write(tmp_path / f"00{k}-lr=1-seed{k}" / "summary.json",
               json.dumps({"status": "failed" if k else "completed", "error": f"E{k}"}))
-    assert failures(tmp_path) == [f"failed: 00{k}-lr=1-seed{k}: E{k}" for k in range(1, 6)] + [
-        "... and 1 more"]
+    assert failures(tmp_path, 6) == [f"failed: 00{k}-lr=1-seed{k}: E{k}" for k in range(1, 6)] + [
+        "... and 1 more", "6 run(s) failed; see results.csv"]
 
 
 def test_interrupt_then_resume(tmp_path):
