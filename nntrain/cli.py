@@ -817,5 +817,5 @@ def registries_by_kind() -> dict:
 def main() -> None:
     try:
         app()
-    finally:  # the interpreter's exit then skips its collections: 0.13 s once matplotlib is in
+    finally:  # the interpreter's exit then skips its collections (docs/performance.md)
         gc.freeze()

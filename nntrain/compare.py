@@ -41,7 +41,7 @@ from .plots import check_metric
 from .registry import ConfigError, label
 from .results import figure_columns, run_row
 from .runs import (Lock, RunFolder, check_out_dir, claim_out_dir, flatten, new_run_dir,
-                   read_summary, safe_name, write_yaml)
+                   read_summary, safe_name, write_atomic, write_yaml)
 from .signals import StopRequests
 from .loop import Interrupted, train
 from .stack import stack_plan, train_stacked
@@ -312,13 +312,17 @@ def store(folder: Path, result: dict) -> None:
     tmp = folder / f".{result['dir']}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    for name, data in result["files"].items():
-        (tmp / name).write_bytes(data)
-    summary = dict(result["summary"])
-    summary["path"] = str(final)
-    RunFolder(tmp).write_summary(summary)
-    shutil.rmtree(final, ignore_errors=True)  # a failed run's earlier attempt, on resume
-    os.replace(tmp, final)
+    try:
+        for name, data in result["files"].items():
+            (tmp / name).write_bytes(data)
+        summary = dict(result["summary"])
+        summary["path"] = str(final)
+        RunFolder(tmp).write_summary(summary)
+        shutil.rmtree(final, ignore_errors=True)  # a failed run's earlier attempt, on resume
+        os.replace(tmp, final)
+    except BaseException:  # a full disk: no half-written folder is left
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager
@@ -342,39 +346,42 @@ POOL = None  # in a pool worker: its driver's pid and the driver's folder holdin
 STOPPED = None  # in a pool worker: the exit code SIGTERM asked for, once it came
 
 
-def pool_worker(driver: int, pool_folder: str) -> None:
+def setup_worker(driver: int, pool_folder: str) -> None:
     """A pool worker's setup: Ctrl-C is the driver's; SIGTERM (the driver stopping the pool)
     ends the run in hand and removes the worker's temporary folder; and the worker ends when
     its driver is gone, however the driver died (SIGKILL included). The worker's folder,
-    worker-<pid>-*, is made in its driver's ``pool_folder`` (no other compare's)."""
+    worker-<pid>-*, is made in its driver's ``pool_folder`` (no other compare's). The worker
+    starts with SIGINT and SIGTERM blocked (Crew.start): they wait for the handlers."""
     from multiprocessing.util import Finalize
 
     global WORKER_FOLDER, POOL
     POOL = (driver, pool_folder)
-    # a SIGTERM during the setup waits for its handler: the folder is made and its removal
-    # registered, or neither
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    # the folder is made and its removal registered, or neither
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     WORKER_FOLDER = tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=pool_folder)
     Finalize(None, remove_own_folder, exitpriority=100)  # first thing once the worker ends
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, exit_cleanly)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     sys.unraisablehook = quiet_stop
     threading.Thread(target=watch_parent, args=(driver,), daemon=True).start()
 
 
 def worker_main(conn, driver: int, pool_folder: str) -> None:
-    """A pool worker: tasks come down its own pipe one at a time, each task's results go back
-    up it; None (or the driver's end of the pipe closed) ends it."""
-    pool_worker(driver, pool_folder)
+    """A pool worker: tasks come down its own pipe one at a time; it says it took each, then
+    sends the task's results back up; None (or the driver's end of the pipe closed) ends it."""
+    setup_worker(driver, pool_folder)
     while True:
         try:
             task = conn.recv()
-        except EOFError:
+            if task is None:
+                return
+            conn.send(("took", None))
+        except (EOFError, OSError):  # the driver closed its end: it stopped the pool
             return
-        if task is None:
-            return
-        conn.send(execute_task(task))
+        results = execute_task(task)
+        with contextlib.suppress(OSError):  # then the next recv ends it
+            conn.send(("done", results))
 
 
 def remove_own_folder() -> None:
@@ -387,6 +394,8 @@ def remove_own_folder() -> None:
 
 
 def remove_folders() -> None:
+    """The worker's temporary folder, and its driver's once the driver is gone and it is empty
+    (remove_own_folder at exit; watch_parent when the worker must end at once)."""
     shutil.rmtree(WORKER_FOLDER, ignore_errors=True)
     driver, pool_folder = POOL
     if os.getppid() != driver:  # no driver to remove it, and no new worker to start in it
@@ -440,12 +449,13 @@ def lost_result(point: dict, error: str) -> dict:
 
 
 class Worker:
-    """One pool process with a pipe of its own: the driver hands it a task, the task's results
-    come back up the pipe. Workers share no queue and no lock, so one that dies at any moment
-    (SIGKILL, the OOM killer, a crash, idle or busy) holds nothing the others or the driver
-    wait on; the driver sees the death through the process's sentinel and knows the task it
-    held. (multiprocessing.Pool shares two locked queues: a worker killed while waiting for a
-    task kept the queue's lock, and the pool waited for ever.)"""
+    """One pool process with a pipe of its own: the driver hands it a task, it says it took
+    it, and the task's results come back up the pipe. Workers share no queue and no lock, so
+    one that dies at any moment (SIGKILL, the OOM killer, a crash, idle or busy) holds
+    nothing the others or the driver wait on; the driver sees the death through the pipe or
+    the process's sentinel and knows the task it held. (multiprocessing.Pool shares two
+    locked queues: a worker killed while waiting for a task kept the queue's lock, and the
+    pool waited for ever.)"""
 
     def __init__(self, context, pool_folder: str):
         self.conn, end = context.Pipe()
@@ -455,32 +465,28 @@ class Worker:
             self.process.start()
         end.close()
         self.pool_folder = Path(pool_folder)
-        self.task: list[dict] | None = None  # the points in hand
+        self.task: list[dict] | None = None  # the points handed to it and not yet back
+        self.took = False  # it said it took the task: its runs have begun
 
     def give(self, task: list[dict] | None) -> None:
         """Hand it a task (None: its work is done and it ends). A worker that died just now
-        is seen by the driver's next wait (its sentinel), holding the task."""
-        self.task = task
+        is seen by the driver's next wait, holding the task."""
+        self.task, self.took = task, False
         with contextlib.suppress(OSError):  # BrokenPipeError
             self.conn.send(task)
 
-    def results(self) -> list[dict] | None:
-        """Its task's results, once its pipe is readable; None if it died before sending them
-        whole (a result it sent whole before it died is still read)."""
+    def news(self) -> list[dict] | None:
+        """Its task's results once they came whole; [] while they have not; None if it died
+        without sending them (results it sent whole before dying are still read)."""
         try:
-            return self.conn.recv()
+            while self.conn.poll():
+                kind, results = self.conn.recv()
+                if kind == "done":
+                    return results
+                self.took = True
         except (EOFError, OSError):
             return None
-
-    def lost(self) -> list[dict]:
-        """It died holding its task: each point a failed run; its folder (SIGKILL skips its own
-        removal) goes."""
-        self.end(timeout=1.0)  # its pipe broke: it has ended, or is made to
-        pid = self.process.pid
-        for folder in self.pool_folder.glob(f"worker-{pid}-*"):
-            shutil.rmtree(folder, ignore_errors=True)
-        error = f"its worker (pid {pid}) died before the run finished"
-        return [lost_result(point, error) for point in self.task or []]
+        return [] if self.process.is_alive() else None
 
     def stop(self) -> None:
         """SIGTERM: the run in hand unwinds (or, stuck, the worker ends itself 2 s later)."""
@@ -488,65 +494,134 @@ class Worker:
             self.process.terminate()
 
     def end(self, timeout: float = 10.0) -> None:
+        """Wait for it to end (its pipe closed first: one waiting for a task ends at once),
+        then kill it if it has not."""
+        self.conn.close()
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
-        self.conn.close()
+
+
+class Crew:
+    """run_local's workers and the tasks not handed out yet. A worker that dies fails the runs
+    it had taken (said at once on stderr); a task it had not taken yet goes to the next
+    worker. It is replaced while tasks remain, unless workers keep dying before taking any
+    (they cannot start: every task left fails then, not one new process per task)."""
+
+    def __init__(self, context, folder: str, tasks: list[list[dict]]):
+        self.context, self.folder = context, folder
+        self.todo, self.workers = list(tasks), []
+        self.unstarted = 0  # workers in a row that died before taking their task
+
+    def start(self, task: list[dict]) -> None:
+        """A new worker with ``task``. SIGINT and SIGTERM wait while it starts: stopped then,
+        the driver would not know it to stop it; and it inherits them blocked, so a Ctrl-C at
+        the terminal does not reach it while it imports (setup_worker unblocks them)."""
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            self.workers.append(Worker(self.context, self.folder))
+            self.workers[-1].give(task)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    def busy(self) -> list[Worker]:
+        return [w for w in self.workers if w.task is not None]
+
+    def ready(self, wait_s: float) -> list[Worker]:
+        """The busy workers with news (a message, or their end), waiting up to ``wait_s``."""
+        from multiprocessing.connection import wait
+
+        busy = self.busy()
+        ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], wait_s))
+        return [w for w in busy if w.conn in ready or w.process.sentinel in ready]
+
+    def settle(self, worker: Worker, on_result: Callable[[dict], None]) -> None:
+        """Pass on a worker's results, or its death's, and give it (or its replacement) the
+        next task."""
+        results = worker.news()
+        if results == []:
+            return
+        if results is None:
+            results = self.bury(worker)
+        for result in results:
+            worker.task = [p for p in worker.task if p["index"] != result["index"]]
+            on_result(result)
+        if worker in self.workers:
+            worker.give(self.todo.pop(0) if self.todo else None)  # None: it ends
+        elif self.todo:
+            self.start(self.todo.pop(0))
+
+    def bury(self, worker: Worker) -> list[dict]:
+        """A dead worker's runs, as failed results (none when it had not taken its task: the
+        task goes back to the front); its folder (SIGKILL skips its own removal) goes."""
+        worker.end(timeout=1.0)
+        self.workers.remove(worker)
+        pid, code = worker.process.pid, worker.process.exitcode
+        for folder in Path(self.folder).glob(f"worker-{pid}-*"):
+            shutil.rmtree(folder, ignore_errors=True)
+        self.unstarted = 0 if worker.took else self.unstarted + 1
+        if worker.took:
+            error = f"its worker (pid {pid}) died before the run finished"
+        elif self.unstarted < 2:
+            self.todo.insert(0, worker.task)
+            warnings.warn(f"a worker (pid {pid}) died before it took its run(s); another "
+                          "takes them", stacklevel=2)
+            return []
+        else:
+            error = f"the workers die as they start (the last: pid {pid}, exit code {code})"
+            for task in self.todo:
+                worker.task += task
+            self.todo = []
+        warnings.warn(f"{len(worker.task)} run(s) recorded failed: {error}", stacklevel=2)
+        return [lost_result(point, error) for point in worker.task]
+
+    def stop(self, on_stopped: Callable[[dict], None]) -> None:
+        """The driver stops: the runs in hand recorded first (that needs no worker), then every
+        worker stopped and waited for."""
+        for worker in self.workers:
+            for point in worker.task or []:
+                on_stopped(point)
+        for worker in self.workers:
+            worker.stop()
+        for worker in self.workers:
+            worker.end()
 
 
 def run_local(tasks: list[list[dict]], workers: int, on_result: Callable[[dict], None],
               on_stopped: Callable[[dict], None], meanwhile: Callable[[], None] = lambda: None,
-              check: Callable[[], None] = lambda: None) -> None:
+              stop: StopRequests | None = None) -> None:
     """Up to ``workers`` fresh interpreters (spawn) that load NumPy with one BLAS thread, each
-    handed the next task when it is free. A worker that dies fails the points it held (said at
-    once on stderr) and is replaced while tasks remain; the others go on. When the driver is
-    stopped (Ctrl-C, SIGTERM: raised by its handler, or by ``check()``, called every half
-    second) the workers are stopped and their points passed to ``on_stopped``.
+    handed the next task when it is free (Crew). When the driver is stopped (Ctrl-C,
+    SIGTERM: raised by ``stop``'s handler, or by its check(), called every half second) the
+    runs in hand are recorded with ``on_stopped`` and the workers stopped; results are
+    stored, and stopped runs recorded, whole: a second signal waits until they are.
     ``meanwhile()`` is called once the first tasks are handed out."""
     import multiprocessing
-    from multiprocessing.connection import wait
 
-    context = multiprocessing.get_context("spawn")
+    stop = stop or StopRequests(graceful=False)  # not installed: hold and check do nothing
     folder = tempfile.mkdtemp(prefix="nntrain-pool-")  # the workers' folders, and only theirs
-    todo, crew = list(tasks), []
+    crew = Crew(multiprocessing.get_context("spawn"), folder, tasks)
     try:
-        while len(crew) < min(workers, len(todo)):
-            crew.append(Worker(context, folder))
-        for worker in crew:
-            worker.give(todo.pop(0))
+        for _ in range(min(workers, len(tasks))):
+            crew.start(crew.todo.pop(0))
         meanwhile()
-        while busy := [w for w in crew if w.task is not None]:
-            check()
-            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], 0.5))
-            for worker in busy:
-                if worker.conn not in ready and worker.process.sentinel not in ready:
-                    continue
-                results = worker.results() if worker.conn.poll() else None
-                died = results is None
-                if died:
-                    results = worker.lost()
-                    warnings.warn(f"{len(results)} run(s) recorded failed: {results[0]['error']}",
-                                  stacklevel=2)
-                for result in results:  # out of hand first: Ctrl-C while storing it is not
-                    worker.task = [p for p in worker.task if p["index"] != result["index"]]
-                    on_result(result)  # "interrupted"
-                if died:
-                    crew.remove(worker)
-                    if todo:  # its replacement
-                        crew.append(Worker(context, folder))
-                        crew[-1].give(todo.pop(0))
-                else:
-                    worker.give(todo.pop(0) if todo else None)  # None: it ends
-        for worker in crew:
+        while crew.busy():
+            stop.check()
+            for worker in crew.ready(0.5):
+                stop.hold()
+                try:
+                    crew.settle(worker, on_result)
+                finally:
+                    stop.release()
+        for worker in crew.workers:
             worker.end()
     except BaseException:
-        for worker in crew:
-            worker.stop()
-        for worker in crew:
-            worker.end()
-            for point in worker.task or []:
-                on_stopped(point)
+        stop.hold()
+        try:
+            crew.stop(on_stopped)
+        finally:
+            stop.release()  # a second stop meanwhile is raised now
         raise
     finally:  # also what a killed worker left
         shutil.rmtree(folder, ignore_errors=True)
@@ -643,9 +718,9 @@ def write_results(folder: Path, sweep: Sweep, points: list[dict], metric: str = 
     for column in ("seed", "epochs", "best_epoch", "epochs_to_target"):
         if column in results:  # whole numbers, blank where missing (not 97.0 and NaN)
             results[column] = results[column].astype("Int64")
-    results.to_csv(folder / "results.csv", index=False)
+    write_atomic(folder / "results.csv", results.to_csv(index=False))
     summary = variant_summary(results, keys, [f for f in figures if f != "best_epoch"])
-    summary.to_csv(folder / "summary.csv", index=False)
+    write_atomic(folder / "summary.csv", summary.to_csv(index=False))
     ran = [folder / p["dir"] for p in points if (folder / p["dir"] / RunFolder.METRICS).is_file()]
     if ran:
         from .plots import plot_runs
@@ -764,7 +839,7 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
             tasks = make_tasks(todo, workers)
             if tasks and client is None:
                 run_local(tasks, min(workers, len(tasks)), on_result, on_stopped, prefetch.start,
-                          stop.check)
+                          stop)
             elif tasks:
                 prefetch.start()
                 run_dask(tasks, client, on_result)

@@ -263,19 +263,73 @@ def test_a_worker_killed_in_a_lone_run_fails_that_run_and_the_others_go_on(tmp_p
     assert list(scratch.iterdir()) == []
 
 
-def test_a_worker_killed_as_it_starts_fails_its_task_and_a_new_one_takes_the_rest(tmp_path):
-    """SIGKILL of a worker while it is still importing (its task is in its pipe): that task's
-    run fails, a new worker trains the runs left, and compare ends."""
+def test_a_worker_killed_before_it_takes_its_run_leaves_it_to_another(tmp_path):
+    """SIGKILL of a worker while it is still importing (its task waits in its pipe): the run
+    had not begun, so a new worker trains it, and compare ends with every run completed."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     proc = start_xor_compare(tmp_path, scratch, 300, "--seeds", "4", "--no-stack")
     assert wait_until(lambda: pool_workers(proc.pid), every=0.005)
     pid = pool_workers(proc.pid)[0]
     os.kill(pid, signal.SIGKILL)
-    statuses, stderr = after_a_worker_died(tmp_path, proc, pid)
-    assert sorted(statuses.values()) == ["completed"] * 3 + ["failed"], statuses
-    assert f"warning: 1 run(s) recorded failed: its worker (pid {pid}) died" in stderr
+    stderr = ended_or_dumped(proc, timeout=120)
+    assert proc.returncode == 0, stderr
+    assert f"warning: a worker (pid {pid}) died before it took its run(s); another takes them" \
+        in stderr
+    assert [r["status"] for r in read(tmp_path / "c" / "results.csv")] == ["completed"] * 4
     assert list(scratch.iterdir()) == []
+
+
+def test_workers_that_die_as_they_start_fail_the_sweep_once_not_one_process_per_run(
+        tmp_path, monkeypatch):
+    """Workers that cannot start (here every new interpreter exits at once): after two in a row
+    died before taking a run, every run left fails with one reason, instead of a new process
+    tried for each of them."""
+    from nntrain import compare as compare_module
+
+    write(tmp_path / "site" / "sitecustomize.py",
+          "import os, sys\nif os.environ.get('NNTRAIN_TEST_DIE') and '--multiprocessing-fork' "
+          "in sys.argv:\n    os._exit(3)\n")  # a pool worker, not the resource tracker
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path / "site"),
+                                                      os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("NNTRAIN_TEST_DIE", "1")
+    started = []
+    worker = compare_module.Worker
+    monkeypatch.setattr(compare_module, "Worker", lambda *a: started.append(1) or worker(*a))
+    points = [{"index": i, "dir": f"r{i}", "config": {}} for i in range(6)]
+    results = []
+    with pytest.warns(UserWarning) as said:
+        compare_module.run_local([[p] for p in points], 2, results.append, results.append)
+    assert any("die as they start" in str(w.message) for w in said)
+    assert sorted(r["index"] for r in results) == list(range(6))
+    assert {r["summary"]["status"] for r in results} == {"failed"}
+    assert "exit code 3" in results[-1]["error"] and len(started) <= 3
+
+
+def test_a_second_stop_while_the_first_is_handled_records_every_run_first(tmp_path):
+    """Ctrl-C, then another while compare records the runs in hand and stops its workers: every
+    run in hand is still recorded stopped, every worker has ended, and the second stop is
+    raised once that is done."""
+    from nntrain import compare as compare_module
+    from nntrain.signals import StopRequests
+
+    points = compare_module.validate(compare_module.make_sweep(
+        CONFIGS / "xor.yaml", ["train.epochs=1000000"], None, "2", None), [])
+    stopped = []
+
+    def on_stopped(point):
+        if not stopped:
+            signal.raise_signal(signal.SIGINT)  # the second Ctrl-C, while the first is handled
+        stopped.append(point)
+
+    with StopRequests(graceful=False) as stop:
+        with pytest.raises(KeyboardInterrupt) as raised:
+            compare_module.run_local([[p] for p in points], 2, stopped.append, on_stopped,
+                                     meanwhile=lambda: signal.raise_signal(signal.SIGINT),
+                                     stop=stop)
+    assert stopped == points
+    assert raised.value.__context__ is not None  # the second, raised over the first
+    assert pool_workers(os.getpid()) == []
 
 
 def test_workers_share_no_lock_a_killed_one_could_keep(monkeypatch):
@@ -437,7 +491,7 @@ class Quitter(Activation):
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc's thread status")
 def test_a_workers_parent_watcher_leaves_its_signals_to_the_main_thread():
-    """pool.terminate's SIGTERM must reach the worker's main thread: delivered to the watcher
+    """The driver's SIGTERM must reach the worker's main thread: delivered to the watcher
     thread instead, it would not interrupt the main thread's write of a result nobody reads
     any more, and the worker and the driver joining it would wait for ever (seen once under
     load). The watcher thread blocks SIGINT and SIGTERM, so the kernel picks the main one."""
@@ -467,7 +521,7 @@ class Slow:
         print("finalizing", flush=True)
         time.sleep(60)  # SIGTERM's WorkerStopped is raised here, and dropped
 
-compare.pool_worker(os.getppid(), {str(tmp_path)!r})
+compare.setup_worker(os.getppid(), {str(tmp_path)!r})
 print(compare.WORKER_FOLDER, flush=True)
 Slow()
 time.sleep(60)
@@ -506,6 +560,6 @@ def test_a_sweeps_stop_dropped_in_a_finalizer_is_raised_again_while_the_driver_w
     with StopRequests(graceful=False) as stop:
         with pytest.raises(Terminated):
             compare_module.run_local([[point]], 1, stopped.append, stopped.append,
-                                     meanwhile=Finalized, check=stop.check)
+                                     meanwhile=Finalized, stop=stop)
     assert [type(err) for err in dropped] == [Terminated]
     assert stopped == [point]  # recorded stopped, not a result
