@@ -325,12 +325,15 @@ def store(folder: Path, result: dict) -> None:
         raise
 
 
+ONE_BLAS_THREAD = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"),
+                                "1")
+
+
 @contextlib.contextmanager
 def one_blas_thread():
     """Workers use one BLAS thread each: N workers on N cores, not N x N threads."""
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    saved = {n: os.environ.get(n) for n in names}
-    os.environ.update({n: "1" for n in names})
+    saved = {n: os.environ.get(n) for n in ONE_BLAS_THREAD}
+    os.environ.update(ONE_BLAS_THREAD)
     try:
         yield
     finally:
@@ -350,8 +353,7 @@ def setup_worker(driver: int, pool_folder: str) -> None:
     """A pool worker's setup: Ctrl-C is the driver's; SIGTERM (the driver stopping the pool)
     ends the run in hand and removes the worker's temporary folder; and the worker ends when
     its driver is gone, however the driver died (SIGKILL included). The worker's folder,
-    worker-<pid>-*, is made in its driver's ``pool_folder`` (no other compare's). The worker
-    starts with SIGINT and SIGTERM blocked (Crew.start): they wait for the handlers."""
+    worker-<pid>-*, is made in its driver's ``pool_folder`` (no other compare's)."""
     from multiprocessing.util import Finalize
 
     global WORKER_FOLDER, POOL
@@ -367,9 +369,18 @@ def setup_worker(driver: int, pool_folder: str) -> None:
     threading.Thread(target=watch_parent, args=(driver,), daemon=True).start()
 
 
-def worker_main(conn, driver: int, pool_folder: str) -> None:
-    """A pool worker: tasks come down its own pipe one at a time; it says it took each, then
-    sends the task's results back up; None (or the driver's end of the pipe closed) ends it."""
+WORKER_FD = 3  # a pool worker's end of its pipe to the driver
+WORKER_COMMAND = "from nntrain.compare import worker_main; worker_main()"
+
+
+def worker_main() -> None:
+    """A pool worker (``python -c WORKER_COMMAND DRIVER_PID POOL_FOLDER``): tasks come down its
+    pipe one at a time; it says it took each, then sends the task's results back up; None
+    (or the driver's end of the pipe closed) ends it."""
+    from multiprocessing.connection import Connection
+
+    os.set_inheritable(WORKER_FD, False)  # no process a run starts keeps the pipe open
+    conn, driver, pool_folder = Connection(WORKER_FD), int(sys.argv[1]), sys.argv[2]
     setup_worker(driver, pool_folder)
     while True:
         try:
@@ -449,28 +460,38 @@ def lost_result(point: dict, error: str) -> dict:
 
 
 class Worker:
-    """One pool process with a pipe of its own: the driver hands it a task, it says it took
-    it, and the task's results come back up the pipe. Workers share no queue and no lock, so
-    one that dies at any moment (SIGKILL, the OOM killer, a crash, idle or busy) holds
-    nothing the others or the driver wait on; the driver sees the death through the pipe or
-    the process's sentinel and knows the task it held. (multiprocessing.Pool shares two
-    locked queues: a worker killed while waiting for a task kept the queue's lock, and the
-    pool waited for ever.)"""
+    """One pool process (a fresh interpreter, os.posix_spawn) with a pipe of its own: the driver
+    hands it a task, it says it took it, and the task's results come back up the pipe.
 
-    def __init__(self, context, pool_folder: str):
-        self.conn, end = context.Pipe()
-        self.process = context.Process(target=worker_main, daemon=True,
-                                       args=(end, os.getpid(), pool_folder))
-        with one_blas_thread():  # the worker starts here and inherits it
-            self.process.start()
-        end.close()
-        self.pool_folder = Path(pool_folder)
+    Workers share no queue and no lock, so one that dies at any moment (SIGKILL, the OOM
+    killer, a crash, idle or busy) holds nothing the others or the driver wait on; its pipe
+    closes, and the driver knows the task it held. (multiprocessing.Pool shares two locked
+    queues: a worker killed while waiting for a task kept the queue's lock, and the pool
+    waited for ever.) It starts with SIGINT and SIGTERM blocked until setup_worker has its
+    handlers: a terminal's Ctrl-C, which reaches the whole process group, is the driver's
+    alone, not a traceback out of a worker's imports; a SIGTERM waits for its handler."""
+
+    def __init__(self, pool_folder: str):
+        from multiprocessing.connection import Pipe
+
+        self.conn, end = Pipe()
+        env = {**os.environ, **ONE_BLAS_THREAD,  # and the driver's imports: sys.path
+               "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
+        try:
+            self.pid = os.posix_spawn(
+                sys.executable, [sys.executable, "-c", WORKER_COMMAND, str(os.getpid()),
+                                 pool_folder], env,
+                file_actions=[(os.POSIX_SPAWN_DUP2, end.fileno(), WORKER_FD)],
+                setsigmask={signal.SIGINT, signal.SIGTERM})
+        finally:
+            end.close()
+        self.exitcode: int | None = None  # once it has ended and been reaped
         self.task: list[dict] | None = None  # the points handed to it and not yet back
         self.took = False  # it said it took the task: its runs have begun
 
     def give(self, task: list[dict] | None) -> None:
         """Hand it a task (None: its work is done and it ends). A worker that died just now
-        is seen by the driver's next wait, holding the task."""
+        is seen by the driver's next wait (its pipe's end), holding the task."""
         self.task, self.took = task, False
         with contextlib.suppress(OSError):  # BrokenPipeError
             self.conn.send(task)
@@ -486,21 +507,31 @@ class Worker:
                 self.took = True
         except (EOFError, OSError):
             return None
-        return [] if self.process.is_alive() else None
+        return []
+
+    def alive(self) -> bool:
+        """Not ended (once ended it is reaped, and its pid is never signalled again)."""
+        if self.exitcode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.exitcode = os.waitstatus_to_exitcode(status)
+        return self.exitcode is None
 
     def stop(self) -> None:
         """SIGTERM: the run in hand unwinds (or, stuck, the worker ends itself 2 s later)."""
-        if self.process.is_alive():
-            self.process.terminate()
+        if self.alive():
+            os.kill(self.pid, signal.SIGTERM)
 
     def end(self, timeout: float = 10.0) -> None:
         """Wait for it to end (its pipe closed first: one waiting for a task ends at once),
         then kill it if it has not."""
         self.conn.close()
-        self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+            self.exitcode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
 
 
 class Crew:
@@ -509,18 +540,17 @@ class Crew:
     worker. It is replaced while tasks remain, unless workers keep dying before taking any
     (they cannot start: every task left fails then, not one new process per task)."""
 
-    def __init__(self, context, folder: str, tasks: list[list[dict]]):
-        self.context, self.folder = context, folder
+    def __init__(self, folder: str, tasks: list[list[dict]]):
+        self.folder = folder
         self.todo, self.workers = list(tasks), []
         self.unstarted = 0  # workers in a row that died before taking their task
 
     def start(self, task: list[dict]) -> None:
-        """A new worker with ``task``. SIGINT and SIGTERM wait while it starts: stopped then,
-        the driver would not know it to stop it; and it inherits them blocked, so a Ctrl-C at
-        the terminal does not reach it while it imports (setup_worker unblocks them)."""
+        """A new worker with ``task``; SIGINT and SIGTERM wait while it starts (stopped then,
+        the driver would not know it to stop it)."""
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
-            self.workers.append(Worker(self.context, self.folder))
+            self.workers.append(Worker(self.folder))
             self.workers[-1].give(task)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
@@ -533,8 +563,8 @@ class Crew:
         from multiprocessing.connection import wait
 
         busy = self.busy()
-        ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], wait_s))
-        return [w for w in busy if w.conn in ready or w.process.sentinel in ready]
+        ready = set(wait([w.conn for w in busy], wait_s))
+        return [w for w in busy if w.conn in ready]
 
     def settle(self, worker: Worker, on_result: Callable[[dict], None]) -> None:
         """Pass on a worker's results, or its death's, and give it (or its replacement) the
@@ -557,7 +587,7 @@ class Crew:
         task goes back to the front); its folder (SIGKILL skips its own removal) goes."""
         worker.end(timeout=1.0)
         self.workers.remove(worker)
-        pid, code = worker.process.pid, worker.process.exitcode
+        pid, code = worker.pid, worker.exitcode
         for folder in Path(self.folder).glob(f"worker-{pid}-*"):
             shutil.rmtree(folder, ignore_errors=True)
         self.unstarted = 0 if worker.took else self.unstarted + 1
@@ -591,17 +621,15 @@ class Crew:
 def run_local(tasks: list[list[dict]], workers: int, on_result: Callable[[dict], None],
               on_stopped: Callable[[dict], None], meanwhile: Callable[[], None] = lambda: None,
               stop: StopRequests | None = None) -> None:
-    """Up to ``workers`` fresh interpreters (spawn) that load NumPy with one BLAS thread, each
-    handed the next task when it is free (Crew). When the driver is stopped (Ctrl-C,
+    """Up to ``workers`` fresh interpreters that load NumPy with one BLAS thread, each handed
+    the next task when it is free (Crew). When the driver is stopped (Ctrl-C,
     SIGTERM: raised by ``stop``'s handler, or by its check(), called every half second) the
     runs in hand are recorded with ``on_stopped`` and the workers stopped; results are
     stored, and stopped runs recorded, whole: a second signal waits until they are.
     ``meanwhile()`` is called once the first tasks are handed out."""
-    import multiprocessing
-
     stop = stop or StopRequests(graceful=False)  # not installed: hold and check do nothing
     folder = tempfile.mkdtemp(prefix="nntrain-pool-")  # the workers' folders, and only theirs
-    crew = Crew(multiprocessing.get_context("spawn"), folder, tasks)
+    crew = Crew(folder, tasks)
     try:
         for _ in range(min(workers, len(tasks))):
             crew.start(crew.todo.pop(0))
@@ -834,8 +862,8 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
     # pandas and matplotlib imported while the workers train, once they have started (the
     # import holds the GIL the pool's start needs)
     prefetch = threading.Thread(target=import_for_results, daemon=True)
-    try:
-        with StopRequests(graceful=False) as stop:  # SIGTERM stops the sweep as Ctrl-C does
+    with StopRequests(graceful=False) as stop:  # SIGTERM stops the sweep as Ctrl-C does
+        try:
             tasks = make_tasks(todo, workers)
             if tasks and client is None:
                 run_local(tasks, min(workers, len(tasks)), on_result, on_stopped, prefetch.start,
@@ -843,12 +871,16 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
             elif tasks:
                 prefetch.start()
                 run_dask(tasks, client, on_result)
-    finally:
-        if progress:
-            progress.stop()
-        if prefetch.is_alive():
-            prefetch.join()
-        summary = write_results(folder, sweep, points, metric)  # also after Ctrl-C: what finished
+        finally:
+            if progress:
+                progress.stop()
+            if prefetch.is_alive():
+                prefetch.join()
+            stop.hold()  # also after Ctrl-C, what finished: written whole, a stop waits
+            try:
+                summary = write_results(folder, sweep, points, metric)
+            finally:
+                stop.release()
     return folder, summary, sum(status == "failed" for status in statuses.values())
 
 

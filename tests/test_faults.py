@@ -104,14 +104,14 @@ def start_compare(tmp_path, folder, workers=2, epochs=400, extra_env=None):
 
 
 def pool_workers(driver: int) -> list[int]:
-    """The driver's pool workers (spawned interpreters running multiprocessing's main)."""
+    """The driver's pool workers (fresh interpreters running compare.worker_main)."""
     found = []
     for pid in children(driver):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"multiprocessing" in cmdline and b"resource_tracker" not in cmdline:
+        if b"nntrain.compare import worker_main" in cmdline:
             found.append(pid)
     return found
 
@@ -122,7 +122,7 @@ def test_workers_end_when_compare_is_killed(tmp_path, sig):
     scratch.mkdir()
     proc = start_compare(tmp_path, tmp_path / "c", epochs=100000, extra_env={"TMPDIR": str(scratch)})
     assert wait_until(lambda: len(pool_workers(proc.pid)) == 2)
-    family = children(proc.pid)  # the workers and multiprocessing's resource tracker
+    family = children(proc.pid)  # the workers
     time.sleep(1.0)  # the workers are training
     proc.send_signal(sig)
     proc.wait(timeout=30)
@@ -282,17 +282,12 @@ def test_a_worker_killed_before_it_takes_its_run_leaves_it_to_another(tmp_path):
 
 def test_workers_that_die_as_they_start_fail_the_sweep_once_not_one_process_per_run(
         tmp_path, monkeypatch):
-    """Workers that cannot start (here every new interpreter exits at once): after two in a row
+    """Workers that cannot start (here every one exits at once): after two in a row
     died before taking a run, every run left fails with one reason, instead of a new process
     tried for each of them."""
     from nntrain import compare as compare_module
 
-    write(tmp_path / "site" / "sitecustomize.py",
-          "import os, sys\nif os.environ.get('NNTRAIN_TEST_DIE') and '--multiprocessing-fork' "
-          "in sys.argv:\n    os._exit(3)\n")  # a pool worker, not the resource tracker
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path / "site"),
-                                                      os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.setenv("NNTRAIN_TEST_DIE", "1")
+    monkeypatch.setattr(compare_module, "WORKER_COMMAND", "import os; os._exit(3)")
     started = []
     worker = compare_module.Worker
     monkeypatch.setattr(compare_module, "Worker", lambda *a: started.append(1) or worker(*a))
@@ -563,3 +558,42 @@ def test_a_sweeps_stop_dropped_in_a_finalizer_is_raised_again_while_the_driver_w
                                      meanwhile=Finalized, stop=stop)
     assert [type(err) for err in dropped] == [Terminated]
     assert stopped == [point]  # recorded stopped, not a result
+
+
+def test_ctrl_c_at_the_terminal_while_workers_start_is_the_drivers_alone(tmp_path):
+    """A terminal's Ctrl-C reaches the whole process group. Workers start with SIGINT ignored
+    (an ignored signal stays so across exec), so one still importing prints no
+    KeyboardInterrupt traceback: only the driver's one line."""
+    for attempt in range(3):
+        folder = tmp_path / f"c{attempt}"
+        proc = subprocess.Popen(NNTRAIN + ["compare", str(CONFIGS / "xor.yaml"), "--seeds", "4",
+                                           "--no-stack", "--workers", "2", "train.epochs=100000",
+                                           "--out", str(folder)],
+                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        assert wait_until(lambda: pool_workers(proc.pid), every=0.002)
+        time.sleep(0.05 * attempt)  # the workers are importing
+        os.killpg(proc.pid, signal.SIGINT)
+        stderr = ended_or_dumped(proc, timeout=60)
+        assert proc.returncode == 130, stderr
+        assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+        assert "Fatal Python error" not in stderr, stderr
+
+
+def test_a_stop_while_the_results_are_written_waits_until_they_are(tmp_path, monkeypatch):
+    """Ctrl-C while results.csv, summary.csv and loss.png are written: they are written whole,
+    then the stop ends the command (exit 130)."""
+    from nntrain import compare as compare_module
+
+    write_results = compare_module.write_results
+
+    def interrupted(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return write_results(*args, **kwargs)
+
+    monkeypatch.setattr(compare_module, "write_results", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        compare(CONFIGS / "xor.yaml", ["train.epochs=5"], seeds="2", workers=1,
+                out=tmp_path / "c")
+    assert {p.name for p in (tmp_path / "c").iterdir()} >= {"results.csv", "summary.csv",
+                                                            "loss.png"}
