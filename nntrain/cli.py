@@ -65,8 +65,8 @@ def errors_handled():
         raise typer.Exit(EXIT_CODES[err.signal]) from None
     except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM outside a run (compare's driver)
         folder = getattr(err, "folder", None)  # a sweep's, once it has one
-        typer.echo(f"interrupted: the runs finished so far are in {folder}; --resume {folder} "
-                   "goes on" if folder else "interrupted", err=True)
+        typer.echo(f"interrupted: the runs finished so far are in {folder}; the same command "
+                   f"with --resume {folder} goes on" if folder else "interrupted", err=True)
         raise typer.Exit(EXIT_CODES[signal_name(err)]) from None
     except raised_by("runs", "WriteError") as err:  # a full disk: the run recorded as failed
         typer.echo(f"error: {err}", err=True)

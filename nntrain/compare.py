@@ -293,14 +293,18 @@ def make_tasks(points: list[dict], workers: int) -> list[list[dict]]:
     return tasks
 
 
-def stack_notes(points: list[dict]) -> list[str]:
-    """compare --verbose's lines: how the runs were grouped, and why a run goes alone."""
+def stack_notes(points: list[dict], workers: int) -> list[str]:
+    """compare --verbose's lines: how the runs were grouped and split between the workers,
+    and why a run goes alone."""
     if not any("stack" in p for p in points):
         return ["--no-stack: one run per variant"]
     stacks, alone = stack_groups(points)
     stacked = sum(map(len, stacks))
+    split = [len(task) for task in make_tasks(points, workers) if len(task) > 1]
     lines = [f"stacked: {stacked} of {len(points)} runs, in {len(stacks)} "
-             f"group{'s' * (len(stacks) != 1)} of one computation's shape" if stacks else
+             f"group{'s' * (len(stacks) != 1)} of one computation's shape, trained as "
+             f"{len(split)} stack{'s' * (len(split) != 1)} of "
+             f"{' or '.join(map(str, sorted(set(split))))} members" if stacks else
              f"stacked: none of the {len(points)} runs; each goes alone"]
     return lines + [f"alone: {p['dir']}: {p.get('alone') or 'no other run has its shapes'}"
                     for p in alone]
@@ -559,9 +563,13 @@ class Crew:
         return [w for w in self.workers if w.task is not None]
 
     def ready(self, wait_s: float) -> list[Worker]:
-        """The busy workers with news (a message, or their end), waiting up to ``wait_s``."""
+        """The busy workers with news (a message, or their end), waiting up to ``wait_s``; the
+        workers that ended with no task left are reaped (no zombie until the sweep ends)."""
         from multiprocessing.connection import wait
 
+        for worker in self.workers:
+            if worker.task is None:
+                worker.alive()
         busy = self.busy()
         ready = set(wait([w.conn for w in busy], wait_s))
         return [w for w in busy if w.conn in ready]
@@ -803,7 +811,7 @@ def compare(config: str | Path, overrides: list[str] = (), *, initializers: list
     if not stack:
         points = [{k: v for k, v in point.items() if k not in ("stack", "alone")}
                   for point in points]
-    for line in stack_notes(points) if notes else ():
+    for line in stack_notes(points, workers) if notes else ():
         notes(line)
     with contextlib.ExitStack() as context:
         client = (context.enter_context(dask_client(workers, address, connect_timeout))
@@ -819,9 +827,10 @@ def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, pr
         saved = folder / "sweep.yaml"
         if not saved.is_file():
             raise ConfigError("has no sweep.yaml: not a compare folder", f"--resume {folder}")
-        if read_yaml(saved) != json.loads(json.dumps(sweep.to_dict())):
-            raise ConfigError("this config and these settings are not the sweep saved there",
-                              f"--resume {folder}")
+        differs = first_difference(read_yaml(saved), json.loads(json.dumps(sweep.to_dict())))
+        if differs:
+            raise ConfigError("this config and these settings are not the sweep saved there "
+                              f"({differs}): give the command that made it", f"--resume {folder}")
         adopt_legacy_dirs(folder, points)
     elif out is not None:
         folder = claim_out_dir(check_out_dir(out))
@@ -836,6 +845,20 @@ def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, pr
         raise
     finally:
         lock.release()
+
+
+def first_difference(saved, given, key: str = "") -> str | None:
+    """Where a sweep differs from the one saved: '<key>: saved <a>, given <b>'; None if equal."""
+    if isinstance(saved, dict) and isinstance(given, dict):
+        for name in [*saved, *(k for k in given if k not in saved)]:
+            found = first_difference(saved.get(name), given.get(name),
+                                     f"{key}.{name}" if key else str(name))
+            if found:
+                return found
+        return None
+    if saved != given:
+        return f"{key or 'the sweep'}: saved {json.dumps(saved)}, given {json.dumps(given)}"
+    return None
 
 
 def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, client, progress,

@@ -146,7 +146,9 @@ def test_interrupt_then_resume(tmp_path):
 
     mismatch = subprocess.run(args[:5] + ["optimizer.lr=0.5,0.6", "--resume", str(folder)],
                               cwd=tmp_path, capture_output=True, text=True)
-    assert mismatch.returncode == 2 and "not the sweep saved there" in mismatch.stderr
+    assert mismatch.returncode == 2, mismatch.stderr
+    assert ("not the sweep saved there (axes.optimizer.lr: saved [0.01, 0.02, 0.03], given "
+            "[0.5, 0.6]): give the command that made it") in mismatch.stderr  # the first that differs
 
 
 def test_shell_sweep_then_report(tmp_path):

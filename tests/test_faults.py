@@ -144,7 +144,8 @@ def test_stopping_compare_records_runs_in_flight_and_resume_redoes_them(tmp_path
     assert proc.returncode == code, stderr
     assert "Traceback" not in stderr and "KeyError" not in stderr
     # one line says where the finished runs are and how to go on
-    assert f"the runs finished so far are in {folder}; --resume {folder} goes on" in stderr
+    assert (f"the runs finished so far are in {folder}; the same command with --resume {folder} "
+            "goes on") in stderr
     rows = read(folder / "results.csv")
     statuses = [r["status"] for r in rows]
     assert "completed" in statuses and "interrupted" in statuses, statuses
@@ -237,7 +238,8 @@ def test_a_worker_killed_in_a_stack_fails_its_members_and_the_sweep_ends(tmp_pat
     proc = start_xor_compare(tmp_path, scratch, 30000, "--seeds", "8")
     pid = kill_a_worker_in_flight(proc, scratch, 30000)
     statuses, stderr = after_a_worker_died(tmp_path, proc, pid)
-    assert "stacked: 8 of 8 runs, in 1 group" in stderr
+    assert ("stacked: 8 of 8 runs, in 1 group of one computation's shape, trained as 2 stacks "
+            "of 4 members") in stderr
     assert sorted(statuses.values()) == ["completed"] * 4 + ["failed"] * 4, statuses
     assert list(scratch.iterdir()) == []  # the dead worker's folder too
 
