@@ -480,10 +480,11 @@ class Worker:
 
         self.conn, end = Pipe()
         env = {**os.environ, **ONE_BLAS_THREAD,  # and the driver's imports: sys.path
-               "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
+               "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path
+                                             if isinstance(p, str) and os.pathsep not in p)}
         try:
             self.pid = os.posix_spawn(
-                sys.executable, [sys.executable, "-c", WORKER_COMMAND, str(os.getpid()),
+                sys.executable, [sys.executable, "-P", "-c", WORKER_COMMAND, str(os.getpid()),
                                  pool_folder], env,
                 file_actions=[(os.POSIX_SPAWN_DUP2, end.fileno(), WORKER_FD)],
                 setsigmask={signal.SIGINT, signal.SIGTERM})
@@ -511,12 +512,15 @@ class Worker:
                 self.took = True
         except (EOFError, OSError):
             return None
-        return []
+        return [] if self.alive() else None  # its pipe may outlive it (a process a run forked)
 
     def alive(self) -> bool:
         """Not ended (once ended it is reaped, and its pid is never signalled again)."""
         if self.exitcode is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped already
+                pid, status = self.pid, 0
             if pid:
                 self.exitcode = os.waitstatus_to_exitcode(status)
         return self.exitcode is None
@@ -550,8 +554,9 @@ class Crew:
         self.unstarted = 0  # workers in a row that died before taking their task
 
     def start(self, task: list[dict]) -> None:
-        """A new worker with ``task``; SIGINT and SIGTERM wait while it starts (stopped then,
-        the driver would not know it to stop it)."""
+        """A new worker with ``task``. Its caller holds the stops (a worker half started would
+        not be stopped); the signals are blocked here for the new process's sake, which
+        starts with them blocked (Worker)."""
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             self.workers.append(Worker(self.folder))
@@ -563,7 +568,8 @@ class Crew:
         return [w for w in self.workers if w.task is not None]
 
     def ready(self, wait_s: float) -> list[Worker]:
-        """The busy workers with news (a message, or their end), waiting up to ``wait_s``; the
+        """The busy workers with news (a message, or their end: a closed pipe, or a process
+        gone while a process it forked keeps the pipe open), waiting up to ``wait_s``; the
         workers that ended with no task left are reaped (no zombie until the sweep ends)."""
         from multiprocessing.connection import wait
 
@@ -572,12 +578,14 @@ class Crew:
                 worker.alive()
         busy = self.busy()
         ready = set(wait([w.conn for w in busy], wait_s))
-        return [w for w in busy if w.conn in ready]
+        return [w for w in busy if w.conn in ready or not w.alive()]
 
     def settle(self, worker: Worker, on_result: Callable[[dict], None]) -> None:
         """Pass on a worker's results, or its death's, and give it (or its replacement) the
         next task."""
         results = worker.news()
+        if worker.took:
+            self.unstarted = 0
         if results == []:
             return
         if results is None:
@@ -598,7 +606,7 @@ class Crew:
         pid, code = worker.pid, worker.exitcode
         for folder in Path(self.folder).glob(f"worker-{pid}-*"):
             shutil.rmtree(folder, ignore_errors=True)
-        self.unstarted = 0 if worker.took else self.unstarted + 1
+        self.unstarted += not worker.took
         if worker.took:
             error = f"its worker (pid {pid}) died before the run finished"
         elif self.unstarted < 2:
@@ -617,13 +625,15 @@ class Crew:
     def stop(self, on_stopped: Callable[[dict], None]) -> None:
         """The driver stops: the runs in hand recorded first (that needs no worker), then every
         worker stopped and waited for."""
-        for worker in self.workers:
-            for point in worker.task or []:
-                on_stopped(point)
-        for worker in self.workers:
-            worker.stop()
-        for worker in self.workers:
-            worker.end()
+        try:
+            for worker in self.workers:
+                for point in worker.task or []:
+                    on_stopped(point)
+        finally:
+            for worker in self.workers:
+                worker.stop()
+            for worker in self.workers:
+                worker.end()
 
 
 def run_local(tasks: list[list[dict]], workers: int, on_result: Callable[[dict], None],
@@ -639,8 +649,12 @@ def run_local(tasks: list[list[dict]], workers: int, on_result: Callable[[dict],
     folder = tempfile.mkdtemp(prefix="nntrain-pool-")  # the workers' folders, and only theirs
     crew = Crew(folder, tasks)
     try:
-        for _ in range(min(workers, len(tasks))):
-            crew.start(crew.todo.pop(0))
+        stop.hold()
+        try:
+            for _ in range(min(workers, len(tasks))):
+                crew.start(crew.todo.pop(0))
+        finally:
+            stop.release()
         meanwhile()
         while crew.busy():
             stop.check()
@@ -895,12 +909,12 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
                 prefetch.start()
                 run_dask(tasks, client, on_result)
         finally:
-            if progress:
-                progress.stop()
-            if prefetch.is_alive():
-                prefetch.join()
             stop.hold()  # also after Ctrl-C, what finished: written whole, a stop waits
             try:
+                if progress:
+                    progress.stop()
+                if prefetch.is_alive():
+                    prefetch.join()
                 summary = write_results(folder, sweep, points, metric)
             finally:
                 stop.release()

@@ -3,6 +3,7 @@ a compare's pool worker killed, SIGTERM, a full disk, Ctrl-C of compare, a port 
 Dask scheduler, and Dask workers that do not share the driver's folder. The race and orphan
 tests use real processes."""
 
+import contextlib
 import csv
 import errno
 import http.server
@@ -563,9 +564,9 @@ def test_a_sweeps_stop_dropped_in_a_finalizer_is_raised_again_while_the_driver_w
 
 
 def test_ctrl_c_at_the_terminal_while_workers_start_is_the_drivers_alone(tmp_path):
-    """A terminal's Ctrl-C reaches the whole process group. Workers start with SIGINT ignored
-    (an ignored signal stays so across exec), so one still importing prints no
-    KeyboardInterrupt traceback: only the driver's one line."""
+    """A terminal's Ctrl-C reaches the whole process group. Workers start with SIGINT blocked
+    (os.posix_spawn's signal mask) until their handlers are in place, so one still importing
+    prints no KeyboardInterrupt traceback: only the driver's one line."""
     for attempt in range(3):
         folder = tmp_path / f"c{attempt}"
         proc = subprocess.Popen(NNTRAIN + ["compare", str(CONFIGS / "xor.yaml"), "--seeds", "4",
@@ -599,3 +600,40 @@ def test_a_stop_while_the_results_are_written_waits_until_they_are(tmp_path, mon
                 out=tmp_path / "c")
     assert {p.name for p in (tmp_path / "c").iterdir()} >= {"results.csv", "summary.csv",
                                                             "loss.png"}
+
+
+def test_a_worker_that_dies_while_a_process_it_forked_holds_its_pipe_is_seen(tmp_path):
+    """A plugin forks a process that outlives the worker and keeps the worker's pipe open: the
+    driver still sees the worker's death within a second (it checks the process, not only
+    the pipe), fails its runs, and compare ends."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    forked = tmp_path / "forked.txt"
+    write(tmp_path / "forks.py", "import os, time\nif os.fork() == 0:\n"
+          "    os.closerange(0, 3)  # not the test's pipes: only the worker's\n"
+          f"    with open({str(forked)!r}, 'a') as f:\n        f.write(f'{{os.getpid()}}\\n')\n"
+          "    time.sleep(200)\n    os._exit(0)\n")
+    try:
+        proc = start_xor_compare(tmp_path, scratch, 30000, "--seeds", "4", "--no-stack",
+                                 f"+plugins=[{tmp_path / 'forks.py'}]")
+        pid = kill_a_worker_in_flight(proc, scratch, 30000)
+        killed = time.time()
+        statuses, _ = after_a_worker_died(tmp_path, proc, pid)
+        assert sorted(statuses.values()) == ["completed"] * 3 + ["failed"], statuses
+        assert time.time() - killed < 100  # not when the forked process ends, 200 s on
+    finally:
+        for line in forked.read_text().split() if forked.exists() else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(line), signal.SIGKILL)
+
+
+def test_workers_do_not_import_from_the_folder_compare_runs_in(tmp_path):
+    """python -P: a yaml.py in the current folder is not the workers' yaml (nor the driver's,
+    which the nntrain command does not import from there either)."""
+    write(tmp_path / "yaml.py", "raise SystemExit('the yaml.py of the current folder')\n")
+    nntrain = Path(sys.executable).parent / "nntrain"
+    done = subprocess.run([str(nntrain), "compare", str(CONFIGS / "xor.yaml"), "train.epochs=5",
+                           "--seeds", "2", "--no-stack", "--out", str(tmp_path / "c")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [r["status"] for r in read(tmp_path / "c" / "results.csv")] == ["completed"] * 2
