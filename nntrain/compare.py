@@ -616,8 +616,7 @@ class Crew:
             return []
         else:
             error = f"the workers die as they start (the last: pid {pid}, exit code {code})"
-            for task in self.todo:
-                worker.task += task
+            worker.task = worker.task + [point for task in self.todo for point in task]
             self.todo = []
         warnings.warn(f"{len(worker.task)} run(s) recorded failed: {error}", stacklevel=2)
         return [lost_result(point, error) for point in worker.task]
@@ -649,29 +648,20 @@ def run_local(tasks: list[list[dict]], workers: int, on_result: Callable[[dict],
     folder = tempfile.mkdtemp(prefix="nntrain-pool-")  # the workers' folders, and only theirs
     crew = Crew(folder, tasks)
     try:
-        stop.hold()
-        try:
+        with stop.held():
             for _ in range(min(workers, len(tasks))):
                 crew.start(crew.todo.pop(0))
-        finally:
-            stop.release()
         meanwhile()
         while crew.busy():
             stop.check()
             for worker in crew.ready(0.5):
-                stop.hold()
-                try:
+                with stop.held():
                     crew.settle(worker, on_result)
-                finally:
-                    stop.release()
         for worker in crew.workers:
             worker.end()
     except BaseException:
-        stop.hold()
-        try:
+        with stop.held():  # a second stop meanwhile is raised as it ends
             crew.stop(on_stopped)
-        finally:
-            stop.release()  # a second stop meanwhile is raised now
         raise
     finally:  # also what a killed worker left
         shutil.rmtree(folder, ignore_errors=True)
@@ -909,15 +899,12 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
                 prefetch.start()
                 run_dask(tasks, client, on_result)
         finally:
-            stop.hold()  # also after Ctrl-C, what finished: written whole, a stop waits
-            try:
+            with stop.held():  # also after Ctrl-C, what finished: written whole, a stop waits
                 if progress:
                     progress.stop()
                 if prefetch.is_alive():
                     prefetch.join()
                 summary = write_results(folder, sweep, points, metric)
-            finally:
-                stop.release()
     return folder, summary, sum(status == "failed" for status in statuses.values())
 
 

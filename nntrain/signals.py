@@ -11,6 +11,7 @@ finished are saved, the status is "interrupted", and the command exits
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 
@@ -88,6 +89,16 @@ class StopRequests:
         if self.pending is not None:
             stop, self.pending = self.pending, None
             raise stop
+
+    @contextlib.contextmanager
+    def held(self):
+        """hold() for the with block, then release(): a stop that came meanwhile is raised
+        as the block ends."""
+        self.hold()
+        try:
+            yield
+        finally:
+            self.release()
 
     def __exit__(self, *exc) -> None:
         for signum, handler in self.previous.items():
