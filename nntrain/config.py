@@ -31,7 +31,8 @@ from yaml.constructor import ConstructorError
 from .losses import LOSSES
 from .components import check_pair, check_sizes, prepare_layers
 from .optimizers import OPTIMIZERS, SCHEDULES
-from .registry import QUOTE_LIMIT, ConfigError, check_type, closest, describe, same_name, shorten
+from .registry import (QUOTE_LIMIT, ConfigError, check_type, closest, describe, same_name, shorten,
+                       type_hints)
 
 
 @dataclass(frozen=True)
@@ -349,7 +350,7 @@ def parse(cls: type, raw: Any, key: str) -> Any:
         dotted = f"{key}.{name}" if key else str(name)
         if dotted in REMOVED:
             raise ConfigError(REMOVED[dotted], dotted)
-    hints = typing.get_type_hints(cls)
+    hints = type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls) if f.name != "params"]
     takes_params = "params" in hints
     values, params = {}, {}
@@ -374,7 +375,7 @@ def convert(value: Any, hint: Any, key: str) -> Any:
     if nested:
         if value is None and type(None) in options:
             return None
-        if isinstance(value, str) and "name" in typing.get_type_hints(nested[0]):
+        if isinstance(value, str) and "name" in type_hints(nested[0]):
             value = {"name": value}  # optimizer: adam, like any other component
         return parse(nested[0], {} if value is None else value, key)
     if tuple in options or typing.get_origin(hint) is tuple:
@@ -671,7 +672,7 @@ def resolve_data_path(raw: dict, base: Path) -> None:
 def schema_keys(cls: Any = Config, prefix: str = "") -> list[str]:
     """Every dotted key of the config schema, sections included, in the order they are declared."""
     keys = []
-    for name, hint in typing.get_type_hints(cls).items():
+    for name, hint in type_hints(cls).items():
         if name == "params":  # a component's own parameters: written beside the section's keys
             continue
         keys.append(prefix + name)
@@ -717,7 +718,7 @@ def option_key(option: str) -> str | None:
     meant = nearest_key(option.lstrip("-").replace("-", "_"))
     cls = _schema_class(meant.split(".")) if meant else None
     if dataclasses.is_dataclass(cls):
-        return f"{meant}.name" if "name" in typing.get_type_hints(cls) else None
+        return f"{meant}.name" if "name" in type_hints(cls) else None
     return meant
 
 
@@ -755,7 +756,7 @@ def _schema_class(path: list[str]) -> Any:
     """The schema dataclass (or annotation) a dotted key names, or None if it names none."""
     cls: Any = Config
     for part in path:
-        hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
+        hints = type_hints(cls) if dataclasses.is_dataclass(cls) else {}
         if part not in hints or part == "params":
             return None
         hint = hints[part]
@@ -772,7 +773,7 @@ def _schema_has(path: list[str]) -> bool:
 def _closed_section(path: list[str]) -> bool:
     """A schema section with a fixed set of keys (model, train): unknown keys there are typos."""
     cls = _schema_class(path) if path else Config
-    return dataclasses.is_dataclass(cls) and "params" not in typing.get_type_hints(cls)
+    return dataclasses.is_dataclass(cls) and "params" not in type_hints(cls)
 
 
 def apply_override(raw: dict, text: str, sweep_hint: bool = False, value: Any = ...) -> None:
@@ -799,7 +800,7 @@ def apply_override(raw: dict, text: str, sweep_hint: bool = False, value: Any = 
         elif child is None and _schema_has(path[: i + 1]):
             child = node[part] = {}
         elif child is None and _closed_section(path[:i]):
-            fields = list(typing.get_type_hints(_schema_class(path[:i]) if i else Config))
+            fields = list(type_hints(_schema_class(path[:i]) if i else Config))
             raise ConfigError(f"unknown key{dotted_hint(part, '.'.join(path[:i]))} known: "
                               f"{', '.join(fields)}", ".".join(path[: i + 1]))
         if not isinstance(child, dict):

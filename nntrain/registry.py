@@ -211,6 +211,20 @@ Decay = Range(0, 1, high_open=True)  # [0, 1): a moving average's beta
 Factor = Range(0, 1, low_open=True)  # (0, 1]: a schedule's gamma
 
 
+@functools.cache
+def type_hints(obj: Any, extras: bool = False) -> Mapping[str, Any]:
+    """typing.get_type_hints of a class or function, evaluated once (nntrain's annotations are
+    strings, evaluated on every call otherwise; a config's check asks for each component's
+    and each section's many times). Read-only: every caller shares it."""
+    return types.MappingProxyType(typing.get_type_hints(obj, include_extras=extras))
+
+
+@functools.cache
+def signature_of(component: Callable) -> inspect.Signature:
+    """inspect.signature of a component, computed once (a Signature is immutable)."""
+    return inspect.signature(component)
+
+
 def annotated_ranges(function: Callable) -> dict[str, list[Range]]:
     """The ``Range``s of a function's parameters, from their ``Annotated`` annotations."""
     try:
@@ -302,8 +316,7 @@ class Registry:
     def parameters(self, name: str) -> list[str]:
         """The keyword parameters of the component ``name``: what a config may give it, and what
         nntrain supplies itself (``prepare``'s context)."""
-        signature = inspect.signature(self.get(name))
-        return [p.name for p in signature.parameters.values()
+        return [p.name for p in signature_of(self.get(name)).parameters.values()
                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
     def prepare(self, spec: Any, key: str | None = None, *,
@@ -318,10 +331,9 @@ class Registry:
         """
         name, params = self.split(spec, key)
         component = self.get(name, key)
-        signature = inspect.signature(component)
         accepted = self.parameters(name)
-        hints = typing.get_type_hints(component.__init__ if inspect.isclass(component) else component,
-                                      include_extras=True)
+        hints = type_hints(component.__init__ if inspect.isclass(component) else component,
+                           extras=True)
         allowed = [p for p in accepted if p not in context]
         for param, value in params.items():
             if param not in allowed:
@@ -343,7 +355,7 @@ class Registry:
                     raise ConfigError(f"{self.kind} '{name}': {param} must be {bounds}, got "
                                       f"{describe(value)}", key)
         missing = [
-            p.name for p in signature.parameters.values()
+            p.name for p in signature_of(component).parameters.values()
             if p.default is p.empty and p.name not in params and p.name not in context
             and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         ]
