@@ -146,6 +146,10 @@ class CallbackList:
         self.begun = 0  # callbacks whose on_train_begin has returned
         for callback in self.callbacks:
             callback.training = training
+        # called every epoch: only the callbacks with something to do then (most of the
+        # run folder's writers act at the run's start and end only)
+        self.epoch_enders = [c for c in self.callbacks
+                             if getattr(type(c), "on_epoch_end", None) is not Callback.on_epoch_end]
 
     def on_train_begin(self) -> None:
         for callback in self.callbacks:
@@ -154,7 +158,7 @@ class CallbackList:
         self.training.began = True
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        for callback in self.callbacks:
+        for callback in self.epoch_enders:
             if self.training.halted:
                 break
             callback.on_epoch_end(epoch, logs)
@@ -390,8 +394,11 @@ class SnapshotLog(Callback):
             self.snapshots.save(epoch)
 
     def on_train_end(self, logs: dict | None) -> None:
-        if self.training.at_epoch_end and logs is not None:  # before the best is restored
-            self.snapshots.save(logs["epoch"])
+        try:
+            if self.training.at_epoch_end and logs is not None:  # before the best is restored
+                self.snapshots.save(logs["epoch"])
+        finally:
+            self.snapshots.close()
 
 
 class ModelFile(Callback):

@@ -4,8 +4,8 @@ An append-only record file, because rewriting a growing npz at every snapshot
 costs far more than appending one record (docs/performance.md has the figures).
 The file starts with a header (magic, a uint32 length, then JSON: the parameters'
 names, shapes and dtype); each record is a fixed header (magic ``SNAP``, epoch,
-payload size, CRC-32 of the payload) and the parameters' raw bytes, written with
-one call and flushed.
+payload size, CRC-32 of the payload) and the parameters' raw bytes, handed to the
+OS as it is appended (no buffer of the process's own holds it).
 
 Reading trusts nothing in the file (it may come from someone else, or a bad disk):
 - The header is checked before anything it claims is allocated: a JSON object whose ``names``
@@ -84,27 +84,44 @@ class Snapshot:
 
 
 class SnapshotFile:
-    """Appends snapshots of a network's parameters to one file (see the module docstring)."""
+    """Appends snapshots of a network's parameters to one file (see the module docstring).
+    The file stays open from the first record to ``close()`` (or the with block's end): one
+    open a run, not one a snapshot. Each record goes to the OS in write calls of its own,
+    so a killed process loses none already appended."""
 
     def __init__(self, path: Path, names: list[str], params: list[np.ndarray]):
         self.path = regular(path)  # never written through a symlink
         self.size = self.path.stat().st_size if self.path.is_file() else 0
+        self.fd: int | None = None
         if self.size == 0:
             header = json.dumps({"names": names, "shapes": [list(p.shape) for p in params],
                                  "dtype": params[0].dtype.str}).encode()
             self._append(MAGIC + LENGTH.pack(len(header)) + header)
 
+    def __enter__(self) -> SnapshotFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def _append(self, data: bytes) -> None:
         with writing(self.path):
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW,
-                             0o644)
-                with os.fdopen(fd, "ab") as f:
-                    f.write(data)
+                if self.fd is None:
+                    self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                                      | os.O_NOFOLLOW, 0o644)
+                rest = memoryview(data)
+                while rest:  # a write may take part of it (a signal, a nearly full disk)
+                    rest = rest[os.write(self.fd, rest):]
             except BaseException:  # a full disk, or Ctrl-C mid-write: cut the torn record off,
                 os.truncate(self.path, self.size)  # so that later records stay readable
                 raise
         self.size += len(data)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
 
     def append(self, epoch: int, params: list[np.ndarray]) -> None:
         payload = b"".join(np.ascontiguousarray(p).tobytes() for p in params)
@@ -389,3 +406,7 @@ class Snapshots:
         if self.file is not None and epoch != self.last:
             self.file.append(epoch, self.net.parameters())
             self.last = epoch
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()

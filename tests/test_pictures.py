@@ -82,9 +82,9 @@ def test_size_cap_keeps_fewer_for_large_networks_but_always_first_and_last():
 def test_reader_ignores_a_torn_last_record_and_warns_of_a_corrupt_one(tmp_path):
     path = tmp_path / FILE_NAME
     params = [np.arange(6.0).reshape(2, 3), np.ones(3)]
-    file = SnapshotFile(path, ["W1", "b1"], params)
-    for epoch in range(3):
-        file.append(epoch, [p + epoch for p in params])
+    with SnapshotFile(path, ["W1", "b1"], params) as file:
+        for epoch in range(3):
+            file.append(epoch, [p + epoch for p in params])
     whole = path.read_bytes()
     record = RECORD.size + 9 * 8
     with warnings.catch_warnings():
@@ -104,8 +104,8 @@ def test_reader_ignores_a_torn_last_record_and_warns_of_a_corrupt_one(tmp_path):
 def test_resume_drops_snapshots_after_its_checkpoint(tmp_path):
     run = trained(tmp_path, "xor.yaml", "train.epochs=30", "train.snapshot_every=5")
     net = load_run(run).network
-    file = SnapshotFile(run / FILE_NAME, net.parameter_names(), net.parameters())
-    file.append(35, net.parameters())  # written after the checkpoint by a run then killed
+    with SnapshotFile(run / FILE_NAME, net.parameter_names(), net.parameters()) as file:
+        file.append(35, net.parameters())  # written after the checkpoint by a run then killed
     with open(run / FILE_NAME, "ab") as f:
         f.write(b"SNAP\x01")  # and a torn record
     resume(run, ["train.epochs=50"])
@@ -156,8 +156,8 @@ def hand_set_boundary_run(tmp_path):
     """A logistic regression on moons (raw units) whose boundary is x1 = 0: P(1) = s(20 x1)."""
     run = trained(tmp_path, "moons.yaml", "train.epochs=1", "model.layers=[2, 1]",
                   "data.standardize=false", "train.snapshot_every=0")
-    SnapshotFile(run / FILE_NAME, ["W1", "b1"], [np.zeros((2, 1)), np.zeros(1)]).append(
-        7, [np.array([[20.0], [0.0]]), np.zeros(1)])
+    with SnapshotFile(run / FILE_NAME, ["W1", "b1"], [np.zeros((2, 1)), np.zeros(1)]) as file:
+        file.append(7, [np.array([[20.0], [0.0]]), np.zeros(1)])
     return run
 
 
@@ -336,9 +336,9 @@ def test_neurons_show_a_dead_unit_blank(tmp_path):
                   "model.activation=relu", "train.snapshot_every=0")
     W1 = np.array([[1.0, 0.0, -1.0], [0.5, 0.0, 1.0]])
     b1 = np.array([0.0, -1.0, 0.0])  # unit 2: z = -1 everywhere, relu 0: dead
-    SnapshotFile(run / FILE_NAME, ["W1", "b1", "W2", "b2"], [W1, b1, np.ones((3, 1)),
-                                                             np.zeros(1)]).append(
-        4, [W1, b1, np.ones((3, 1)), np.zeros(1)])
+    params = [W1, b1, np.ones((3, 1)), np.zeros(1)]
+    with SnapshotFile(run / FILE_NAME, ["W1", "b1", "W2", "b2"], params) as file:
+        file.append(4, params)
     (view,) = views([run], "neurons", None, 1)
     fig = figure("neurons", [view], [view.snapshots], 1)
     units = [ax for ax in fig.axes if ax.get_title().startswith("unit")]
@@ -362,7 +362,8 @@ def test_a_unit_is_dead_by_the_datas_definition_and_the_title_says_so(tmp_path):
     W1 = np.array([[1.0, 0.0, -1.0, 1.0], [0.5, 0.0, 1.0, 0.0]])
     b1 = np.array([0.0, -1.0, 0.0, -edge])  # unit 2: z = -1; unit 4: z = x1 - edge
     params = [W1, b1, np.ones((4, 1)), np.zeros(1)]
-    SnapshotFile(run / FILE_NAME, ["W1", "b1", "W2", "b2"], params).append(4, params)
+    with SnapshotFile(run / FILE_NAME, ["W1", "b1", "W2", "b2"], params) as file:
+        file.append(4, params)
     (view,) = views([run], "neurons", None, 1)
     fig = figure("neurons", [view], [view.snapshots], 1)
     units = [ax for ax in fig.axes if ax.get_title().startswith("unit")]
@@ -467,28 +468,23 @@ def test_a_write_cut_short_leaves_no_torn_record_before_the_next(tmp_path, monke
     path = tmp_path / FILE_NAME
     file = SnapshotFile(path, ["b1"], [np.zeros(1000)])
     file.append(0, [np.zeros(1000)])
-    real_fdopen = os.fdopen
+    real_write, written = os.write, []
 
-    class HalfWrite:  # the disk fills up half way through the record
-        def __init__(self, f):
-            self.f = f
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def write(self, data):
-            self.f.write(data[:len(data) // 2])
-            self.f.flush()
+    def half_then_full(fd, data):  # the disk fills up half way through the record
+        if fd != file.fd:
+            return real_write(fd, data)
+        if written:
             raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(len(data) // 2)
+        return real_write(fd, data[:len(data) // 2])
 
-    monkeypatch.setattr(snapshots.os, "fdopen", lambda *a: HalfWrite(real_fdopen(*a)))
+    monkeypatch.setattr(snapshots.os, "write", half_then_full)
     with pytest.raises(WriteError, match="no space left"):
         file.append(1, [np.ones(1000)])
     monkeypatch.undo()
+    assert written  # the half was written, then cut off
     file.append(2, [np.full(1000, 2.0)])
+    file.close()
     assert [(s.epoch, s.params[0][0]) for s in read_snapshots(path)] == [(0, 0.0), (2, 2.0)]
 
 

@@ -378,8 +378,8 @@ def test_an_empty_or_torn_header_has_no_snapshots(run, cut):
 
 def test_forged_record_headers_cannot_make_the_search_take_long(tmp_path):
     path = tmp_path / FILE_NAME
-    file = SnapshotFile(path, ["W1"], [np.zeros(2**17)])  # 1 MiB a snapshot
-    file.append(0, [np.zeros(2**17)])
+    with SnapshotFile(path, ["W1"], [np.zeros(2**17)]) as file:  # 1 MiB a snapshot
+        file.append(0, [np.zeros(2**17)])
     payload = 2**20
     forged = RECORD.pack(b"SNAP", 1, payload, 0) * 100_000  # each would need a 1 MiB CRC
     with open(path, "ab") as f:
@@ -393,7 +393,8 @@ def test_forged_record_headers_cannot_make_the_search_take_long(tmp_path):
 def test_snapshots_of_another_network_are_refused_by_the_pictures(run, cli):
     path = run / FILE_NAME
     path.unlink()
-    SnapshotFile(path, ["W1"], [np.zeros((3, 3))]).append(0, [np.zeros((3, 3))])
+    with SnapshotFile(path, ["W1"], [np.zeros((3, 3))]) as file:
+        file.append(0, [np.zeros((3, 3))])
     result = cli("plot", run, "--boundary", "-o", "b.png")
     assert result.exit_code == 2 and "shaped" in result.output
 
