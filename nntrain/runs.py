@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import operator
 import os
 import re
 import stat
@@ -522,45 +523,57 @@ def format_value(value) -> str:
     return repr(float(value))
 
 
-# format_value's text for the exact types of a metrics.csv or layers.csv row but float (the
-# most common, repr'd in CsvLog.write: the shortest text that reads back as the same float),
-# without its isinstance checks; any other type (a NumPy scalar, bool) goes through
-# format_value itself
-CELL_TEXT = {int: int.__repr__, str: str, type(None): lambda _: ""}
+PLAIN_CELLS = {float, int}  # types whose %r is format_value's text: a float's shortest exact one
 
 
 class CsvLog:
-    """A CSV file written one row at a time and flushed, so a killed process keeps every row."""
+    """A CSV file written one row at a time, each row handed to the OS as it is written
+    (no buffer of the process's own holds it), so a killed process keeps every row."""
 
     def __init__(self, path: Path, columns: list[str], append: bool = False):
         """``append``: go on writing a file that has its header (a resumed run). Never
         through a symlink: opened with O_NOFOLLOW, and only a regular file is written."""
         self.path, self.columns = path, columns
+        # a row's cells in the columns' order, and their text when all are floats and ints
+        self.cells = (operator.itemgetter(*columns) if len(columns) > 1
+                      else lambda row: (row[columns[0]],))
+        self.template = ",".join(["%r"] * len(columns)) + "\n"
         flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_TRUNC)
         with writing(path):
-            fd = os.open(regular(path), flags, 0o644)
-            self.file = open(fd, "w", newline="")
+            self.fd: int | None = os.open(regular(path), flags, 0o644)
             if not append:
-                self.file.write(",".join(columns) + "\n")
-                self.file.flush()
+                self.send(",".join(columns) + "\n")
 
     def write(self, row: dict) -> None:
-        """One row, flushed to the OS before this returns (the loop's next epoch starts after).
+        """One row, in the file before this returns (the loop's next epoch starts after).
 
-        A row is written every epoch, so this is the loop's own cost: a cell's text is picked
-        by its exact type (a float's repr, else CELL_TEXT), the same text format_value gives."""
-        cells = [repr(v) if type(v) is float else CELL_TEXT.get(type(v), format_value)(v)
-                 for v in map(row.get, self.columns)]
+        A row is written every epoch, so this is the loop's own cost: a row of floats and
+        ints (the usual one) is one %-format, whose %r is format_value's text for them;
+        any other cell (blank, text, a NumPy scalar, a bool) goes through format_value."""
         try:
-            self.file.write(",".join(cells) + "\n")
-            self.file.flush()
+            values = self.cells(row)
+        except KeyError:  # a column this row does not have: blank
+            values = tuple(map(row.get, self.columns))
+        if PLAIN_CELLS.issuperset(map(type, values)):
+            line = self.template % values
+        else:
+            line = ",".join(map(format_value, values)) + "\n"
+        try:
+            self.send(line)
         except OSError:
             with writing(self.path):  # the one-line WriteError every other write raises
                 raise
 
+    def send(self, text: str) -> None:
+        data = memoryview(text.encode())
+        while data:  # a write may take part of it (a nearly full disk)
+            data = data[os.write(self.fd, data):]
+
     def close(self) -> None:
-        with writing(self.path):
-            self.file.close()
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            with writing(self.path):
+                os.close(fd)
 
 
 def read_summary(run_dir: Path) -> dict | None:

@@ -3,6 +3,7 @@ what `nntrain --help` and the config loader import, the override fast path again
 own parser, and metrics.csv / layers.csv rows written as format_value writes them."""
 
 import math
+import os
 import random
 import subprocess
 import sys
@@ -176,6 +177,17 @@ def test_rows_are_format_values_text_and_on_disk_when_written(tmp_path):
     log.close()
 
 
+def test_a_row_of_floats_and_ints_is_format_values_text_too(tmp_path):
+    plain = {k: v for k, v in ROW.items() if type(v) in (int, float)}
+    assert len(plain) == 7  # the %-format's path: every cell a float or an int
+    log = CsvLog(tmp_path / "m.csv", list(plain))
+    log.write(plain)
+    log.close()
+    line = (tmp_path / "m.csv").read_text().splitlines()[1]
+    assert line == ",".join(format_value(v) for v in plain.values())
+    assert line == "3,0.30000000000000004,100000000000000000000,nan,-inf,-0.0,5e-324"
+
+
 def test_floats_round_trip_exactly(tmp_path):
     rng = np.random.default_rng(0)
     values = [float(x) for x in rng.standard_normal(200) * 10.0 ** rng.integers(-300, 300, 200)]
@@ -186,12 +198,17 @@ def test_floats_round_trip_exactly(tmp_path):
     assert [float(t) for t in (tmp_path / "m.csv").read_text().split()[1:]] == values
 
 
-def test_a_failed_row_write_is_one_line_naming_the_file(tmp_path):
-    class FullDisk:
-        def write(self, text):
-            raise OSError(28, "No space left on device")
+def test_a_failed_row_write_is_one_line_naming_the_file(tmp_path, monkeypatch):
+    import nntrain.runs
 
     log = CsvLog(tmp_path / "m.csv", ["epoch"])
-    log.file = FullDisk()
+    real_write = os.write
+
+    def full_disk(fd, data):
+        if fd == log.fd:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(nntrain.runs.os, "write", full_disk)
     with pytest.raises(WriteError, match=r"no space left on device while writing .*m\.csv"):
         log.write({"epoch": 1})
