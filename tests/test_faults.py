@@ -22,6 +22,7 @@ import pytest
 
 from conftest import CONFIGS, write
 from nntrain.compare import compare
+from nntrain.pool import run_local
 from nntrain.registry import ConfigError
 from nntrain.runs import CLAIM, CsvLog
 
@@ -105,14 +106,14 @@ def start_compare(tmp_path, folder, workers=2, epochs=400, extra_env=None):
 
 
 def pool_workers(driver: int) -> list[int]:
-    """The driver's pool workers (fresh interpreters running compare.worker_main)."""
+    """The driver's pool workers (fresh interpreters running pool.worker_main)."""
     found = []
     for pid in children(driver):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"nntrain.compare import worker_main" in cmdline:
+        if b"nntrain.pool import worker_main" in cmdline:
             found.append(pid)
     return found
 
@@ -288,16 +289,17 @@ def test_workers_that_die_as_they_start_fail_the_sweep_once_not_one_process_per_
     """Workers that cannot start (here every one exits at once): after two in a row
     died before taking a run, every run left fails with one reason, instead of a new process
     tried for each of them."""
-    from nntrain import compare as compare_module
+    from nntrain import pool
+    from nntrain.compare import execute_task
 
-    monkeypatch.setattr(compare_module, "WORKER_COMMAND", "import os; os._exit(3)")
+    monkeypatch.setattr(pool, "WORKER_COMMAND", "import os; os._exit(3)")
     started = []
-    worker = compare_module.Worker
-    monkeypatch.setattr(compare_module, "Worker", lambda *a: started.append(1) or worker(*a))
+    worker = pool.Worker
+    monkeypatch.setattr(pool, "Worker", lambda *a: started.append(1) or worker(*a))
     points = [{"index": i, "dir": f"r{i}", "config": {}} for i in range(6)]
     results = []
     with pytest.warns(UserWarning) as said:
-        compare_module.run_local([[p] for p in points], 2, results.append, results.append)
+        pool.run_local(execute_task, [[p] for p in points], 2, results.append, results.append)
     assert any("die as they start" in str(w.message) for w in said)
     assert sorted(r["index"] for r in results) == list(range(6))
     assert {r["summary"]["status"] for r in results} == {"failed"}
@@ -322,9 +324,8 @@ def test_a_second_stop_while_the_first_is_handled_records_every_run_first(tmp_pa
 
     with StopRequests(graceful=False) as stop:
         with pytest.raises(KeyboardInterrupt) as raised:
-            compare_module.run_local([[p] for p in points], 2, stopped.append, on_stopped,
-                                     meanwhile=lambda: signal.raise_signal(signal.SIGINT),
-                                     stop=stop)
+            run_local(compare_module.execute_task, [[p] for p in points], 2, stopped.append,
+                      on_stopped, meanwhile=lambda: signal.raise_signal(signal.SIGINT), stop=stop)
     assert stopped == points
     assert raised.value.__context__ is not None  # the second, raised over the first
     assert pool_workers(os.getpid()) == []
@@ -343,8 +344,8 @@ def test_workers_share_no_lock_a_killed_one_could_keep(monkeypatch):
     monkeypatch.setattr(multiprocessing.synchronize.SemLock, "__init__",
                         lambda self, *args, **kw: made.append(self) or original(self, *args, **kw))
     seen = []
-    compare_module.run_local([[{"index": 0, "dir": "d", "config": {"bad": 1}}]], 1,
-                             seen.append, seen.append)
+    run_local(compare_module.execute_task, [[{"index": 0, "dir": "d", "config": {"bad": 1}}]],
+              1, seen.append, seen.append)
     assert seen and seen[0]["summary"]["status"] == "failed"  # a config that does not load
     assert made == []
 
@@ -481,7 +482,7 @@ def test_a_workers_parent_watcher_leaves_its_signals_to_the_main_thread():
     thread instead, it would not interrupt the main thread's write of a result nobody reads
     any more, and the worker and the driver joining it would wait for ever (seen once under
     load). The watcher thread blocks SIGINT and SIGTERM, so the kernel picks the main one."""
-    from nntrain.compare import watch_parent
+    from nntrain.pool import watch_parent
 
     thread = threading.Thread(target=watch_parent, args=(os.getppid(), 0.05), daemon=True)
     thread.start()
@@ -500,15 +501,15 @@ def test_a_worker_whose_sigterm_exception_was_dropped_still_ends(tmp_path):
     with its folder removed and no 'Exception ignored' printed."""
     code = f"""
 import os, time
-from nntrain import compare
+from nntrain import pool
 
 class Slow:
     def __del__(self):
         print("finalizing", flush=True)
         time.sleep(60)  # SIGTERM's WorkerStopped is raised here, and dropped
 
-compare.setup_worker(os.getppid(), {str(tmp_path)!r})
-print(compare.WORKER_FOLDER, flush=True)
+pool.setup_worker(os.getppid(), {str(tmp_path)!r})
+print(pool.worker_folder(), flush=True)
 Slow()
 time.sleep(60)
 """
@@ -545,8 +546,8 @@ def test_a_sweeps_stop_dropped_in_a_finalizer_is_raised_again_while_the_driver_w
     stopped = []
     with StopRequests(graceful=False) as stop:
         with pytest.raises(Terminated):
-            compare_module.run_local([[point]], 1, stopped.append, stopped.append,
-                                     meanwhile=Finalized, stop=stop)
+            run_local(compare_module.execute_task, [[point]], 1, stopped.append, stopped.append,
+                      meanwhile=Finalized, stop=stop)
     assert [type(err) for err in dropped] == [Terminated]
     assert stopped == [point]  # recorded stopped, not a result
 
@@ -625,3 +626,45 @@ def test_workers_do_not_import_from_the_folder_compare_runs_in(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert [r["status"] for r in read(tmp_path / "c" / "results.csv")] == ["completed"] * 2
+
+
+def test_a_worker_that_cannot_be_started_leaves_its_runs_to_the_others(tmp_path, monkeypatch):
+    """os.posix_spawn failing (EAGAIN: the user's process limit; ENOMEM) for one worker: the
+    workers running take its runs, and it is said once; with no worker at all, every run is
+    recorded failed with the reason, not a crash of the sweep."""
+    import errno
+
+    from nntrain import pool
+    from nntrain.compare import execute_task
+
+    points = [{"index": i, "dir": f"r{i}", "config": {"bad": 1}} for i in range(4)]
+    real_spawn, spawned = os.posix_spawn, []
+
+    def second_fails(*args, **kwargs):
+        spawned.append(1)
+        if len(spawned) == 2:
+            raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+        return real_spawn(*args, **kwargs)
+
+    monkeypatch.setattr(pool.os, "posix_spawn", second_fails)
+    results = []
+    with pytest.warns(UserWarning, match="cannot start a worker"):
+        run_local(execute_task, [[p] for p in points], 2, results.append, results.append)
+    assert sorted(r["index"] for r in results) == [0, 1, 2, 3]
+    # each run went to the worker that started, and failed there on its own config
+    assert {r["error"].split(":")[0] for r in results} == {"ConfigError"}
+    assert len(spawned) == 2
+
+    def none_starts(*args, **kwargs):
+        raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM))
+
+    monkeypatch.setattr(pool.os, "posix_spawn", none_starts)
+    results = []
+    with pytest.warns(UserWarning) as said:
+        run_local(execute_task, [[p] for p in points], 2, results.append, results.append)
+    assert sorted(r["index"] for r in results) == [0, 1, 2, 3]
+    assert {r["error"] for r in results} == {
+        f"no worker could be started ([Errno {errno.ENOMEM}] {os.strerror(errno.ENOMEM)})"}
+    assert [str(w.message) for w in said if "recorded failed" in str(w.message)] == [
+        f"4 run(s) recorded failed: no worker could be started ([Errno {errno.ENOMEM}] "
+        f"{os.strerror(errno.ENOMEM)})"]

@@ -476,7 +476,7 @@ def test_a_group_its_worker_cannot_stack_is_trained_one_by_one_and_said_once(
             "their data differ and stacked would take 0 MB")
     assert [r.get("note") for r in results] == [note, None]
 
-    def run_local(tasks, workers, on_result, on_stopped, meanwhile, check):
+    def run_local(work, tasks, workers, on_result, on_stopped, meanwhile, check):
         meanwhile()
         for result in results:
             on_result(result)
