@@ -39,7 +39,7 @@ from .registry import ConfigError, label
 from .results import figure_columns, run_row
 from .runs import (Lock, RunFolder, check_out_dir, claim_out_dir, flatten, new_run_dir,
                    read_summary, safe_name, write_atomic, write_yaml)
-from .pool import WorkerStopped, one_blas_thread, run_local, worker_folder
+from .pool import WorkerStopped, lost_result, one_blas_thread, run_local, worker_folder
 from .signals import StopRequests
 from .loop import Interrupted, train
 from .stack import stack_plan, train_stacked
@@ -376,19 +376,48 @@ def dask_client(workers: int, address: str | None, timeout: float = 10.0):
         yield client
 
 
-def run_dask(tasks: list[list[dict]], client, on_result: Callable[[dict], None]) -> None:
+def run_dask(tasks: list[list[dict]], client, on_result: Callable[[dict], None],
+             on_stopped: Callable[[dict], None], stop: StopRequests) -> None:
     """Submit every task (a point, or a stack group) to the cluster; results come back as
-    they finish."""
-    from dask.distributed import as_completed
+    they finish, each stored whole (``stop.held()``). A task the cluster lost (its workers
+    died: KilledWorker) fails its runs, as a dead pool worker's. On Ctrl-C or SIGTERM (also
+    one Python dropped: ``stop.check()`` every half second) the runs in flight are recorded
+    with ``on_stopped`` and the cluster's tasks cancelled, as run_local does."""
+    from dask.distributed import wait
 
-    futures = [client.submit(execute_task, task, pure=False) for task in tasks]
+    futures = {client.submit(execute_task, task, pure=False): task for task in tasks}
+    pending = set(futures)
     try:
-        for future in as_completed(futures):
-            for result in future.result():
-                on_result(result)
+        while pending:
+            stop.check()
+            try:
+                done, pending = wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                continue
+            for future in done:
+                with stop.held():
+                    for result in task_results(future, futures[future]):
+                        on_result(result)
     except BaseException:
-        client.cancel(futures)
+        with stop.held():  # a second stop meanwhile is raised as it ends
+            try:
+                for future in pending:
+                    for point in futures[future]:
+                        on_stopped(point)
+            finally:
+                client.cancel(list(futures))
         raise
+
+
+def task_results(future, task: list[dict]) -> list[dict]:
+    """A finished Dask task's results; a lost one's (its workers died, or the task could not
+    run there) as its runs failed with why."""
+    try:
+        return future.result()
+    except Exception as err:  # noqa: BLE001  KilledWorker, a worker's unpicklable error
+        error = f"its Dask task failed: {failure(err)}"
+        warnings.warn(f"{len(task)} run(s) recorded failed: {error}", stacklevel=2)
+        return [lost_result(point, error) for point in task]
 
 
 # -- results ------------------------------------------------------------------------------
@@ -557,7 +586,7 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
                           prefetch.start, stop)
             elif tasks:
                 prefetch.start()
-                run_dask(tasks, client, on_result)
+                run_dask(tasks, client, on_result, on_stopped, stop)
         finally:
             with stop.held():  # also after Ctrl-C, what finished: written whole, a stop waits
                 if progress:

@@ -668,3 +668,44 @@ def test_a_worker_that_cannot_be_started_leaves_its_runs_to_the_others(tmp_path,
     assert [str(w.message) for w in said if "recorded failed" in str(w.message)] == [
         f"4 run(s) recorded failed: no worker could be started ([Errno {errno.ENOMEM}] "
         f"{os.strerror(errno.ENOMEM)})"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_dask_compare_records_the_runs_in_flight_interrupted(tmp_path):
+    """As with the local pool: the runs not finished when Ctrl-C comes (the one a Dask worker
+    trains, the one waiting for it) are recorded interrupted, so that --resume runs them."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen(NNTRAIN + ["compare", str(CONFIGS / "xor.yaml"), "train.epochs=1000000",
+                                       "--seeds", "2", "--executor", "dask", "--workers", "1",
+                                       "--out", "c"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "TMPDIR": str(scratch)})
+    try:  # a run has begun: its temporary folder is there
+        assert wait_until(lambda: any(scratch.rglob("nntrain-*/run*")), timeout=120)
+    finally:
+        proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted: the runs finished so far are in" in stderr
+    runs = sorted(p for p in (tmp_path / "c").iterdir() if p.is_dir())
+    assert len(runs) == 2
+    assert [json.loads((r / "summary.json").read_text())["status"] for r in runs] == [
+        "interrupted"] * 2
+
+
+def test_a_dask_task_the_cluster_lost_fails_its_runs():
+    """A Dask task whose workers died (KilledWorker) fails its runs with why, as a dead pool
+    worker's do, instead of ending the sweep."""
+    from nntrain.compare import task_results
+
+    class Lost:
+        def result(self):
+            raise RuntimeError("Attempted to run task on 3 different workers, all died")
+
+    points = [{"index": 0, "dir": "a"}, {"index": 1, "dir": "b"}]
+    with pytest.warns(UserWarning, match="2 run.s. recorded failed: its Dask task failed"):
+        results = task_results(Lost(), points)
+    assert [(r["index"], r["summary"]["status"]) for r in results] == [(0, "failed"), (1, "failed")]
+    assert results[0]["error"] == ("its Dask task failed: RuntimeError: Attempted to run task "
+                                   "on 3 different workers, all died")
