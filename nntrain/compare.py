@@ -385,27 +385,30 @@ def run_dask(tasks: list[list[dict]], client, on_result: Callable[[dict], None],
     with ``on_stopped`` and the cluster's tasks cancelled, as run_local does."""
     from dask.distributed import wait
 
-    futures = {client.submit(execute_task, task, pure=False): task for task in tasks}
-    pending = set(futures)
+    futures = [client.submit(execute_task, task, pure=False) for task in tasks]
+    unstored = dict(zip(futures, tasks))  # each task's points whose results are not stored yet
     try:
-        while pending:
+        while unstored:
             stop.check()
             try:
-                done, pending = wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
+                done, _ = wait(list(unstored), timeout=0.5, return_when="FIRST_COMPLETED")
             except TimeoutError:
                 continue
             for future in done:
                 with stop.held():
-                    for result in task_results(future, futures[future]):
+                    for result in task_results(future, unstored[future]):
+                        unstored[future] = [p for p in unstored[future]
+                                            if p["index"] != result["index"]]
                         on_result(result)
+                    del unstored[future]
     except BaseException:
         with stop.held():  # a second stop meanwhile is raised as it ends
             try:
-                for future in pending:
-                    for point in futures[future]:
+                for points in unstored.values():
+                    for point in points:
                         on_stopped(point)
             finally:
-                client.cancel(list(futures))
+                client.cancel(futures)
         raise
 
 

@@ -709,3 +709,43 @@ def test_a_dask_task_the_cluster_lost_fails_its_runs():
     assert [(r["index"], r["summary"]["status"]) for r in results] == [(0, "failed"), (1, "failed")]
     assert results[0]["error"] == ("its Dask task failed: RuntimeError: Attempted to run task "
                                    "on 3 different workers, all died")
+
+
+def test_a_stop_while_dask_results_are_stored_loses_none_of_them(monkeypatch):
+    """Ctrl-C while the first of several finished Dask tasks' results is stored: every run is
+    then either stored or recorded interrupted (finished ones were once neither)."""
+    from dask.distributed import Client
+
+    import nntrain.compare as compare_module
+    from nntrain.signals import StopRequests
+
+    def finished(task):
+        return [{"index": p["index"], "dir": p["dir"], "files": {},
+                 "summary": {"status": "completed"}} for p in task]
+
+    class LateFirstCheck(StopRequests):  # every task finishes before the first wait
+        first = True
+
+        def check(self):
+            if self.first:
+                self.first = False
+                time.sleep(1.5)
+            super().check()
+
+    monkeypatch.setattr(compare_module, "execute_task", finished)
+    tasks = [[{"index": i, "dir": f"r{i}"}] for i in range(4)]
+    stored, stopped = [], []
+    stop = LateFirstCheck(graceful=False)
+
+    def on_result(result):
+        stored.append(result["index"])
+        if len(stored) == 1:
+            stop.on_sigint(signal.SIGINT, None)  # Ctrl-C while the first result is stored
+
+    with Client(processes=False, n_workers=1, threads_per_worker=2,
+                dashboard_address=None) as client:
+        with pytest.raises(KeyboardInterrupt):
+            compare_module.run_dask(tasks, client, on_result,
+                                    lambda p: stopped.append(p["index"]), stop)
+    assert sorted(stored + stopped) == [0, 1, 2, 3]
+    assert len(stored) == 1  # the stop came as the first was stored
