@@ -147,9 +147,11 @@ class CallbackList:
         for callback in self.callbacks:
             callback.training = training
         # called every epoch: only the callbacks with something to do then (most of the
-        # run folder's writers act at the run's start and end only)
+        # run folder's writers act at the run's start and end only); a hook set on the
+        # callback itself (Keras' LambdaCallback style) counts
         self.epoch_enders = [c for c in self.callbacks
-                             if getattr(type(c), "on_epoch_end", None) is not Callback.on_epoch_end]
+                             if "on_epoch_end" in getattr(c, "__dict__", {})
+                             or getattr(type(c), "on_epoch_end", None) is not Callback.on_epoch_end]
 
     def on_train_begin(self) -> None:
         for callback in self.callbacks:

@@ -42,7 +42,7 @@ from .runs import (Lock, RunFolder, check_out_dir, claim_out_dir, flatten, new_r
 from .pool import WorkerStopped, lost_result, one_blas_thread, run_local, worker_folder
 from .signals import StopRequests
 from .loop import Interrupted, train
-from .stack import stack_plan, train_stacked
+from .stack import member_limit, stack_plan, train_stacked
 
 FINISHED = ("completed", "early_stopped", "diverged")  # a result; resume keeps these
 
@@ -282,11 +282,13 @@ def stack_groups(points: list[dict]) -> tuple[list[list[dict]], list[dict]]:
 
 def make_tasks(points: list[dict], workers: int) -> list[list[dict]]:
     """The points as tasks: those of one stack group together (split into up to ``workers``
-    stacks of at least MIN_MEMBERS, so that every core has one), the others one by one."""
+    stacks of at least MIN_MEMBERS, so that every core has one, and into more when a stack
+    would have more than ``stack.member_limit()`` members), the others one by one."""
     stacks, alone = stack_groups(points)
     tasks = [[point] for point in alone]
     for members in stacks:
-        parts = max(1, min(workers, len(members) // MIN_MEMBERS))
+        parts = max(1, min(workers, len(members) // MIN_MEMBERS),
+                    -(-len(members) // member_limit()))
         tasks += [members[k::parts] for k in range(parts)]
     return tasks
 

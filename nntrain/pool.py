@@ -100,6 +100,7 @@ def work_name(work: Callable) -> str:
 
 
 def named_work(name: str) -> Callable:
+    """The function ``work_name`` named, imported in the worker."""
     module, function = name.split(":")
     return getattr(importlib.import_module(module), function)
 
@@ -125,11 +126,13 @@ def worker_main() -> None:
         results = work(task)
         with contextlib.suppress(OSError):  # then the next recv ends it
             conn.send(("done", results))
-    # its runs' files are all closed: the interpreter's own teardown (tens of milliseconds
-    # with NumPy loaded, which the driver waits for) has nothing left to save
+    # its runs' files are all closed: the interpreter's own teardown, which the driver waits
+    # for (docs/performance.md), has nothing left to save. It also skips atexit handlers a
+    # plugin's code may have registered in the worker: a run's end is where such code acts.
     remove_own_folder()
     for stream in (sys.stdout, sys.stderr):
-        stream.flush()
+        if stream is not None:  # started with no stdout
+            stream.flush()
     os._exit(0)
 
 

@@ -541,8 +541,12 @@ class CsvLog:
         flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_TRUNC)
         with writing(path):
             self.fd: int | None = os.open(regular(path), flags, 0o644)
-            if not append:
-                self.send(",".join(columns) + "\n")
+            try:
+                if not append:
+                    write_all(self.fd, (",".join(columns) + "\n").encode())
+            except BaseException:
+                self.close()
+                raise
 
     def write(self, row: dict) -> None:
         """One row, in the file before this returns (the loop's next epoch starts after).
@@ -559,21 +563,24 @@ class CsvLog:
         else:
             line = ",".join(map(format_value, values)) + "\n"
         try:
-            self.send(line)
+            write_all(self.fd, line.encode())
         except OSError:
             with writing(self.path):  # the one-line WriteError every other write raises
                 raise
-
-    def send(self, text: str) -> None:
-        data = memoryview(text.encode())
-        while data:  # a write may take part of it (a nearly full disk)
-            data = data[os.write(self.fd, data):]
 
     def close(self) -> None:
         if self.fd is not None:
             fd, self.fd = self.fd, None
             with writing(self.path):
                 os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """``data`` handed to the OS in write calls on ``fd`` (no buffer of the process's own
+    holds any of it), however few bytes each call takes (a nearly full disk, a signal)."""
+    rest = memoryview(data)
+    while rest:
+        rest = rest[os.write(fd, rest):]
 
 
 def read_summary(run_dir: Path) -> dict | None:

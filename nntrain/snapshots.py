@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from .registry import ConfigError
-from .runs import regular, writing
+from .runs import regular, write_all, writing
 
 FILE_NAME = "snapshots.bin"
 MAGIC = b"NNTRAIN-SNAPSHOTS-1\n"
@@ -96,7 +96,11 @@ class SnapshotFile:
         if self.size == 0:
             header = json.dumps({"names": names, "shapes": [list(p.shape) for p in params],
                                  "dtype": params[0].dtype.str}).encode()
-            self._append(MAGIC + LENGTH.pack(len(header)) + header)
+            try:
+                self._append(MAGIC + LENGTH.pack(len(header)) + header)
+            except BaseException:
+                self.close()
+                raise
 
     def __enter__(self) -> SnapshotFile:
         return self
@@ -110,11 +114,10 @@ class SnapshotFile:
                 if self.fd is None:
                     self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
                                       | os.O_NOFOLLOW, 0o644)
-                rest = memoryview(data)
-                while rest:  # a write may take part of it (a signal, a nearly full disk)
-                    rest = rest[os.write(self.fd, rest):]
+                write_all(self.fd, data)
             except BaseException:  # a full disk, or Ctrl-C mid-write: cut the torn record off,
-                os.truncate(self.path, self.size)  # so that later records stay readable
+                if self.fd is not None:  # so that later records stay readable
+                    os.ftruncate(self.fd, self.size)
                 raise
         self.size += len(data)
 

@@ -57,6 +57,11 @@ MAX_MULTIPLY_ADDS = 300_000
 # members whose data differ have their data stacked: a group whose copies would be larger
 # trains its runs one by one
 MAX_STACKED_BYTES = 1 << 30
+# files a member keeps open while it trains (metrics.csv, layers.csv, snapshots.bin) and one
+# it opens for a moment (a checkpoint or summary.json replaced), and the files the process
+# holds besides (the interpreter's, the pool's pipe, NumPy's)
+FILES_PER_MEMBER = 4
+FILES_BESIDES = 64
 
 
 # -- which runs stack ------------------------------------------------------------------------
@@ -109,6 +114,18 @@ def stack_plan(cfg: Config, n_train: int) -> tuple[str | None, str | None]:
         return None, (f"{work} multiply-adds a batch (at least {MAX_MULTIPLY_ADDS}): "
                       "stacking gains little")
     return group_key(config), None
+
+
+def member_limit() -> int:
+    """The most members one stack may have: each keeps FILES_PER_MEMBER files open, within the
+    process's limit on open files (``ulimit -n``; 1024 by default on Linux, so 240 members).
+    compare splits a larger group into stacks of at most this many."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 20
+    return max(1, (soft - FILES_BESIDES) // FILES_PER_MEMBER)
 
 
 def same_shapes(members: list[Experiment]) -> bool:
@@ -487,6 +504,9 @@ def train_stacked(cfgs: list[Config], outs: list[Path], datas: list | None = Non
     anything is written."""
     for out in outs:  # as train's: a folder that cannot be a run's is refused first
         check_out_dir(out)
+    if len(cfgs) > member_limit():
+        raise ValueError(f"these runs do not stack: {len(cfgs)} members would keep more files "
+                         f"open than this process may (ulimit -n)")
     exps = [setup(cfg, None if datas is None else datas[s]) for s, cfg in enumerate(cfgs)]
     if not exps:
         return []

@@ -165,6 +165,16 @@ def test_a_user_callback_sees_each_epoch_and_can_stop_the_run(tmp_path):
     assert len(pd.read_csv(run.path / "metrics.csv")) == 8
 
 
+def test_a_hook_set_on_the_callback_itself_is_called_too(tmp_path):
+    """Keras' LambdaCallback style: on_epoch_end given to the object, not its class."""
+    cfg = load_config(raw={"data": {"name": "xor"}, "model": {"layers": [2, 4, 1]},
+                           "train": {"epochs": 5}})
+    seen, hook = [], Callback()
+    hook.on_epoch_end = lambda epoch, logs: seen.append(epoch)
+    train(cfg, out=tmp_path / "a", callbacks=[hook])
+    assert seen == [0, 1, 2, 3, 4, 5]
+
+
 def test_an_optimizer_can_evaluate_the_loss_itself_through_the_closure(tmp_path):
     """Optimizer.step(..., closure=...) as torch.optim's step(closure): a gradient-free rule
     (the notes' random search keeps new weights only if the loss falls) reads no gradient."""

@@ -24,7 +24,7 @@ from conftest import CONFIGS, write
 from nntrain.compare import compare
 from nntrain.pool import run_local
 from nntrain.registry import ConfigError
-from nntrain.runs import CLAIM, CsvLog
+from nntrain.runs import CLAIM
 
 pytestmark = pytest.mark.slow
 
@@ -373,18 +373,21 @@ def test_sigterm_ends_a_run_like_ctrl_c_with_exit_143(tmp_path):
 # -- 4. a full disk -----------------------------------------------------------------------------
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names a descriptor's file by /proc")
 def test_a_full_disk_is_one_line_exit_1_and_a_failed_status(cli, tmp_path, monkeypatch):
-    real_send = CsvLog.send
+    import nntrain.runs
+
+    real_write_all = nntrain.runs.write_all
     rows = {"n": 0}
 
-    def send_until_full(self, text):  # metrics.csv's disk fills up after five rows
-        if self.path.name == "metrics.csv":
+    def write_until_full(fd, data):  # metrics.csv's disk fills up after five rows
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("metrics.csv"):
             rows["n"] += 1
             if rows["n"] > 6:  # the header, then five rows
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_send(self, text)
+        real_write_all(fd, data)
 
-    monkeypatch.setattr(CsvLog, "send", send_until_full)
+    monkeypatch.setattr(nntrain.runs, "write_all", write_until_full)
     result = cli("train", CONFIGS / "xor.yaml", "--out", tmp_path / "run")
     assert result.exit_code == 1
     assert result.stderr == (f"error: no space left on device while writing "

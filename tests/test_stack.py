@@ -254,6 +254,28 @@ def test_a_stack_is_split_so_that_every_worker_has_one():
     assert all(len(t) == 1 for t in make_tasks([{"index": i} for i in range(5)], workers=2))
 
 
+def test_a_stack_keeps_within_the_open_files_limit(tmp_path):
+    """Each member keeps its files open while it trains (metrics.csv, layers.csv,
+    snapshots.bin): under `ulimit -n 150` a group of 60 becomes stacks of at most 21
+    (stack.member_limit), and every run completes (in one stack of 60, members failed with
+    'too many open files')."""
+    import subprocess
+    import sys
+
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (150, "
+            "resource.getrlimit(resource.RLIMIT_NOFILE)[1])); "
+            "from nntrain.stack import member_limit; assert member_limit() == 21; "
+            "sys.argv = ['nntrain'] + sys.argv[1:]; from nntrain.cli import main; main()")
+    done = subprocess.run([sys.executable, "-c", code, "compare", str(CONFIGS / "xor.yaml"),
+                           "train.epochs=20", "--seeds", "60", "--workers", "1", "--out", "c",
+                           "-v"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "trained as 3 stacks of 20 members" in done.stderr + done.stdout
+    statuses = [json.loads((run / "summary.json").read_text())["status"]
+                for run in (tmp_path / "c").iterdir() if run.is_dir()]
+    assert statuses == ["completed"] * 60
+
+
 def test_ctrl_c_stops_every_member_after_its_epoch_and_loses_nothing(tmp_path):
     """A first Ctrl-C: every member finishes the epoch in hand, is saved (its checkpoint at that
     epoch, its rows) and ends 'interrupted'; `nntrain resume` takes each member on."""

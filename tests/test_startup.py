@@ -188,6 +188,25 @@ def test_a_row_of_floats_and_ints_is_format_values_text_too(tmp_path):
     assert line == "3,0.30000000000000004,100000000000000000000,nan,-inf,-0.0,5e-324"
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors by /proc")
+def test_a_log_whose_header_cannot_be_written_keeps_no_file_open(tmp_path, monkeypatch):
+    import nntrain.runs
+    from nntrain.snapshots import SnapshotFile
+
+    def full_disk(fd, data):
+        raise OSError(28, "No space left on device")
+
+    before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(nntrain.runs.os, "write", full_disk)
+    for attempt in range(5):
+        with pytest.raises(WriteError, match="no space left"):
+            CsvLog(tmp_path / f"m{attempt}.csv", ["epoch", "loss"])
+        with pytest.raises(WriteError, match="no space left"):
+            SnapshotFile(tmp_path / f"s{attempt}.bin", ["b1"], [np.zeros(3)])
+    monkeypatch.undo()
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 def test_floats_round_trip_exactly(tmp_path):
     rng = np.random.default_rng(0)
     values = [float(x) for x in rng.standard_normal(200) * 10.0 ** rng.integers(-300, 300, 200)]
