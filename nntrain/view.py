@@ -31,10 +31,11 @@ import numpy as np
 
 from .registry import ConfigError
 from .results import report_rows
-from .runs import (Lock, RunFolder, effective_status, find_runs, layers_frame, load_yaml,
+from .runs import (Lock, RunFolder, effective_status, find_runs, layers_frame,
                    process_alive, read_config, read_metrics, read_summary, regular, strict,
                    variants, write_atomic)
 from .tasks import FIGURES
+from .yamlsafe import safe_load
 
 MAX_POINTS = 500  # per drawn curve: longer ones are thinned (first, last, minimum, divergence kept)
 MAX_LAYER_EPOCHS = 300  # columns of a layers.csv heat map
@@ -162,7 +163,7 @@ def grid_size(folder: Path) -> int | None:
     if not path.is_file():
         return None
     try:
-        sweep = load_yaml(regular(path).read_text())
+        sweep = safe_load(regular(path).read_text())
         sizes = [len(values) for values in sweep["axes"].values()] + [len(sweep["seeds"])]
     except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError,
             ConfigError):

@@ -383,3 +383,25 @@ def test_heat_map_gives_the_first_epoch_a_readable_column(tmp_path):
     left, right = ax.transData.transform([(-5, 1), (5, 1)])[:, 0]
     width = ax.get_window_extent().width
     assert (right - left) / width > 0.1  # epoch 0 of 101 diagnosed epochs: not a sliver
+
+
+def test_report_reads_a_run_folders_config_as_resume_does(cli, tmp_path):
+    """One YAML reader for configs and run folders (nntrain.yamlsafe): a hand-edited config.yaml
+    with lr: 1e-3 is the number 0.001 in report as in resume (report read the string '1e-3'),
+    and one with a key twice is refused by both, not read one way by each."""
+    from nntrain.model import load_run
+    from nntrain.runs import read_config
+
+    run = tmp_path / "r"
+    train(cli, CONFIGS / "xor.yaml", "train.epochs=2", "--out", run)
+    config = run / "config.yaml"
+    text = config.read_text()
+    config.write_text(text.replace("lr: 0.5", "lr: 1e-3"))
+    assert read_config(run)["optimizer.lr"] == 0.001 == load_run(run).config.optimizer.lr
+    train(cli, CONFIGS / "xor.yaml", "train.epochs=2", "--out", tmp_path / "other")
+    report = cli("report", run, tmp_path / "other")  # lr is the setting they differ in
+    assert report.exit_code == 0, report.stderr
+    assert [row["optimizer.lr"] for row in csv_rows(report.stdout)] == ["0.001", "0.5"]
+    config.write_text(text.replace("lr: 0.5", "lr: 0.5\n  lr: 0.7"))
+    with pytest.warns(UserWarning, match="config.yaml is not valid YAML"):
+        assert find_runs([tmp_path]) == [tmp_path / "other"]
