@@ -34,7 +34,7 @@ from pathlib import Path
 from .config import (apply_override, check_grid_size, default_name, failure, load_config,
                      parse_override, read_yaml, resolve_data_path, untaken_optimizer_keys)
 from .experiment import prepare, resolve
-from .plots import check_metric
+from .plots import check_metric, load_matplotlib
 from .registry import ConfigError, label
 from .results import figure_columns, run_row
 from .runs import (Lock, RunFolder, check_out_dir, claim_out_dir, flatten, new_run_dir,
@@ -617,11 +617,12 @@ def failures(folder: Path, count: int, most: int = 5) -> list[str]:
 
 
 def import_for_results() -> None:
-    """pandas and matplotlib for results.csv and loss.png, imported while the workers train
-    (the driver only waits then): about half a second of a small sweep's wall time."""
-    with contextlib.suppress(ImportError):
-        import matplotlib.backends.backend_agg  # noqa: F401
-        import matplotlib.figure  # noqa: F401
+    """pandas and matplotlib for results.csv and loss.png, imported (and matplotlib's
+    first-figure caches filled) while the workers train, when the driver only waits
+    (docs/performance.md: about 0.6 s of a small sweep's wall time). Whatever fails here
+    fails again as the results are written, where it is reported."""
+    with contextlib.suppress(Exception):
+        load_matplotlib()
         import pandas  # noqa: F401
 
 

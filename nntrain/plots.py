@@ -44,6 +44,18 @@ def new_figure(figsize: tuple[float, float], dpi: int = 100, layout: str | None 
     return fig
 
 
+def load_matplotlib() -> None:
+    """Import matplotlib's Agg canvas and fill what its first figure in a process would
+    otherwise build as it draws: the default font, found and loaded, and the mathtext parser
+    (a log axis' tick labels are mathtext). compare does this while its workers train."""
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    from matplotlib import font_manager, mathtext
+
+    font_manager.get_font(font_manager.findfont(font_manager.FontProperties()))
+    mathtext.MathTextParser("agg").parse("$10^{-1}$", 72)
+
+
 def picture_path(out: Path) -> Path:
     """The file a figure is saved to: ``out``, with .png added to a name without a suffix."""
     out = Path(out)
