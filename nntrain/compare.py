@@ -1,10 +1,11 @@
 """Sweeps: one config over a grid of settings x seeds, run in parallel, summed up side by side.
 
 The driver validates every grid point first, then hands the runs to an
-executor (a local process pool, nntrain.pool, or a Dask cluster). Workers train into a
-private temporary folder and send the run's files back; only the driver
-writes into the compare folder, each run folder appearing whole (renamed
-from a temporary name) as its run finishes.
+executor (a local process pool, nntrain.pool, or a Dask cluster). A local
+worker trains each run in the compare folder, in a hidden .<dir>.partial
+that only it writes; a Dask worker trains in a private temporary folder and
+sends the run's files back. Each run folder appears whole, renamed by the
+driver once the run's result has come.
 
 compare folder:
   sweep.yaml     the base config, the axes, the seeds and the grid points
@@ -198,36 +199,54 @@ def validate(sweep: Sweep, extra_plugins: list[str], ship_data: bool = False) ->
 
 
 def execute(point: dict) -> dict:
-    """Train one grid point in a private temporary folder; return its files and figures.
+    """Train one grid point; return its figures, and its files unless it was trained in place.
 
-    Runs in a worker (a process of the pool, or a Dask worker): it writes nothing
-    the driver sees, so workers need no shared filesystem.
+    Runs in a worker. A point with an ``out`` (a local pool's) is trained there, in the
+    compare folder's hidden ``.DIR.partial``, which the driver renames once the result has
+    come. One without (a Dask worker's, which may share no filesystem with the driver) is
+    trained in a private temporary folder whose files go back in the result.
     """
     result = {"index": point["index"], "dir": point["dir"], "files": {}, "error": None}
-    with tempfile.TemporaryDirectory(prefix="nntrain-", dir=worker_folder()) as tmp:
+    with run_folders([point]) as (out,):
         try:
             cfg = one_thread(load_config(raw=point["config"]))
-            run = train(cfg, out=Path(tmp) / "run", data=point.get("data"))
+            run = train(cfg, out=out, data=point.get("data"))
             result["summary"] = run.summary
         except WorkerStopped:  # the driver stops the pool: this worker ends
             raise
         except (Exception, SystemExit) as err:  # recorded as a failed run; the sweep goes on
             result["error"] = failure(err)  # SystemExit here comes from a plugin's code
             result["summary"] = {"status": "failed", "error": result["error"]}
-        run_dir = Path(tmp) / "run"
-        if run_dir.is_dir():
-            result["files"] = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+        result["files"] = run_files(point, out)
     return result
+
+
+@contextlib.contextmanager
+def run_folders(task: list[dict]):
+    """Each point's run folder: its ``out`` (a local pool's points, trained in place), else
+    one in a private temporary folder, removed with the files it held."""
+    if all("out" in point for point in task):
+        yield [Path(point["out"]) for point in task]
+        return
+    with tempfile.TemporaryDirectory(prefix="nntrain-", dir=worker_folder()) as tmp:
+        yield [Path(tmp) / f"run{s}" for s in range(len(task))]
+
+
+def run_files(point: dict, out: Path) -> dict[str, bytes] | None:
+    """A run folder's files for the driver to write, or None when the run was trained in
+    place (the point's ``out``)."""
+    if "out" in point:
+        return None
+    return {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} if out.is_dir() else {}
 
 
 def execute_task(task: list[dict]) -> list[dict]:
     """Train a task's grid points: one alone (``execute``), or several as stacked members
-    (``stack.train_stacked``) in private temporary folders; returns each point's result. A
-    group that cannot be set up together runs its points one by one."""
+    (``stack.train_stacked``) in their run folders (``run_folders``); returns each point's
+    result. A group that cannot be set up together runs its points one by one."""
     if len(task) == 1:
         return [execute(task[0])]
-    with tempfile.TemporaryDirectory(prefix="nntrain-", dir=worker_folder()) as tmp:
-        outs = [Path(tmp) / f"run{s}" for s in range(len(task))]
+    with run_folders(task) as outs:
         error = None
         try:
             cfgs = [one_thread(load_config(raw=point["config"])) for point in task]
@@ -255,9 +274,8 @@ def member_result(point: dict, out: Path, run, error: str | None) -> dict:
         summary = {"status": "failed", "error": error}
     else:
         summary, error = run.summary, None
-    files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} if out.is_dir() else {}
     return {"index": point["index"], "dir": point["dir"], "error": error, "summary": summary,
-            "files": files}
+            "files": run_files(point, out)}
 
 
 def one_thread(cfg):
@@ -310,22 +328,32 @@ def stack_notes(points: list[dict], workers: int) -> list[str]:
                     for p in alone]
 
 
+def partial_dir(folder: Path, point: dict) -> Path:
+    """Where a local worker trains a point in place: hidden (report, plot and view skip it)
+    until its result has come and the driver renames it."""
+    return folder / f".{point['dir']}.partial"
+
+
 def store(folder: Path, result: dict) -> None:
-    """Write a finished run's files as <folder>/<dir>, appearing whole (renamed at the end)."""
+    """Make a finished run <folder>/<dir>, appearing whole (renamed at the end): the folder its
+    local worker trained in place (files None), or one written here from the files a Dask
+    worker sent (or with the summary alone: a lost or stopped run's record)."""
     final = folder / result["dir"]
-    tmp = folder / f".{result['dir']}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    in_place = result["files"] is None
+    staging = partial_dir(folder, result) if in_place else folder / f".{result['dir']}.store"
+    if not in_place:
+        shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(exist_ok=in_place)  # a run that failed before making its folder has none
     try:
-        for name, data in result["files"].items():
-            (tmp / name).write_bytes(data)
+        for name, data in (result["files"] or {}).items():
+            (staging / name).write_bytes(data)
         summary = dict(result["summary"])
         summary["path"] = str(final)
-        RunFolder(tmp).write_summary(summary)
+        RunFolder(staging).write_summary(summary)
         shutil.rmtree(final, ignore_errors=True)  # a failed run's earlier attempt, on resume
-        os.replace(tmp, final)
+        os.replace(staging, final)
     except BaseException:  # a full disk: no half-written folder is left
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
@@ -583,6 +611,10 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
     # pandas and matplotlib imported while the workers train, once they have started (the
     # import holds the GIL the pool's start needs)
     prefetch = threading.Thread(target=import_for_results, daemon=True)
+    for point in todo:  # what a stopped or killed sweep left of its runs
+        shutil.rmtree(partial_dir(folder, point), ignore_errors=True)
+    if client is None:  # the local pool's workers train each point in place
+        todo = [{**point, "out": str(partial_dir(folder, point))} for point in todo]
     with StopRequests(graceful=False) as stop:  # SIGTERM stops the sweep as Ctrl-C does
         try:
             tasks = make_tasks(todo, workers)
@@ -598,6 +630,8 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
                     progress.stop()
                 if prefetch.is_alive():
                     prefetch.join()
+                for point in todo:  # the runs a dead worker or a stop left unfinished
+                    shutil.rmtree(partial_dir(folder, point), ignore_errors=True)
                 summary = write_results(folder, sweep, points, metric)
     return folder, summary, sum(status == "failed" for status in statuses.values())
 

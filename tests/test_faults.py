@@ -196,23 +196,25 @@ def ended_or_dumped(proc, timeout: float) -> str:
         raise AssertionError(f"hangs:\n{proc.communicate(timeout=30)[1][-8000:]}") from None
 
 
-def epochs_written(scratch, pid: int) -> int:
-    """The lines in the metrics.csv of the run (or first member) pool worker ``pid`` trains."""
-    for path in scratch.glob(f"nntrain-pool-*/worker-{pid}-*/nntrain-*/run*/metrics.csv"):
+def epochs_written(folder, pid: int) -> int:
+    """The lines in the metrics.csv of a run (or member) pool worker ``pid`` trains in the
+    compare folder (its hidden .DIR.partial; the summary there names its process)."""
+    for run in folder.glob(".*.partial"):
         try:
-            return path.read_bytes().count(b"\n")
-        except OSError:  # that run has just ended
-            return 0
+            if json.loads((run / "summary.json").read_text()).get("pid") == pid:
+                return (run / "metrics.csv").read_bytes().count(b"\n")
+        except (OSError, ValueError):  # not begun yet, or has just ended
+            continue
     return 0
 
 
-def kill_a_worker_in_flight(proc, scratch, epochs: int) -> int:
+def kill_a_worker_in_flight(proc, folder, epochs: int) -> int:
     """SIGKILL a pool worker in the first half of its run (or stack), far from its result;
     returns its pid."""
     deadline = time.time() + 60
     while time.time() < deadline:
         for pid in pool_workers(proc.pid):
-            if 0 < epochs_written(scratch, pid) < epochs // 2:
+            if 0 < epochs_written(folder, pid) < epochs // 2:
                 os.kill(pid, signal.SIGKILL)
                 return pid
         time.sleep(0.05)
@@ -225,6 +227,7 @@ def after_a_worker_died(tmp_path, proc, pid) -> tuple[dict, str]:
     stderr = ended_or_dumped(proc, timeout=120)
     assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr and "run(s) failed; see results.csv" in stderr, stderr
+    assert list((tmp_path / "c").glob(".*")) == [tmp_path / "c" / ".nntrain-claim"]  # no .partial
     statuses = {}
     for row in read(tmp_path / "c" / "results.csv"):
         statuses[row["run"]] = row["status"]
@@ -238,7 +241,7 @@ def test_a_worker_killed_in_a_stack_fails_its_members_and_the_sweep_ends(tmp_pat
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     proc = start_xor_compare(tmp_path, scratch, 30000, "--seeds", "8")
-    pid = kill_a_worker_in_flight(proc, scratch, 30000)
+    pid = kill_a_worker_in_flight(proc, tmp_path / "c", 30000)
     statuses, stderr = after_a_worker_died(tmp_path, proc, pid)
     assert ("stacked: 8 of 8 runs, in 1 group of one computation's shape, trained as 2 stacks "
             "of 4 members") in stderr
@@ -250,7 +253,7 @@ def test_a_worker_killed_in_a_lone_run_fails_that_run_and_the_others_go_on(tmp_p
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     proc = start_xor_compare(tmp_path, scratch, 15000, "--seeds", "4", "--no-stack")
-    pid = kill_a_worker_in_flight(proc, scratch, 15000)
+    pid = kill_a_worker_in_flight(proc, tmp_path / "c", 15000)
     statuses, _ = after_a_worker_died(tmp_path, proc, pid)
     assert sorted(statuses.values()) == ["completed"] * 3 + ["failed"], statuses
     assert list(scratch.iterdir()) == []
@@ -608,7 +611,7 @@ def test_a_worker_that_dies_while_a_process_it_forked_holds_its_pipe_is_seen(tmp
     try:
         proc = start_xor_compare(tmp_path, scratch, 30000, "--seeds", "4", "--no-stack",
                                  f"+plugins=[{tmp_path / 'forks.py'}]")
-        pid = kill_a_worker_in_flight(proc, scratch, 30000)
+        pid = kill_a_worker_in_flight(proc, tmp_path / "c", 30000)
         killed = time.time()
         statuses, _ = after_a_worker_died(tmp_path, proc, pid)
         assert sorted(statuses.values()) == ["completed"] * 3 + ["failed"], statuses

@@ -321,11 +321,16 @@ def test_stopping_a_stacked_compare_records_its_members_and_resume_finishes_them
     proc = subprocess.Popen(args + ["--out", str(tmp_path / "c")], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
-    while time.time() < deadline and len(list(scratch.glob("nntrain-pool-*/worker-*/nntrain-*"))) < 2:
-        time.sleep(0.05)  # both workers hold a stack's temporary folder
+    while time.time() < deadline and len(list((tmp_path / "c").glob(".*.partial/metrics.csv"))) < 8:
+        time.sleep(0.05)  # both workers train their stack, in place
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
+    # each run recorded by its summary alone, none of the stopped workers' files in it, and
+    # no half-trained folder left behind
+    assert [sorted(f.name for f in run.iterdir()) for run in (tmp_path / "c").glob("0*")] == [
+        ["summary.json"]] * 8
+    assert [p.name for p in (tmp_path / "c").glob(".*")] == [".nntrain-claim"]
 
     def statuses():
         rows = (tmp_path / "c" / "results.csv").read_text().splitlines()
