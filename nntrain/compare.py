@@ -2,8 +2,8 @@
 
 The driver validates every grid point first, then hands the runs to an
 executor (a local process pool, nntrain.pool, or a Dask cluster). A local
-worker trains each run in the compare folder, in a hidden .<dir>.partial
-that only it writes; a Dask worker trains in a private temporary folder and
+worker trains each run in the compare folder, in a hidden folder of its own
+(.<dir>.<attempt>.partial); a Dask worker trains in a private temporary folder and
 sends the run's files back. Each run folder appears whole, renamed by the
 driver once the run's result has come.
 
@@ -24,7 +24,7 @@ import json
 import math
 import os
 import re
-import shutil
+import secrets
 import tempfile
 import threading
 import warnings
@@ -39,7 +39,7 @@ from .plots import check_metric, load_matplotlib
 from .registry import ConfigError, label
 from .results import figure_columns, run_row
 from .runs import (Lock, RunFolder, check_out_dir, claim_out_dir, flatten, new_run_dir,
-                   read_summary, safe_name, write_atomic, write_yaml)
+                   read_summary, remove, safe_name, write_atomic, write_yaml, writer_alive)
 from .pool import WorkerStopped, lost_result, one_blas_thread, run_local, worker_folder
 from .signals import StopRequests
 from .loop import Interrupted, train
@@ -202,8 +202,8 @@ def execute(point: dict) -> dict:
     """Train one grid point; return its figures, and its files unless it was trained in place.
 
     Runs in a worker. A point with an ``out`` (a local pool's) is trained there, in the
-    compare folder's hidden ``.DIR.partial``, which the driver renames once the result has
-    come. One without (a Dask worker's, which may share no filesystem with the driver) is
+    compare folder's hidden ``.DIR.ATTEMPT.partial`` (``partial_dir``), which the driver
+    renames once the result has come. One without (a Dask worker's, which may share no filesystem with the driver) is
     trained in a private temporary folder whose files go back in the result.
     """
     result = {"index": point["index"], "dir": point["dir"], "files": {}, "error": None}
@@ -217,27 +217,36 @@ def execute(point: dict) -> dict:
         except (Exception, SystemExit) as err:  # recorded as a failed run; the sweep goes on
             result["error"] = failure(err)  # SystemExit here comes from a plugin's code
             result["summary"] = {"status": "failed", "error": result["error"]}
-        result["files"] = run_files(point, out)
+        result.update(run_output(point, out))
     return result
 
 
 @contextlib.contextmanager
 def run_folders(task: list[dict]):
     """Each point's run folder: its ``out`` (a local pool's points, trained in place), else
-    one in a private temporary folder, removed with the files it held."""
-    if all("out" in point for point in task):
-        yield [Path(point["out"]) for point in task]
+    one in a private temporary folder, removed with the files it held. Runs in place that
+    are stopped (WorkerStopped) go: the driver records them itself, and a driver that was
+    killed cannot remove them."""
+    if not all("out" in point for point in task):
+        with tempfile.TemporaryDirectory(prefix="nntrain-", dir=worker_folder()) as tmp:
+            yield [Path(tmp) / f"run{s}" for s in range(len(task))]
         return
-    with tempfile.TemporaryDirectory(prefix="nntrain-", dir=worker_folder()) as tmp:
-        yield [Path(tmp) / f"run{s}" for s in range(len(task))]
+    outs = [Path(point["out"]) for point in task]
+    try:
+        yield outs
+    except WorkerStopped:
+        for out in outs:
+            remove(out)
+        raise
 
 
-def run_files(point: dict, out: Path) -> dict[str, bytes] | None:
-    """A run folder's files for the driver to write, or None when the run was trained in
-    place (the point's ``out``)."""
+def run_output(point: dict, out: Path) -> dict:
+    """Where the driver finds a finished run: the folder it was trained in (``out``, in
+    place), or its files, sent back."""
     if "out" in point:
-        return None
-    return {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} if out.is_dir() else {}
+        return {"files": None, "out": str(out)}
+    return {"files": {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+            if out.is_dir() else {}}
 
 
 def execute_task(task: list[dict]) -> list[dict]:
@@ -275,7 +284,7 @@ def member_result(point: dict, out: Path, run, error: str | None) -> dict:
     else:
         summary, error = run.summary, None
     return {"index": point["index"], "dir": point["dir"], "error": error, "summary": summary,
-            "files": run_files(point, out)}
+            **run_output(point, out)}
 
 
 def one_thread(cfg):
@@ -328,21 +337,32 @@ def stack_notes(points: list[dict], workers: int) -> list[str]:
                     for p in alone]
 
 
-def partial_dir(folder: Path, point: dict) -> Path:
-    """Where a local worker trains a point in place: hidden (report, plot and view skip it)
-    until its result has come and the driver renames it."""
-    return folder / f".{point['dir']}.partial"
+def partial_dir(folder: Path, point: dict, attempt: str) -> Path:
+    """Where a local worker trains a point in place: hidden (report, plot and view skip it),
+    named for this attempt (a killed sweep's worker, which may write its own for a few
+    seconds more, never shares it with a resumed one's), renamed once its result has come."""
+    return folder / f".{point['dir']}.{attempt}.partial"
+
+
+def clear_leftovers(folder: Path) -> None:
+    """The hidden folders an earlier sweep left in ``folder``: records half written
+    (.DIR.store) and run folders trained in place whose worker has ended. One whose worker
+    still runs (a killed sweep's, for a few seconds) is left to it."""
+    for entry in folder.iterdir():
+        if entry.name.startswith(".") and entry.name.endswith((".partial", ".store")):
+            if not writer_alive(Lock(entry).holder()):
+                remove(entry)
 
 
 def store(folder: Path, result: dict) -> None:
     """Make a finished run <folder>/<dir>, appearing whole (renamed at the end): the folder its
-    local worker trained in place (files None), or one written here from the files a Dask
+    local worker trained in place (its ``out``), or one written here from the files a Dask
     worker sent (or with the summary alone: a lost or stopped run's record)."""
     final = folder / result["dir"]
-    in_place = result["files"] is None
-    staging = partial_dir(folder, result) if in_place else folder / f".{result['dir']}.store"
+    in_place = result.get("out") is not None
+    staging = Path(result["out"]) if in_place else folder / f".{result['dir']}.store"
     if not in_place:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove(staging)
     staging.mkdir(exist_ok=in_place)  # a run that failed before making its folder has none
     try:
         for name, data in (result["files"] or {}).items():
@@ -350,10 +370,10 @@ def store(folder: Path, result: dict) -> None:
         summary = dict(result["summary"])
         summary["path"] = str(final)
         RunFolder(staging).write_summary(summary)
-        shutil.rmtree(final, ignore_errors=True)  # a failed run's earlier attempt, on resume
+        remove(final)  # a failed run's earlier attempt, on resume
         os.replace(staging, final)
     except BaseException:  # a full disk: no half-written folder is left
-        shutil.rmtree(staging, ignore_errors=True)
+        remove(staging)
         raise
 
 
@@ -611,10 +631,10 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
     # pandas and matplotlib imported while the workers train, once they have started (the
     # import holds the GIL the pool's start needs)
     prefetch = threading.Thread(target=import_for_results, daemon=True)
-    for point in todo:  # what a stopped or killed sweep left of its runs
-        shutil.rmtree(partial_dir(folder, point), ignore_errors=True)
+    clear_leftovers(folder)
     if client is None:  # the local pool's workers train each point in place
-        todo = [{**point, "out": str(partial_dir(folder, point))} for point in todo]
+        attempt = secrets.token_hex(4)
+        todo = [{**point, "out": str(partial_dir(folder, point, attempt))} for point in todo]
     with StopRequests(graceful=False) as stop:  # SIGTERM stops the sweep as Ctrl-C does
         try:
             tasks = make_tasks(todo, workers)
@@ -631,7 +651,8 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
                 if prefetch.is_alive():
                     prefetch.join()
                 for point in todo:  # the runs a dead worker or a stop left unfinished
-                    shutil.rmtree(partial_dir(folder, point), ignore_errors=True)
+                    if "out" in point:
+                        remove(Path(point["out"]))
                 summary = write_results(folder, sweep, points, metric)
     return folder, summary, sum(status == "failed" for status in statuses.values())
 

@@ -22,6 +22,7 @@ import math
 import operator
 import os
 import re
+import shutil
 import stat
 import time
 from pathlib import Path
@@ -123,7 +124,7 @@ class Lock:
     def take_over(self, holder: dict, force: bool) -> None:
         """Remove a stale lock (or, ``force``d, a live one); else refuse naming its writer."""
         pid, host = holder.get("pid"), holder.get("host")
-        alive = process_alive(pid) if host == socket_host() else host is not None
+        alive = writer_alive(holder)
         if alive and not force:
             where = f"on {host}" if host != socket_host() else "on this machine"
             raise ConfigError(f"is being written by process {pid} {where} (lock file {LOCK}); "
@@ -143,6 +144,24 @@ class Lock:
         if self.held:
             self.path.unlink(missing_ok=True)
             self.held = False
+
+
+def writer_alive(holder: dict) -> bool:
+    """A lock's writer (``Lock.holder()``) may still write: a live process on this machine, or
+    one on another (which cannot be looked up from here). No holder: none."""
+    host = holder.get("host")
+    return process_alive(holder.get("pid")) if host == socket_host() else host is not None
+
+
+def remove(path: Path) -> None:
+    """Whatever is at ``path`` gone: a folder with everything in it, or a file or a symbolic
+    link (never followed: a planted link's target is left alone). Nothing there is fine."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def socket_host() -> str:

@@ -130,8 +130,10 @@ def test_workers_end_when_compare_is_killed(tmp_path, sig):
     proc.wait(timeout=30)
     assert wait_until(lambda: not any(alive(pid) for pid in family), timeout=15), [
         pid for pid in family if alive(pid)]
-    # the workers' folders and, SIGKILL or not, the folder compare made for them
+    # the workers' folders and, SIGKILL or not, the folder compare made for them; and what
+    # they had trained in the compare folder
     assert wait_until(lambda: list(scratch.iterdir()) == [], timeout=5), list(scratch.rglob("*"))
+    assert list((tmp_path / "c").glob(".*.partial")) == []
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -755,3 +757,64 @@ def test_a_stop_while_dask_results_are_stored_loses_none_of_them(monkeypatch):
                                     lambda p: stopped.append(p["index"]), stop)
     assert sorted(stored + stopped) == [0, 1, 2, 3]
     assert len(stored) == 1  # the stop came as the first was stored
+
+
+def test_a_resumed_compare_writes_through_no_planted_link(tmp_path):
+    """A compare folder is data someone may send you: links planted where compare stages its
+    runs (.DIR.store) or where an earlier sweep trained in place (.DIR.X.partial) are removed,
+    never written through, and their targets are left as they were."""
+    folder, victim = tmp_path / "c", tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    args = NNTRAIN + ["compare", str(CONFIGS / "xor.yaml"), "train.epochs=5", "--seeds", "2"]
+    assert subprocess.run(args + ["--out", str(folder)], cwd=tmp_path, capture_output=True,
+                          timeout=120).returncode == 0
+    run = sorted(p for p in folder.iterdir() if p.is_dir())[0]
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
+    (folder / f".{run.name}.store").symlink_to(victim)
+    (folder / f".{run.name}.0123abcd.partial").symlink_to(victim)
+    resumed = subprocess.run(args + ["--resume", str(folder)], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [p.name for p in victim.iterdir()] == ["keep.txt"]
+    assert not run.is_symlink() and json.loads((run / "summary.json").read_text())["status"] == \
+        "completed"
+    assert [p.name for p in folder.glob(".*")] == [".nntrain-claim"]
+
+
+def test_a_killed_sweeps_late_workers_never_touch_the_resumed_sweeps_runs(tmp_path):
+    """compare SIGKILLed, then --resume at once: the killed sweep's workers live on for a
+    moment (here held stopped, as on a loaded machine, until the resumed sweep trains). They
+    then end and remove what they had trained, which is theirs alone: the resumed runs, in
+    folders of their own, complete untouched."""
+    folder = tmp_path / "c"
+    args = NNTRAIN + ["compare", str(CONFIGS / "xor.yaml"), "train.epochs=20000", "--seeds", "2",
+                      "--no-stack", "--workers", "2"]
+    proc = subprocess.Popen(args + ["--out", str(folder)], cwd=tmp_path,  # its workers'
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # outlive it
+    try:
+        assert wait_until(lambda: len(pool_workers(proc.pid)) == 2
+                          and all(epochs_written(folder, pid) > 1 for pid in pool_workers(proc.pid)))
+        old = pool_workers(proc.pid)
+        for pid in old:
+            os.kill(pid, signal.SIGSTOP)
+        proc.kill()
+        proc.wait(timeout=30)
+        resumed = subprocess.Popen(args + ["--resume", str(folder)], cwd=tmp_path,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert wait_until(lambda: len(list(folder.glob(".*.partial"))) == 4)  # both sweeps'
+        for pid in old:
+            os.kill(pid, signal.SIGCONT)
+        assert wait_until(lambda: not any(alive(pid) for pid in old), timeout=15)
+        _, stderr = resumed.communicate(timeout=120)
+    finally:
+        for pid in pool_workers(proc.pid) + (old if "old" in locals() else []):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert resumed.returncode == 0, stderr
+    runs = sorted(p for p in folder.iterdir() if p.is_dir())
+    summaries = [json.loads((run / "summary.json").read_text()) for run in runs]
+    assert [s["status"] for s in summaries] == ["completed"] * 2
+    assert not {s["pid"] for s in summaries} & set(old)
+    assert [p.name for p in folder.glob(".*")] == [".nntrain-claim"]
