@@ -350,7 +350,7 @@ def clear_leftovers(folder: Path) -> None:
     still runs (a killed sweep's, for a few seconds) is left to it."""
     for entry in folder.iterdir():
         if entry.name.startswith(".") and entry.name.endswith((".partial", ".store")):
-            if not writer_alive(Lock(entry).holder()):
+            if entry.is_symlink() or not entry.is_dir() or not writer_alive(Lock(entry).holder()):
                 remove(entry)
 
 
@@ -361,9 +361,12 @@ def store(folder: Path, result: dict) -> None:
     final = folder / result["dir"]
     in_place = result.get("out") is not None
     staging = Path(result["out"]) if in_place else folder / f".{result['dir']}.store"
-    if not in_place:
-        remove(staging)
-    staging.mkdir(exist_ok=in_place)  # a run that failed before making its folder has none
+    if not in_place or staging.is_symlink() or not staging.is_dir():
+        if in_place and result["summary"].get("status") != "failed":  # trained, then gone
+            result = {**result, "summary": {"status": "failed", "error": (
+                f"its run folder {staging.name} was gone when its result came")}}
+        remove(staging)  # a run that failed before making its folder has none
+        staging.mkdir()
     try:
         for name, data in (result["files"] or {}).items():
             (staging / name).write_bytes(data)
@@ -653,6 +656,7 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
                 for point in todo:  # the runs a dead worker or a stop left unfinished
                     if "out" in point:
                         remove(Path(point["out"]))
+                clear_leftovers(folder)  # and a killed sweep's late workers, since it began
                 summary = write_results(folder, sweep, points, metric)
     return folder, summary, sum(status == "failed" for status in statuses.values())
 

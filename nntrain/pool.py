@@ -5,7 +5,9 @@
 starts up to ``workers`` processes (``os.posix_spawn`` of ``python -P -c``, NumPy with one
 BLAS thread) and hands each the next task as it is free. A task is a list of points (dicts
 with an ``index`` and a ``dir``); ``work(task)``, a module-level function the worker imports
-by name, returns one result per point, which the driver passes to ``on_result``.
+by name, returns one result per point, which the driver passes to ``on_result``. A result's
+``out``, if it has one, is a folder the driver takes over; a worker whose driver died before
+taking it removes it.
 
     driver                         worker (worker_main)
     give(task)        ------>      "took"       its runs have begun
@@ -115,17 +117,24 @@ def worker_main() -> None:
     conn, driver, pool_folder = Connection(WORKER_FD), int(sys.argv[1]), sys.argv[2]
     setup_worker(driver, pool_folder)
     work = named_work(sys.argv[3])
+    sent: list[dict] = []  # the last results sent, which a driver gone may never have read
     while True:
         try:
             task = conn.recv()
             if task is None:
                 break
             conn.send(("took", None))
-        except (EOFError, OSError):  # the driver closed its end: it stopped the pool
+        except (EOFError, OSError):  # the driver closed its end: it stopped the pool, or died
             break
-        results = work(task)
-        with contextlib.suppress(OSError):  # then the next recv ends it
-            conn.send(("done", results))
+        sent = work(task)
+        try:
+            conn.send(("done", sent))
+        except OSError:  # the driver is gone: the next recv ends this worker
+            pass
+    if os.getppid() != driver:  # no driver will take the folders its last results name
+        for result in sent:
+            if result.get("out"):
+                shutil.rmtree(result["out"], ignore_errors=True)
     # its runs' files are all closed: the interpreter's own teardown, which the driver waits
     # for (docs/performance.md), has nothing left to save. It also skips atexit handlers a
     # plugin's code may have registered in the worker: a run's end is where such code acts.

@@ -114,11 +114,20 @@ class Lock:
         raise ConfigError("cannot be locked: another process keeps taking it", str(self.path))
 
     def holder(self) -> dict:
+        """Who holds it: {} when nobody does, or when what is there is not a lock nntrain
+        wrote (a link is not followed, a pipe not waited on: only a regular file is read)."""
         try:
-            with open(self.path, encoding="utf-8") as f:
-                holder = json.loads(f.read(4096))
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return {}
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return {}
+            holder = json.loads(os.read(fd, 4096))
         except (OSError, ValueError):
             return {}
+        finally:
+            os.close(fd)
         return holder if isinstance(holder, dict) else {}
 
     def take_over(self, holder: dict, force: bool) -> None:

@@ -24,7 +24,7 @@ from conftest import CONFIGS, write
 from nntrain.compare import compare
 from nntrain.pool import run_local
 from nntrain.registry import ConfigError
-from nntrain.runs import CLAIM
+from nntrain.runs import CLAIM, socket_host
 
 pytestmark = pytest.mark.slow
 
@@ -762,7 +762,8 @@ def test_a_stop_while_dask_results_are_stored_loses_none_of_them(monkeypatch):
 def test_a_resumed_compare_writes_through_no_planted_link(tmp_path):
     """A compare folder is data someone may send you: links planted where compare stages its
     runs (.DIR.store) or where an earlier sweep trained in place (.DIR.X.partial) are removed,
-    never written through, and their targets are left as they were."""
+    never written through (nor their locks believed), their targets left as they were; a pipe
+    planted as a lock is not waited on."""
     folder, victim = tmp_path / "c", tmp_path / "victim"
     victim.mkdir()
     (victim / "keep.txt").write_text("mine")
@@ -772,12 +773,15 @@ def test_a_resumed_compare_writes_through_no_planted_link(tmp_path):
     run = sorted(p for p in folder.iterdir() if p.is_dir())[0]
     summary = json.loads((run / "summary.json").read_text())
     (run / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
-    (folder / f".{run.name}.store").symlink_to(victim)
-    (folder / f".{run.name}.0123abcd.partial").symlink_to(victim)
+    (victim / ".nntrain-lock").write_text(json.dumps({"host": socket_host(), "pid": 1}))
+    (folder / f".{run.name}.0123abcd.partial").symlink_to(victim)  # "locked" by a live pid
+    (folder / f".{run.name}.store").mkdir()
+    os.mkfifo(folder / f".{run.name}.store" / ".nntrain-lock")  # reading it would wait for ever
+    (folder / f".{run.name[:3]}.store").symlink_to(victim)
     resumed = subprocess.run(args + ["--resume", str(folder)], cwd=tmp_path,
                              capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
-    assert [p.name for p in victim.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in victim.iterdir()) == [".nntrain-lock", "keep.txt"]
     assert not run.is_symlink() and json.loads((run / "summary.json").read_text())["status"] == \
         "completed"
     assert [p.name for p in folder.glob(".*")] == [".nntrain-claim"]
@@ -818,3 +822,36 @@ def test_a_killed_sweeps_late_workers_never_touch_the_resumed_sweeps_runs(tmp_pa
     assert [s["status"] for s in summaries] == ["completed"] * 2
     assert not {s["pid"] for s in summaries} & set(old)
     assert [p.name for p in folder.glob(".*")] == [".nntrain-claim"]
+
+
+def test_a_killed_sweeps_workers_leave_none_of_its_runs_behind(tmp_path):
+    """compare SIGKILLed while its workers go through many short runs: each worker removes the
+    run it was training and the ones whose results it sent but the driver never took."""
+    folder = tmp_path / "c"
+    proc = subprocess.Popen(NNTRAIN + ["compare", str(CONFIGS / "xor.yaml"), "train.epochs=1500",
+                                       "--seeds", "200", "--no-stack", "--workers", "2",
+                                       "--out", str(folder)],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: len([p for p in folder.glob("0*") if p.is_dir()]) >= 6,
+                          timeout=120)
+        family = pool_workers(proc.pid)
+        proc.kill()
+        proc.wait(timeout=30)
+        assert wait_until(lambda: not any(alive(pid) for pid in family), timeout=15)
+    finally:
+        for pid in pool_workers(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+    assert list(folder.glob(".*.partial")) == []
+
+
+def test_a_result_whose_folder_is_gone_is_recorded_failed(tmp_path):
+    """A run trained in place whose folder someone removed before compare took it (a second
+    compare let in with --break-lock): recorded failed with why, not 'completed' with no files."""
+    from nntrain.compare import store
+
+    store(tmp_path, {"index": 0, "dir": "r", "files": None, "out": str(tmp_path / ".r.ab.partial"),
+                     "summary": {"status": "completed"}})
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    assert summary["error"] == "its run folder .r.ab.partial was gone when its result came"
