@@ -203,8 +203,9 @@ def execute(point: dict) -> dict:
 
     Runs in a worker. A point with an ``out`` (a local pool's) is trained there, in the
     compare folder's hidden ``.DIR.ATTEMPT.partial`` (``partial_dir``), which the driver
-    renames once the result has come. One without (a Dask worker's, which may share no filesystem with the driver) is
-    trained in a private temporary folder whose files go back in the result.
+    renames once the result has come. One without (a Dask worker's, which may share no
+    filesystem with the driver) is trained in a private temporary folder whose files go back
+    in the result.
     """
     result = {"index": point["index"], "dir": point["dir"], "files": {}, "error": None}
     with run_folders([point]) as (out,):

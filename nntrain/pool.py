@@ -118,23 +118,25 @@ def worker_main() -> None:
     setup_worker(driver, pool_folder)
     work = named_work(sys.argv[3])
     sent: list[dict] = []  # the last results sent, which a driver gone may never have read
-    while True:
-        try:
-            task = conn.recv()
-            if task is None:
+    try:
+        while True:
+            try:
+                task = conn.recv()
+                if task is None:
+                    break
+                conn.send(("took", None))
+            except (EOFError, OSError):  # the driver closed its end: it stopped the pool, or died
                 break
-            conn.send(("took", None))
-        except (EOFError, OSError):  # the driver closed its end: it stopped the pool, or died
-            break
-        sent = work(task)
-        try:
-            conn.send(("done", sent))
-        except OSError:  # the driver is gone: the next recv ends this worker
-            pass
-    if os.getppid() != driver:  # no driver will take the folders its last results name
-        for result in sent:
-            if result.get("out"):
-                shutil.rmtree(result["out"], ignore_errors=True)
+            sent = work(task)
+            try:
+                conn.send(("done", sent))
+            except OSError:  # the driver is gone: the next recv ends this worker
+                pass
+    finally:  # also when its driver's death stops it (WorkerStopped) as it sends them
+        if os.getppid() != driver:  # no driver will take the folders its last results name
+            for result in sent:
+                if result.get("out"):
+                    shutil.rmtree(result["out"], ignore_errors=True)
     # its runs' files are all closed: the interpreter's own teardown, which the driver waits
     # for (docs/performance.md), has nothing left to save. It also skips atexit handlers a
     # plugin's code may have registered in the worker: a run's end is where such code acts.
