@@ -346,9 +346,9 @@ def partial_dir(folder: Path, point: dict, attempt: str) -> Path:
 
 
 def clear_leftovers(folder: Path) -> None:
-    """The hidden folders an earlier sweep left in ``folder``: records half written
-    (.DIR.store) and run folders trained in place whose worker has ended. One whose worker
-    still runs (a killed sweep's, for a few seconds) is left to it."""
+    """The hidden folders left in ``folder`` by a sweep's stopped or lost runs: records half
+    written (.DIR.store) and run folders trained in place whose worker has ended. One whose
+    worker still runs (a killed sweep's, for a few seconds) is left to it."""
     for entry in folder.iterdir():
         if entry.name.startswith(".") and entry.name.endswith((".partial", ".store")):
             if entry.is_symlink() or not entry.is_dir() or not writer_alive(Lock(entry).holder()):
@@ -362,11 +362,12 @@ def store(folder: Path, result: dict) -> None:
     final = folder / result["dir"]
     in_place = result.get("out") is not None
     staging = Path(result["out"]) if in_place else folder / f".{result['dir']}.store"
-    if not in_place or staging.is_symlink() or not staging.is_dir():
-        if in_place and result["summary"].get("status") != "failed":  # trained, then gone
-            result = {**result, "summary": {"status": "failed", "error": (
-                f"its run folder {staging.name} was gone when its result came")}}
-        remove(staging)  # a run that failed before making its folder has none
+    gone = in_place and (staging.is_symlink() or not staging.is_dir())
+    if gone and result["summary"].get("status") != "failed":  # trained, then removed
+        result = {**result, "summary": {"status": "failed", "error": (
+            f"its run folder {staging.name} was gone when its result came")}}
+    if gone or not in_place:  # a run that failed before making its folder has none
+        remove(staging)
         staging.mkdir()
     try:
         for name, data in (result["files"] or {}).items():
@@ -654,10 +655,9 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
                     progress.stop()
                 if prefetch.is_alive():
                     prefetch.join()
-                for point in todo:  # the runs a dead worker or a stop left unfinished
-                    if "out" in point:
-                        remove(Path(point["out"]))
-                clear_leftovers(folder)  # and a killed sweep's late workers, since it began
+                # what a dead worker or a stop left unfinished (this sweep's workers have all
+                # ended), and what a killed sweep's late workers finished since it began
+                clear_leftovers(folder)
                 summary = write_results(folder, sweep, points, metric)
     return folder, summary, sum(status == "failed" for status in statuses.values())
 
