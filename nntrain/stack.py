@@ -260,8 +260,11 @@ class Stack:
             outputs = self.forward(self.parts["train"].X, list(range(S)))
             rows = layer_figures(list(zip(self.activations, outputs, self.W, self.dW)),
                                  self.state.updates, self.is_weight, members=True)
-            self.stats = (epoch, [[{k: v[s].item() if isinstance(v, np.ndarray) else v
-                                    for k, v in row.items()} for row in rows] for s in range(S)])
+            # each figure's values as Python numbers, all members' at once
+            rows = [{k: v.tolist() if isinstance(v, np.ndarray) else [v] * S
+                     for k, v in row.items()} for row in rows]
+            self.stats = (epoch, [[{k: v[s] for k, v in row.items()} for row in rows]
+                                  for s in range(S)])
         return self.stats[1]
 
     def forward(self, X: np.ndarray, active: list[int]) -> list[np.ndarray]:
