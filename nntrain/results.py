@@ -32,7 +32,7 @@ def run_row(run_dir: Path, config: dict, keys: list[str], target_loss: float | N
     """
     summary = read_summary(run_dir) or {}
     finished = bool(summary.get("final"))
-    # metrics.csv only where the summary does not say it all (a compare's 30 xor runs: 0.2 s)
+    # metrics.csv only where the summary does not say it all (docs/performance.md)
     history = read_metrics(run_dir) if not finished or target_loss is not None else []
     last = history[-1] if history else {}
     final = summary["final"] if finished else last

@@ -17,7 +17,6 @@ below read them back for predict, evaluate, resume, plot and report.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import math
 import operator
@@ -32,7 +31,7 @@ import numpy as np
 import yaml
 
 from .registry import ConfigError, did_you_mean, label, shorten
-from .yamlsafe import safe_dump, safe_load
+from .yamlsafe import safe_load
 
 
 def new_run_dir(root: str | Path, name: str, prefix: str = "") -> Path:
@@ -364,7 +363,7 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def write_yaml(path: Path, data: dict) -> None:
-    write_atomic(path, safe_dump(data))
+    write_atomic(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -543,19 +542,7 @@ def format_value(value) -> str:
     return repr(float(value))
 
 
-# a cell's %-conversion giving format_value's text, by its exact type: a float's %r is its
-# shortest exact text, an int's its digits, text as it is, None blank (its cell takes no value)
-CELL_FORMATS = {float: "%r", int: "%r", str: "%s", type(None): ""}
-
-
-def row_template(types: tuple[type, ...]) -> tuple[str, tuple[bool, ...] | None] | None:
-    """The %-format of a row whose cells have these exact types, and which cells take a
-    value (None: all of them); None when a cell's type has no format (format_value's)."""
-    if not set(types) <= CELL_FORMATS.keys():
-        return None
-    template = ",".join(CELL_FORMATS[t] for t in types) + "\n"
-    taken = tuple(t is not type(None) for t in types)
-    return template, None if all(taken) else taken
+PLAIN_CELLS = {float, int}  # types whose %r is format_value's text: a float's shortest exact one
 
 
 class CsvLog:
@@ -566,10 +553,10 @@ class CsvLog:
         """``append``: go on writing a file that has its header (a resumed run). Never
         through a symlink: opened with O_NOFOLLOW, and only a regular file is written."""
         self.path, self.columns = path, columns
-        # a row's cells in the columns' order; its %-format by its cells' types (row_template)
+        # a row's cells in the columns' order, and their text when all are floats and ints
         self.cells = (operator.itemgetter(*columns) if len(columns) > 1
                       else lambda row: (row[columns[0]],))
-        self.templates: dict[tuple, tuple | None] = {}
+        self.template = ",".join(["%r"] * len(columns)) + "\n"
         flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_TRUNC)
         with writing(path):
             self.fd: int | None = os.open(regular(path), flags, 0o644)
@@ -583,25 +570,17 @@ class CsvLog:
     def write(self, row: dict) -> None:
         """One row, in the file before this returns (the loop's next epoch starts after).
 
-        A row is written every epoch, so this is the loop's own cost: a row of floats,
-        ints, text and blanks (metrics.csv's and layers.csv's) is one %-format, made once
-        for its cells' types (row_template); a row with any other cell (a NumPy scalar, a
-        bool) goes through format_value."""
+        A row is written every epoch, so this is the loop's own cost: a row of floats and
+        ints (the usual one) is one %-format, whose %r is format_value's text for them;
+        any other cell (blank, text, a NumPy scalar, a bool) goes through format_value."""
         try:
             values = self.cells(row)
         except KeyError:  # a column this row does not have: blank
             values = tuple(map(row.get, self.columns))
-        types = tuple(map(type, values))
-        try:
-            form = self.templates[types]
-        except KeyError:
-            form = self.templates[types] = row_template(types)
-        if form is None:
-            line = ",".join(map(format_value, values)) + "\n"
-        elif form[1] is None:
-            line = form[0] % values
+        if PLAIN_CELLS.issuperset(map(type, values)):
+            line = self.template % values
         else:
-            line = form[0] % tuple(itertools.compress(values, form[1]))
+            line = ",".join(map(format_value, values)) + "\n"
         try:
             write_all(self.fd, line.encode())
         except OSError:

@@ -261,9 +261,9 @@ class Stack:
             rows = layer_figures(list(zip(self.activations, outputs, self.W, self.dW)),
                                  self.state.updates, self.is_weight, members=True)
             # each figure's values as Python numbers, all members' at once
-            rows = [{k: v.tolist() if isinstance(v, np.ndarray) else [v] * S
-                     for k, v in row.items()} for row in rows]
-            self.stats = (epoch, [[{k: v[s] for k, v in row.items()} for row in rows]
+            values = [{k: v.tolist() if isinstance(v, np.ndarray) else [v] * S
+                       for k, v in row.items()} for row in rows]
+            self.stats = (epoch, [[{k: v[s] for k, v in row.items()} for row in values]
                                   for s in range(S)])
         return self.stats[1]
 

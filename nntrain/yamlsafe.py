@@ -13,7 +13,6 @@ from typing import Any
 import yaml
 from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
-from yaml.scanner import ScannerError
 
 from .registry import describe
 
@@ -97,48 +96,5 @@ SafeLoader.add_implicit_resolver(
 )
 
 
-try:
-    from yaml.cyaml import CParser
-except ImportError:  # a PyYAML built without libyaml
-    CParser = None
-
-if CParser is not None:
-    class FastSafeLoader(CParser, SafeLoader):
-        """SafeLoader reading its events from libyaml's parser: the same nodes, checks and
-        values (the nodes are composed, resolved and constructed by SafeLoader's Python
-        code, so its depth and alias limits, 1e-3 and duplicate keys hold), about four
-        times faster (30 run folders' config.yaml: 58 ms pure Python, 14 ms)."""
-
-        def __init__(self, stream):
-            CParser.__init__(self, stream)
-            yaml.composer.Composer.__init__(self)
-            yaml.constructor.SafeConstructor.__init__(self)
-            yaml.resolver.Resolver.__init__(self)
-
-        # composed in Python (CParser would compose in C, past SafeLoader's checks)
-        check_node = yaml.composer.Composer.check_node
-        get_node = yaml.composer.Composer.get_node
-
-        def get_single_node(self):
-            try:
-                return yaml.composer.Composer.get_single_node(self)
-            except ScannerError as err:  # libyaml's scanner looks ahead up to 1000 levels
-                if err.problem != "exceeded maximum nesting depth":
-                    raise
-                raise ComposerError(None, None, f"nested deeper than {self.MAX_DEPTH} levels",
-                                    err.problem_mark) from None
-
-    LOADER: type[SafeLoader] = FastSafeLoader
-else:
-    LOADER = SafeLoader
-
-
 def safe_load(text: str) -> Any:
-    return yaml.load(text, Loader=LOADER)  # noqa: S506 (a SafeLoader subclass)
-
-
-def safe_dump(data: Any) -> str:
-    """YAML text of plain data in the order given (libyaml's emitter where PyYAML has it:
-    the same text as the Python one's, four times faster)."""
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return yaml.dump(data, Dumper=dumper, sort_keys=False)
+    return yaml.load(text, Loader=SafeLoader)  # noqa: S506 (a SafeLoader subclass)

@@ -7,14 +7,12 @@ import json
 import math
 import time
 import typing
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from conftest import write
-from nntrain import datasets, yamlsafe
+from nntrain import datasets
 from nntrain.cli import registries_by_kind
 from nntrain.config import Config, load_config, safe_load
 from nntrain.datasets import load_data
@@ -59,32 +57,6 @@ def test_aliases_of_a_sane_size_still_work():
 ])
 def test_deep_nesting_is_a_config_error(cli, tmp_path, text):
     refused(cli, tmp_path, text, "nested deeper than 100 levels")
-
-
-CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
-CHECKED = [  # what SafeLoader's own checks refuse, and what it reads its own way
-    "seed: 1\nseed: 2\n", "a: {lr: 0.5, lr: 0.1}\n", "seed: " + "[" * 150 + "]" * 150,
-    "seed: " + "[" * 5000 + "]" * 5000 + "\n", alias_bomb(7), "lr: 1e-3\nb: -2E+5\nc: 1.0e-3\n",
-    "base: &b {name: gd, lr: 0.1}\noptimizer: {<<: *b, lr: 0.5}\n", "x: !!python/object:os.system ls\n",
-    "n: " + "9" * 5000 + "\n", "a: [1, 2\n", "a: b: c\n", "\ta: 1\n", "", "- 1\n- x\n",
-]
-
-
-@pytest.mark.skipif(yamlsafe.CParser is None, reason="this PyYAML has no libyaml")
-@pytest.mark.parametrize("text", [path.read_text() for path in CONFIGS] + CHECKED)
-def test_libyamls_events_read_as_the_python_parsers(text):
-    """yamlsafe.FastSafeLoader (libyaml's parser under SafeLoader's composer and constructor)
-    reads every config and refuses every check's case as the pure-Python SafeLoader does:
-    the same values, or an error of the same kind (the checks' with the same text)."""
-    def outcome(loader):
-        try:
-            return yaml.load(text, Loader=loader)  # noqa: S506 (SafeLoader subclasses)
-        except yaml.YAMLError as err:
-            problem = getattr(err, "problem", "")
-            ours = problem.startswith(("duplicate key", "nested deeper", "its aliases", "an int"))
-            return type(err), problem if ours else None
-
-    assert outcome(yamlsafe.FastSafeLoader) == outcome(yamlsafe.SafeLoader)
 
 
 @pytest.mark.parametrize("value", [
