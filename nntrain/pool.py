@@ -118,11 +118,13 @@ def worker_main() -> None:
     setup_worker(driver, pool_folder)
     work = named_work(sys.argv[3])
     sent: list[dict] = []  # the last results sent, which a driver gone may never have read
+    dismissed = False  # the driver sent None: it has taken every result sent
     try:
         while True:
             try:
                 task = conn.recv()
                 if task is None:
+                    dismissed = True
                     break
                 conn.send(("took", None))
             except (EOFError, OSError):  # the driver closed its end: it stopped the pool, or died
@@ -132,8 +134,11 @@ def worker_main() -> None:
                 conn.send(("done", sent))
             except OSError:  # the driver is gone: the next recv ends this worker
                 pass
-    finally:  # also when its driver's death stops it (WorkerStopped) as it sends them
-        if os.getppid() != driver:  # no driver will take the folders its last results name
+    finally:  # also when a stop (WorkerStopped) ends it as it sends them
+        # not dismissed: its driver died (its pipe closes before the worker is handed to a
+        # new parent, so getppid may still name it) or stopped the pool, and no driver will
+        # take the folders its last results name (a stopping one records those runs itself)
+        if not dismissed:
             for result in sent:
                 if result.get("out"):
                     shutil.rmtree(result["out"], ignore_errors=True)
