@@ -62,6 +62,11 @@ def one_blas_thread():
 WORKER_FOLDER = None  # in a pool worker: the folder its runs' temporary folders go in
 POOL = None  # in a pool worker: its driver's pid and the driver's folder holding WORKER_FOLDER
 STOPPED = None  # in a pool worker: the exit code SIGTERM asked for, once it came
+# in a pool worker: its driver closed its end of the pipe without dismissing it (it died, or
+# stopped the pool), so it starts no other worker in the pool's folder. getppid() may still
+# name a driver SIGKILLed a moment ago: a process's pipes close before its children get a
+# new parent.
+ORPHANED = False
 
 
 def setup_worker(driver: int, pool_folder: str) -> None:
@@ -113,6 +118,7 @@ def worker_main() -> None:
     results back up; None (or the driver's end of the pipe closed) ends it."""
     from multiprocessing.connection import Connection
 
+    global ORPHANED
     os.set_inheritable(WORKER_FD, False)  # no process a run starts keeps the pipe open
     conn, driver, pool_folder = Connection(WORKER_FD), int(sys.argv[1]), sys.argv[2]
     setup_worker(driver, pool_folder)
@@ -128,6 +134,7 @@ def worker_main() -> None:
                     break
                 conn.send(("took", None))
             except (EOFError, OSError):  # the driver closed its end: it stopped the pool, or died
+                ORPHANED = True
                 break
             sent = work(task)
             try:
@@ -166,7 +173,7 @@ def remove_folders() -> None:
     (remove_own_folder at exit; watch_parent when the worker must end at once)."""
     shutil.rmtree(WORKER_FOLDER, ignore_errors=True)
     driver, pool_folder = POOL
-    if os.getppid() != driver:  # no driver to remove it, and no new worker to start in it
+    if ORPHANED or os.getppid() != driver:  # no driver to remove it, no new worker to start in it
         with contextlib.suppress(OSError):  # another worker's folder is still there
             os.rmdir(pool_folder)
 

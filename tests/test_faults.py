@@ -845,6 +845,22 @@ def test_a_killed_sweeps_workers_leave_none_of_its_runs_behind(tmp_path):
     assert list(folder.glob(".*.partial")) == []
 
 
+def test_a_worker_whose_driver_closed_its_pipe_removes_the_emptied_pool_folder(tmp_path):
+    """A SIGKILLed driver's pipes close before its workers get a new parent, so a worker that
+    sees its pipe's end may still find getppid() naming the driver: it ends as an orphan all
+    the same, removing the pool's folder once its own is gone and the folder is empty. (Here
+    the driver, this test, stays alive: the folder goes although getppid() names it.)"""
+    from nntrain.pool import Worker
+
+    pool_folder = tmp_path / "nntrain-pool-x"
+    pool_folder.mkdir()
+    worker = Worker(str(pool_folder), "os:getpid")
+    assert wait_until(lambda: any(pool_folder.iterdir()), timeout=60)  # its folder is made
+    worker.end()  # the pipe closed with no None: not dismissed
+    assert worker.exitcode == 0
+    assert not pool_folder.exists()
+
+
 def test_a_result_whose_folder_is_gone_is_recorded_failed(tmp_path):
     """A run trained in place whose folder someone removed before compare took it (a second
     compare let in with --break-lock): recorded failed with why, not 'completed' with no files."""
