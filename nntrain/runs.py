@@ -668,7 +668,7 @@ def run_problem(run_dir: Path) -> str | None:
     summary = run_dir / "summary.json"
     if summary.is_file() and read_summary(run_dir) is None:
         return "summary.json is not a JSON object"
-    if not read_metrics(run_dir):
+    if not read_metrics(run_dir, most=1):
         return "metrics.csv has no complete row"
     return None
 
@@ -755,14 +755,15 @@ def effective_status(summary: dict | None) -> str:
     return status if process_alive(summary.get("pid")) else "incomplete"
 
 
-def read_metrics(run_dir: Path) -> list[dict]:
+def read_metrics(run_dir: Path, most: int | None = None) -> list[dict]:
     """metrics.csv as one dict per epoch (floats; None where blank). A row torn by a killed
-    process (too few cells, or a cell that is not a number) ends the history."""
-    header, rows = metrics_table(run_dir)
+    process (too few cells, or a cell that is not a number) ends the history. ``most``: the
+    first rows only, at most that many."""
+    header, rows = metrics_table(run_dir, most)
     return [dict(zip(header, row)) for row in rows]
 
 
-def metrics_table(run_dir: Path) -> tuple[list[str], list[list]]:
+def metrics_table(run_dir: Path, most: int | None = None) -> tuple[list[str], list[list]]:
     """metrics.csv's header and its rows as lists, read as ``read_metrics`` reads them."""
     try:
         lines = regular(Path(run_dir) / "metrics.csv").read_text().splitlines()
@@ -774,7 +775,7 @@ def metrics_table(run_dir: Path) -> tuple[list[str], list[list]]:
     if header[0] != "epoch":  # not metrics.csv's header (a file cut or written by something else)
         return [], []
     rows = []
-    for line in lines[1:]:
+    for line in lines[1:] if most is None else lines[1:most + 1]:
         cells = line.split(",")
         if len(cells) != len(header):
             break

@@ -120,7 +120,8 @@ def make_runs(cli, tmp_path, count=3):
 
 
 @pytest.mark.parametrize("damage", ["config not utf-8", "summary not an object",
-                                    "empty metrics", "header-only metrics", "config a list"])
+                                    "empty metrics", "header-only metrics", "torn first row",
+                                    "config a list"])
 def test_a_bad_folder_is_skipped_with_a_warning(cli, tmp_path, damage):
     runs = [tmp_path / r for r in make_runs(cli, tmp_path)]
     bad = runs[1]
@@ -132,6 +133,9 @@ def test_a_bad_folder_is_skipped_with_a_warning(cli, tmp_path, damage):
         (bad / "metrics.csv").write_text("")
     elif damage == "header-only metrics":
         (bad / "metrics.csv").write_text("epoch,loss\n")
+    elif damage == "torn first row":  # the rows after it are whole: the history ends before
+        header, first, *rest = (bad / "metrics.csv").read_text().splitlines()
+        (bad / "metrics.csv").write_text("\n".join([header, first[:5], *rest]) + "\n")
     else:
         (bad / "config.yaml").write_text("- a\n- b\n")
     report = cli("report", tmp_path / "runs")
@@ -162,6 +166,19 @@ def test_a_killed_run_shows_its_last_complete_row(cli, tmp_path):
     assert row["epochs"] == last["epoch"] == "3"
     assert float(row["final_loss"]) == float(last["loss"])
     assert float(row["wall_time_s"]) == float(last["time_s"]) > 0
+
+
+def test_the_first_rows_of_metrics_are_read_as_the_whole_history_begins(cli, tmp_path):
+    """read_metrics(most=N) is the history's first N rows, read by the same rules (what
+    find_runs needs to know a folder has a complete row, without parsing every epoch)."""
+    from nntrain.runs import read_metrics
+
+    run = tmp_path / make_runs(cli, tmp_path, 1)[0]
+    history = read_metrics(run)
+    assert len(history) == 6
+    assert read_metrics(run, most=1) == history[:1]
+    assert read_metrics(run, most=4) == history[:4]
+    assert read_metrics(run, most=100) == history
 
 
 @pytest.mark.parametrize("pid", [None, 0, -1, "12", True])
