@@ -629,7 +629,9 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
             progress.advance(result)
 
     def on_stopped(point: dict) -> None:  # recorded as interrupted: --resume runs it again
-        store(folder, {"dir": point["dir"], "files": {}, "summary": {"status": "interrupted"}})
+        which = {"signal": stop.requested} if stop.requested else {}  # as a lone run's says
+        store(folder, {"dir": point["dir"], "files": {},
+                       "summary": {"status": "interrupted", **which}})
 
     if progress:
         progress.start(len(points), len(points) - len(todo))

@@ -668,8 +668,8 @@ def run_problem(run_dir: Path) -> str | None:
     summary = run_dir / "summary.json"
     if summary.is_file() and read_summary(run_dir) is None:
         return "summary.json is not a JSON object"
-    if not read_metrics(run_dir, most=1):
-        return "metrics.csv has no complete row"
+    if not read_metrics(run_dir, most=1):  # a torn or damaged row ends the history
+        return "metrics.csv has no complete first row"
     return None
 
 

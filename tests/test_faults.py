@@ -700,6 +700,8 @@ def test_ctrl_c_in_a_dask_compare_records_the_runs_in_flight_interrupted(tmp_pat
     assert len(runs) == 2
     assert [json.loads((r / "summary.json").read_text())["status"] for r in runs] == [
         "interrupted"] * 2
+    assert [json.loads((r / "summary.json").read_text())["signal"] for r in runs] == [
+        "SIGINT"] * 2
 
 
 def test_a_dask_task_the_cluster_lost_fails_its_runs():

@@ -338,6 +338,8 @@ def test_stopping_a_stacked_compare_records_its_members_and_resume_finishes_them
         return [row.split(",")[at] for row in rows[1:]]
 
     assert statuses() == ["interrupted"] * 8
+    assert {json.loads((run / "summary.json").read_text()).get("signal")
+            for run in (tmp_path / "c").glob("0*")} == {"SIGINT"}  # as a lone run's summary
     assert list(scratch.iterdir()) == []
     resumed = subprocess.run(args + ["--resume", str(tmp_path / "c")], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=300)
