@@ -2,25 +2,16 @@
 is imported: a Ctrl-C or SIGTERM while numpy and nntrain load (the first half second) ends the
 command with one line and exit 130 or 143, not a traceback."""
 
-import signal
 import sys
 
 
 def main() -> None:
-    def terminated(signum, frame):
-        raise SystemExit(143)
-
-    previous = signal.getsignal(signal.SIGTERM)
     try:
-        if previous == signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, terminated)
+        from nntrain.signals import stop_early_on_signals
+
+        stop_early_on_signals()  # until a run takes them over; a dropped one is raised again
         from nntrain.cli import main as run
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (Terminated)
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    except SystemExit as stop:
-        if stop.code == 143:
-            print("interrupted", file=sys.stderr)
-        raise
-    signal.signal(signal.SIGTERM, previous)  # the commands handle it from here on
+        sys.exit(143 if type(stop).__name__ == "Terminated" else 130)
     run()

@@ -64,6 +64,9 @@ def errors_handled():
         typer.echo(f"interrupted: epochs finished so far are saved in {err.run.path}", err=True)
         raise typer.Exit(EXIT_CODES[err.signal]) from None
     except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM outside a run (compare's driver)
+        from .signals import acted_on
+
+        acted_on()
         folder = getattr(err, "folder", None)  # a sweep's, once it has one
         typer.echo(f"interrupted: the runs finished so far are in {folder}; the same command "
                    f"with --resume {folder} goes on" if folder else "interrupted", err=True)
@@ -101,7 +104,7 @@ class Commands(TyperGroup):
         global DEBUG
         DEBUG = False  # the command's own --debug sets it while its options are parsed
         with errors_handled():
-            terminate_as_exception()
+            stop_early_on_signals()
             try:
                 return super().invoke(ctx)
             except NO_SUCH_OPTION as err:
@@ -135,17 +138,13 @@ def override_hint(err, words: list[str]) -> None:
     err.possibilities = None  # now part of the message
 
 
-def terminate_as_exception() -> None:
-    """SIGTERM before a run's own handling starts (data being loaded, say) ends the command
-    with one line and exit 143, as Ctrl-C does, and leaves no run folder."""
-    import signal
-    import threading
+def stop_early_on_signals() -> None:
+    """Ctrl-C or SIGTERM before a run's own handling starts (data being loaded, say) ends the
+    command with one line and exit 130 or 143, and leaves no run folder (signals.stop_early;
+    the console script installs it before anything loads)."""
+    from .signals import stop_early_on_signals as install
 
-    from .signals import terminate
-
-    if (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
-        signal.signal(signal.SIGTERM, terminate)
+    install()
 
 
 class Command(TyperCommand):

@@ -22,10 +22,41 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt."""
 
 
-def terminate(signum, frame):
-    """SIGTERM as an exception, like Ctrl-C's KeyboardInterrupt: the command's one handler
-    prints one line and exits 143 (installed by the CLI before anything else runs)."""
-    raise Terminated()
+EARLY_STOPS: list[str] = []  # the signals stop_early raised, until one is acted on
+
+
+def stop_early(signum, frame):
+    """Ctrl-C or SIGTERM while a command starts, before a run's StopRequests takes over:
+    KeyboardInterrupt or Terminated at once (the CLI's handler prints one line, exit 130 or
+    143, no run folder), and remembered until acted on. Python drops an exception raised
+    while a weakref callback runs (an import's module lock: a Ctrl-C at start-up was lost so
+    under load, and the run trained on); StopRequests raises a remembered one again."""
+    EARLY_STOPS.append("SIGTERM" if signum == signal.SIGTERM else "SIGINT")
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def stop_early_on_signals() -> None:
+    """stop_early for SIGINT and SIGTERM, where their handlers are Python's own (the main
+    thread only; a handler someone else installed is left alone)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum, default in ((signal.SIGINT, signal.default_int_handler),
+                            (signal.SIGTERM, signal.SIG_DFL)):
+        if signal.getsignal(signum) == default:
+            signal.signal(signum, stop_early)
+
+
+def acted_on() -> None:
+    """A stop_early signal's exception reached its handler: nothing left to raise again."""
+    EARLY_STOPS.clear()
+
+
+def raise_dropped() -> None:
+    """The stop a stop_early signal asked for, should Python have dropped its exception."""
+    if EARLY_STOPS:
+        name = EARLY_STOPS[-1]
+        acted_on()
+        raise Terminated() if name == "SIGTERM" else KeyboardInterrupt()
 
 
 def signal_name(stop: BaseException) -> str:
@@ -52,8 +83,13 @@ class StopRequests:
         if threading.current_thread() is not threading.main_thread():
             return self
         for signum, handler in ((signal.SIGINT, self.on_sigint), (signal.SIGTERM, self.on_sigterm)):
-            if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler, terminate):
+            if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler, stop_early):
                 self.previous[signum] = signal.signal(signum, handler)
+        try:
+            raise_dropped()  # a stop asked for while the command started: nothing begins
+        except KeyboardInterrupt:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def on_sigint(self, signum, frame):

@@ -534,6 +534,41 @@ time.sleep(60)
     assert "WorkerStopped" not in stderr and "Traceback" not in stderr, stderr
 
 
+def test_a_ctrl_c_dropped_while_the_command_starts_is_raised_as_the_run_begins(monkeypatch):
+    """Python drops an exception raised while a finalizer or a weakref callback runs: a Ctrl-C
+    at start-up landed in an import lock's callback (seen under load: the run trained on for
+    ever). The start-up handler remembers it, and the run's StopRequests raises it again as it
+    takes over, before the run begins; its own handlers are put back."""
+    from nntrain import signals
+
+    dropped = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_value))
+    saved = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for signum in saved:
+            signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
+                          else signal.SIG_DFL)
+        signals.stop_early_on_signals()
+        assert signal.getsignal(signal.SIGINT) is signals.stop_early
+
+        class Finalized:
+            def __del__(self):
+                signal.raise_signal(signal.SIGINT)  # its KeyboardInterrupt is dropped here
+
+        Finalized()
+        assert [type(err) for err in dropped] == [KeyboardInterrupt]
+        with pytest.raises(KeyboardInterrupt):
+            with signals.StopRequests():
+                pytest.fail("the run began")
+        assert signal.getsignal(signal.SIGINT) is signals.stop_early  # put back
+        with signals.StopRequests() as stop:  # raised once: the next run begins
+            assert not stop.requested
+    finally:
+        signals.acted_on()
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+
 def test_a_sweeps_stop_dropped_in_a_finalizer_is_raised_again_while_the_driver_waits(
         tmp_path, monkeypatch):
     """compare's driver raises Ctrl-C and SIGTERM from its handler; Python drops that exception
