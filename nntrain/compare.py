@@ -21,6 +21,7 @@ import contextlib
 import copy
 import itertools
 import json
+import logging
 import math
 import os
 import re
@@ -416,6 +417,8 @@ def dask_client(workers: int, address: str | None, timeout: float = 10.0):
     except ImportError:
         raise ConfigError("needs Dask: pip install 'nntrain[dask]'", "--executor dask") from None
     with contextlib.ExitStack() as stack:
+        logs = logging.getLogger("distributed")
+        stack.callback(logs.setLevel, logs.level)  # put back once the cluster has closed
         stack.enter_context(one_blas_thread())
         if address:
             reach_scheduler(address, timeout)
@@ -428,6 +431,9 @@ def dask_client(workers: int, address: str | None, timeout: float = 10.0):
                 n_workers=workers, threads_per_worker=1, processes=workers > 1,
                 dashboard_address=None))
             client = stack.enter_context(Client(cluster))
+        # closing races the workers' heartbeats (a sweep stopped by Ctrl-C), and Dask logs
+        # each lost one with a traceback: not the command's, so quiet while the cluster closes
+        stack.callback(logs.setLevel, logging.CRITICAL)
         yield client
 
 

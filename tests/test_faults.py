@@ -739,6 +739,31 @@ def test_ctrl_c_in_a_dask_compare_records_the_runs_in_flight_interrupted(tmp_pat
         "SIGINT"] * 2
 
 
+def test_what_dask_logs_while_its_cluster_closes_is_not_printed(monkeypatch):
+    """A Ctrl-C'd Dask sweep closes its cluster while a worker's heartbeat is on its way, and
+    Dask logs the lost heartbeat with a traceback (seen in CI: "Failed to communicate with
+    scheduler during heartbeat"). Not the command's: Dask's errors are not logged while the
+    cluster closes, and are again after."""
+    pytest.importorskip("distributed")
+    import logging
+
+    import distributed
+
+    from nntrain.compare import dask_client
+
+    close, logged = distributed.Client.close, []
+
+    def closing(self, *args, **kwargs):
+        logged.append(logging.getLogger("distributed.worker").isEnabledFor(logging.ERROR))
+        return close(self, *args, **kwargs)
+
+    monkeypatch.setattr(distributed.Client, "close", closing)
+    with dask_client(1, None):
+        assert logging.getLogger("distributed.worker").isEnabledFor(logging.ERROR)
+    assert logged and not any(logged)
+    assert logging.getLogger("distributed.worker").isEnabledFor(logging.ERROR)
+
+
 def test_a_dask_task_the_cluster_lost_fails_its_runs():
     """A Dask task whose workers died (KilledWorker) fails its runs with why, as a dead pool
     worker's do, instead of ending the sweep."""
