@@ -104,6 +104,10 @@ class Commands(TyperGroup):
         global DEBUG
         DEBUG = False  # the command's own --debug sets it while its options are parsed
         with errors_handled():
+            # Ctrl-C or SIGTERM before a run's own handling starts (data being loaded, say):
+            # one line, exit 130 or 143, no run folder (the console script does it earlier)
+            from .signals import stop_early_on_signals
+
             stop_early_on_signals()
             try:
                 return super().invoke(ctx)
@@ -136,15 +140,6 @@ def override_hint(err, words: list[str]) -> None:
     err.message = (f"{err.format_message()}; set the config key with an override after CONFIG: "
                    f"{shlex.quote(f'{key}={value}')}")
     err.possibilities = None  # now part of the message
-
-
-def stop_early_on_signals() -> None:
-    """Ctrl-C or SIGTERM before a run's own handling starts (data being loaded, say) ends the
-    command with one line and exit 130 or 143, and leaves no run folder (signals.stop_early;
-    the console script installs it before anything loads)."""
-    from .signals import stop_early_on_signals as install
-
-    install()
 
 
 class Command(TyperCommand):
