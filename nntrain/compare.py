@@ -26,6 +26,7 @@ import math
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import threading
 import warnings
@@ -188,7 +189,9 @@ def validate(sweep: Sweep, extra_plugins: list[str], ship_data: bool = False) ->
             cache[data_key] = prepare(cfg)[1]
         resolved = resolve(cfg, cache[data_key])  # layers against the data, loss against task
         key, alone = stack_plan(resolved, len(cache[data_key].X_train))
-        checked.append({**point, "config": cfg.to_dict(), "stack": key, "alone": alone})
+        checked.append({**point, "config": cfg.to_dict(), "stack": key, "alone": alone,
+                        # config.yaml as its run writes it (resolved, one BLAS thread)
+                        "resolved": json.loads(json.dumps(one_thread(resolved).to_dict()))})
         if ship_data and "path" in cfg.data.params:
             checked[-1]["data"] = cache[data_key]
     for name, keys in dropped.items():
@@ -211,10 +214,14 @@ def execute(point: dict) -> dict:
     result = {"index": point["index"], "dir": point["dir"], "files": {}, "error": None}
     with run_folders([point]) as (out,):
         try:
-            cfg = one_thread(load_config(raw=point["config"]))
-            run = train(cfg, out=out, data=point.get("data"))
+            run = resume_kept(point, out, result) if point.get("resume") else None
+            if run is None:
+                cfg = one_thread(load_config(raw=point["config"]))
+                run = train(cfg, out=out, data=point.get("data"))
             result["summary"] = run.summary
-        except WorkerStopped:  # the driver stops the pool: this worker ends
+        except Interrupted as stopped:  # the driver stops the sweep: kept, resumable
+            result["summary"] = stopped.run.summary
+        except WorkerStopped:  # the driver stops the pool at once: this worker ends
             raise
         except (Exception, SystemExit) as err:  # recorded as a failed run; the sweep goes on
             result["error"] = failure(err)  # SystemExit here comes from a plugin's code
@@ -240,6 +247,25 @@ def run_folders(task: list[dict]):
         for out in outs:
             remove(out)
         raise
+
+
+def resume_kept(point: dict, out: Path, result: dict):
+    """The Run of a run a stopped sweep kept (``point["resume"]``: its folder), resumed in
+    ``out``, a copy: its folder stays as it was until the resumed run replaces it whole. None
+    if it cannot go on from its checkpoint (a damaged file, a planted link, a plugin file
+    changed): it is trained from the start then, and the result's note says why."""
+    from .resume import resume
+
+    try:
+        shutil.copytree(point["resume"], out, symlinks=True)  # a link is copied, and refused
+        # to the grid's epochs (not a target a hand-made resume of it set)
+        return resume(out, [f"train.epochs={point['config']['train']['epochs']}"],
+                      plugins=point["config"].get("plugins") or ())
+    except (ConfigError, OSError) as err:
+        remove(out)
+        result["note"] = (f"{point['dir']}: cannot go on from its checkpoint "
+                          f"({failure(err)}); trained from the start")
+        return None
 
 
 def run_output(point: dict, out: Path) -> dict:
@@ -337,6 +363,27 @@ def stack_notes(points: list[dict], workers: int) -> list[str]:
              f"stacked: none of the {len(points)} runs; each goes alone"]
     return lines + [f"alone: {p['dir']}: {p.get('alone') or 'no other run has its shapes'}"
                     for p in alone]
+
+
+def kept_point(folder: Path, point: dict) -> dict:
+    """A point whose run a stopped sweep kept interrupted, with its checkpoint, is to go on
+    from it (``resume``; alone, since its stack's members stopped at other epochs), if the
+    run's config.yaml is the grid point's (a folder edited since is trained from the start,
+    with a warning); another is trained from the start."""
+    run_dir = folder / point["dir"]
+    if ((read_summary(run_dir) or {}).get("status") != "interrupted"
+            or not (run_dir / RunFolder.CHECKPOINT).is_file()):
+        return point
+    try:
+        differs = first_difference(read_yaml(run_dir / RunFolder.CONFIG), point["resolved"])
+    except (ConfigError, OSError) as err:
+        differs = failure(err)
+    if differs:
+        warnings.warn(f"{point['dir']}: cannot go on from its checkpoint (its config.yaml is "
+                      f"not this grid point's: {differs}); trained from the start", stacklevel=2)
+        return point
+    return {**{k: v for k, v in point.items() if k not in ("stack", "alone")},
+            "resume": str(run_dir)}
 
 
 def partial_dir(folder: Path, point: dict, attempt: str) -> Path:
@@ -622,19 +669,27 @@ def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, clie
               metric: str):
     """Run the points of the sweep not finished in ``folder``; write the results."""
     write_yaml(folder / "sweep.yaml", sweep.to_dict())
-    todo = [p for p in points
+    todo = [kept_point(folder, p) if client is None else p for p in points
             if (read_summary(folder / p["dir"]) or {}).get("status") not in FINISHED]
+    kept = {p["index"] for p in todo if p.get("resume")}  # runs going on from a checkpoint
     statuses: dict[int, str] = {}  # point index -> its run's status
 
     def on_result(result: dict) -> None:
-        if result.get("note"):  # a stack group its worker could not set up (execute_task)
+        if result.get("note"):  # said in the worker: a stack not set up, a run not resumed
             warnings.warn(result["note"], stacklevel=2)
+        if result["index"] in kept and result.get("out") is None:  # lost as it went on
+            statuses[result["index"]] = result["summary"].get("status")
+            return  # its kept run stays as it was, resumable still
+        if stop.requested and result["summary"].get("status") == "interrupted":
+            result["summary"]["signal"] = stop.requested  # the sweep's, as a lone run's says
         store(folder, result)
         statuses[result["index"]] = result["summary"].get("status")
         if progress:
             progress.advance(result)
 
     def on_stopped(point: dict) -> None:  # recorded as interrupted: --resume runs it again
+        if point["index"] in kept:  # its kept run stays as it was, resumable still
+            return
         which = {"signal": stop.requested} if stop.requested else {}  # as a lone run's says
         store(folder, {"dir": point["dir"], "files": {},
                        "summary": {"status": "interrupted", **which}})

@@ -17,9 +17,13 @@ taking it removes it.
 No queue and no lock are shared, so a worker that dies at any moment holds nothing the
 others or the driver wait on: its pipe closes (or its process is gone), and the driver
 knows the task it held. A task it had not taken goes to the next worker; the runs of one
-it had taken are failed results (``lost_result``). On Ctrl-C or SIGTERM the driver records
-the runs in hand with ``on_stopped``, then stops the workers (SIGTERM: the run in hand
-unwinds, ``WorkerStopped``). A worker ends with its driver, however the driver died.
+it had taken are failed results (``lost_result``). On Ctrl-C or SIGTERM the driver asks the
+workers to stop their runs after the epoch in progress (SIGUSR1), as a lone run's first
+Ctrl-C does, and stores them as they come, interrupted and resumable; a second Ctrl-C stops
+the workers at once (SIGUSR2: the runs in hand unwind, ``WorkerStopped``), and records the
+runs in hand with ``on_stopped``. A SIGTERM sent to a worker itself (systemd, Slurm and
+``kill -- -PGID`` send it to the whole process group) acts as on a lone run. A worker ends
+with its driver, however the driver died.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from .signals import StopRequests
+from .signals import StopRequests, ask_to_stop, stop_asked
 
 
 ONE_BLAS_THREAD = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"),
@@ -61,7 +65,15 @@ def one_blas_thread():
 
 WORKER_FOLDER = None  # in a pool worker: the folder its runs' temporary folders go in
 POOL = None  # in a pool worker: its driver's pid and the driver's folder holding WORKER_FOLDER
-STOPPED = None  # in a pool worker: the exit code SIGTERM asked for, once it came
+STOPPED = None  # in a pool worker: the exit code of a stop at once, once it came
+# in a pool worker: a task in hand, from taking it until the driver's next word (its results,
+# once sent, name folders only the driver may remove)
+BUSY = False
+# a pool worker's signals, blocked until its handlers are in place: Ctrl-C (the driver's),
+# SIGTERM (as on a lone run), SIGUSR1 (the driver's stop: the runs in hand end after their
+# epoch) and SIGUSR2 (the driver's stop at once)
+WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2}
+TERMS = 0  # in a pool worker: the SIGTERMs that came
 # in a pool worker: its driver closed its end of the pipe without dismissing it (it died, or
 # stopped the pool), so it starts no other worker in the pool's folder. getppid() may still
 # name a driver SIGKILLed a moment ago: a process's pipes close before its children get a
@@ -70,21 +82,23 @@ ORPHANED = False
 
 
 def setup_worker(driver: int, pool_folder: str) -> None:
-    """A pool worker's setup: Ctrl-C is the driver's; SIGTERM (the driver stopping the pool)
-    ends the run in hand and removes the worker's temporary folder; and the worker ends when
-    its driver is gone, however the driver died (SIGKILL included). The worker's folder,
-    worker-<pid>-*, is made in its driver's ``pool_folder`` (no other compare's)."""
+    """A pool worker's setup: Ctrl-C is the driver's; its driver's stops and SIGTERM stop the
+    runs in hand (``exit_cleanly``), and the worker's temporary folder is removed as it ends;
+    and the worker ends when its driver is gone, however the driver died (SIGKILL included).
+    The worker's folder, worker-<pid>-*, is made in its driver's ``pool_folder`` (no other
+    compare's)."""
     from multiprocessing.util import Finalize
 
     global WORKER_FOLDER, POOL
     POOL = (driver, pool_folder)
     # the folder is made and its removal registered, or neither
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)
     WORKER_FOLDER = tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=pool_folder)
     Finalize(None, remove_own_folder, exitpriority=100)  # first thing once the worker ends
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, exit_cleanly)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(signum, exit_cleanly)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)
     sys.unraisablehook = quiet_stop
     threading.Thread(target=watch_parent, args=(driver,), daemon=True).start()
 
@@ -118,7 +132,7 @@ def worker_main() -> None:
     results back up; None (or the driver's end of the pipe closed) ends it."""
     from multiprocessing.connection import Connection
 
-    global ORPHANED
+    global ORPHANED, BUSY
     os.set_inheritable(WORKER_FD, False)  # no process a run starts keeps the pipe open
     conn, driver, pool_folder = Connection(WORKER_FD), int(sys.argv[1]), sys.argv[2]
     setup_worker(driver, pool_folder)
@@ -129,18 +143,18 @@ def worker_main() -> None:
         while True:
             try:
                 task = conn.recv()
+                BUSY = False  # the driver's word: it has taken the results sent
                 if task is None:
                     dismissed = True
                     break
+                BUSY = True
                 conn.send(("took", None))
             except (EOFError, OSError):  # the driver closed its end: it stopped the pool, or died
                 ORPHANED = True
                 break
             sent = work(task)
-            try:
+            with contextlib.suppress(OSError):  # the driver is gone: the next recv ends this worker
                 conn.send(("done", sent))
-            except OSError:  # the driver is gone: the next recv ends this worker
-                pass
     finally:  # also when a stop (WorkerStopped) ends it as it sends them
         # not dismissed: its driver died (its pipe closes before the worker is handed to a
         # new parent, so getppid may still name it) or stopped the pool, and no driver will
@@ -162,9 +176,10 @@ def worker_main() -> None:
 def remove_own_folder() -> None:
     """As a pool worker ends, however it ends, its temporary folder goes; when its driver died
     first (SIGKILL), the last worker out removes the driver's emptied folder too. From here on
-    a SIGTERM from the driver, which may come when the worker is already ending, is ignored
+    a stop from the driver, which may come when the worker is already ending, is ignored
     (not a traceback out of the interpreter's shutdown)."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(signum, signal.SIG_IGN)
     remove_folders()
 
 
@@ -179,16 +194,30 @@ def remove_folders() -> None:
 
 
 class WorkerStopped(SystemExit):
-    """SIGTERM in a pool worker: the run in hand unwinds, then the worker exits (its temporary
-    folder is removed at exit, whatever the unwinding left)."""
+    """A stop at once in a pool worker: the run in hand unwinds, then the worker exits (its
+    temporary folder is removed at exit, whatever the unwinding left)."""
 
 
 def exit_cleanly(signum, frame):
-    """SIGTERM in a pool worker: WorkerStopped unwinds the run in hand. Python drops an
-    exception raised while a finalizer or a weakref callback runs (an import's lock, a
-    ZipFile's __del__: seen under load), and the worker would go on, or wait for ever to send
-    a result nobody reads: ``watch_parent`` ends it then."""
-    global STOPPED
+    """A stop in a pool worker. With a task in hand, its driver's stop (SIGUSR1) or a first
+    SIGTERM (sent to the whole process group by systemd or Slurm, whichever of the two comes
+    first) asks its runs to stop after the epoch in progress (``ask_to_stop``, as a lone run's
+    first Ctrl-C or SIGTERM does): they end interrupted and resumable, and their results go to
+    the driver, which ends the worker once it has taken them. Otherwise (idle, its driver's
+    stop at once: SIGUSR2, a second SIGTERM, its driver gone) WorkerStopped unwinds the run in
+    hand at once. Python drops an exception raised while a
+    finalizer or a weakref callback runs (an import's lock, a ZipFile's __del__: seen under
+    load), and the worker would go on, or wait for ever to send a result nobody reads:
+    ``watch_parent`` ends it then."""
+    global STOPPED, TERMS
+    if STOPPED is not None:  # ending already: not another exception out of its unwinding
+        return
+    TERMS += signum == signal.SIGTERM
+    gentle = signum == signal.SIGUSR1 or (signum == signal.SIGTERM and TERMS == 1)
+    if gentle and BUSY and not ORPHANED:
+        if not stop_asked():
+            ask_to_stop()
+        return
     STOPPED = 128 + signum
     raise WorkerStopped(STOPPED)
 
@@ -203,13 +232,15 @@ def watch_parent(parent: int, every: float = 0.5, grace: float = 2.0) -> None:
     """End this process soon after its parent (SIGTERM to itself, the clean way out), or after
     a SIGTERM: if the clean way out has not ended it within ``grace`` seconds (its exception
     was dropped; it is stuck writing to a pipe nobody reads), its folders go and it exits at
-    once. Its driver has given up on its results by then. This thread blocks SIGINT and
-    SIGTERM, so that the kernel delivers them to the main thread: delivered here, a SIGTERM
+    once. Its driver has given up on its results by then. This thread blocks the worker's
+    signals, so that the kernel delivers them to the main thread: delivered here, a SIGTERM
     would not interrupt the main thread's write of a result."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    global ORPHANED
+    signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)
     while os.getppid() == parent and STOPPED is None:
         time.sleep(every)
     if STOPPED is None:
+        ORPHANED = True  # at once: no driver will take what its runs would keep
         os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(grace)
     remove_folders()
@@ -231,7 +262,7 @@ class Worker:
     killer, a crash, idle or busy) holds nothing the others or the driver wait on; its pipe
     closes, and the driver knows the task it held. (multiprocessing.Pool shares two locked
     queues: a worker killed while waiting for a task kept the queue's lock, and the pool
-    waited for ever.) It starts with SIGINT and SIGTERM blocked until setup_worker has its
+    waited for ever.) It starts with its signals blocked until setup_worker has its
     handlers: a terminal's Ctrl-C, which reaches the whole process group, is the driver's
     alone, not a traceback out of a worker's imports; a SIGTERM waits for its handler."""
 
@@ -247,7 +278,7 @@ class Worker:
                 sys.executable, [sys.executable, "-P", "-c", WORKER_COMMAND, str(os.getpid()),
                                  pool_folder, work], env,
                 file_actions=[(os.POSIX_SPAWN_DUP2, end.fileno(), WORKER_FD)],
-                setsigmask={signal.SIGINT, signal.SIGTERM})
+                setsigmask=WORKER_SIGNALS)
         finally:
             end.close()
         self.exitcode: int | None = None  # once it has ended and been reaped
@@ -285,10 +316,12 @@ class Worker:
                 self.exitcode = os.waitstatus_to_exitcode(status)
         return self.exitcode is None
 
-    def stop(self) -> None:
-        """SIGTERM: the run in hand unwinds (or, stuck, the worker ends itself 2 s later)."""
+    def stop(self, at_once: bool = True) -> None:
+        """SIGUSR2: the runs in hand unwind at once (or, stuck, the worker ends itself 2 s
+        later); not ``at_once``, SIGUSR1: they stop after their epoch and are sent (an idle
+        worker ends at once)."""
         if self.alive():
-            os.kill(self.pid, signal.SIGTERM)
+            os.kill(self.pid, signal.SIGUSR2 if at_once else signal.SIGUSR1)
 
     def end(self, timeout: float = 10.0) -> None:
         """Wait for it to end (its pipe closed first: one waiting for a task ends at once),
@@ -320,7 +353,7 @@ class Crew:
         starts with them blocked (Worker). If no process can be made now (EAGAIN, ENOMEM),
         the task goes back to the front for a worker that runs already (``abandoned``: the
         runs none can take)."""
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)
         try:
             worker = Worker(self.folder, self.work)
         except OSError as err:
@@ -370,9 +403,7 @@ class Crew:
             return
         if results is None:
             results = self.bury(worker)
-        for result in results:
-            worker.task = [p for p in worker.task if p["index"] != result["index"]]
-            on_result(result)
+        self.pass_on(worker, results, on_result)
         if worker in self.workers:
             worker.give(self.todo.pop(0) if self.todo else None)  # None: it ends
         elif self.todo:
@@ -401,18 +432,57 @@ class Crew:
         warnings.warn(f"{len(worker.task)} run(s) recorded failed: {error}", stacklevel=2)
         return [lost_result(point, error) for point in worker.task]
 
-    def stop(self, on_stopped: Callable[[dict], None]) -> None:
-        """The driver stops: the runs in hand recorded first (that needs no worker), then every
-        worker stopped and waited for."""
+    def stop(self, on_result: Callable[[dict], None], on_stopped: Callable[[dict], None],
+             stop: StopRequests, graceful: bool = True) -> None:
+        """The driver stops. ``graceful`` (Ctrl-C, SIGTERM): each worker is asked to stop the
+        runs in hand after their epoch in progress, as a lone run's first Ctrl-C does
+        (SIGUSR1: ``exit_cleanly``), and their results, kept interrupted and resumable, are
+        passed to ``on_result`` as they come. A second stop (raised by ``stop``'s handler, or
+        by check() should Python have dropped it), or an error, stops the workers at once:
+        the runs still in hand then, and those of a worker that ended without sending them,
+        are recorded with ``on_stopped``. Every worker is waited for."""
+        seen = stop.received
         try:
-            for worker in self.workers:
-                for point in worker.task or []:
-                    on_stopped(point)
-        finally:
-            for worker in self.workers:
-                worker.stop()
-            for worker in self.workers:
-                worker.end()
+            for worker in self.workers if graceful else ():
+                worker.stop(at_once=False)  # one idle, or not started on its task yet, ends
+            while graceful and self.busy():
+                stop.check(seen)
+                for worker in self.ready(0.5):
+                    with stop.held():
+                        self.last_results(worker, on_result, on_stopped)
+        finally:  # also on a second stop, which is raised once these are done
+            with stop.held():
+                busy = self.busy()
+                try:
+                    for worker in busy:
+                        for point in worker.task:
+                            on_stopped(point)
+                        worker.task = None
+                finally:
+                    for worker in busy:
+                        worker.stop()  # the runs unwind at once
+                    for worker in self.workers:
+                        worker.end()
+
+    def last_results(self, worker: Worker, on_result: Callable[[dict], None],
+                     on_stopped: Callable[[dict], None]) -> None:
+        """A stopped worker's results, passed on, then its dismissal (None: it has nothing
+        left to remove, and ends); the runs it sent none for (it ended without) recorded
+        stopped."""
+        results = worker.news()
+        if results == []:
+            return
+        self.pass_on(worker, results or [], on_result)
+        for point in worker.task:
+            on_stopped(point)
+        worker.give(None)
+
+    @staticmethod
+    def pass_on(worker: Worker, results: list[dict], on_result: Callable[[dict], None]) -> None:
+        """Results to ``on_result``, each point off the worker's task as its result is passed."""
+        for result in results:
+            worker.task = [p for p in worker.task if p["index"] != result["index"]]
+            on_result(result)
 
 
 def run_local(work: Callable[[list[dict]], list[dict]], tasks: list[list[dict]], workers: int,
@@ -422,9 +492,11 @@ def run_local(work: Callable[[list[dict]], list[dict]], tasks: list[list[dict]],
     """Up to ``workers`` fresh interpreters that load NumPy with one BLAS thread, each handed
     the next task when it is free (Crew) and running ``work`` on it. When the driver is
     stopped (Ctrl-C, SIGTERM: raised by ``stop``'s handler, or by its check(), called every
-    half second) the runs in hand are recorded with ``on_stopped`` and the workers stopped;
-    results are stored, and stopped runs recorded, whole: a second signal waits until they
-    are. ``meanwhile()`` is called once the first tasks are handed out."""
+    half second) the workers stop their runs after the epoch in progress and send them, kept
+    interrupted (``Crew.stop``); a second signal stops them at once, and the runs in hand are
+    recorded with ``on_stopped``. Results are stored, and stopped runs recorded, whole: a
+    signal meanwhile waits until they are. ``meanwhile()`` is called once the first tasks are
+    handed out."""
     stop = stop or StopRequests(graceful=False)  # not installed: hold and check do nothing
     folder = tempfile.mkdtemp(prefix="nntrain-pool-")  # the workers' folders, and only theirs
     crew = Crew(folder, tasks, work_name(work))
@@ -443,9 +515,11 @@ def run_local(work: Callable[[list[dict]], list[dict]], tasks: list[list[dict]],
                 on_result(result)
         for worker in crew.workers:
             worker.end()
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM
+        crew.stop(on_result, on_stopped, stop)
+        raise
     except BaseException:
-        with stop.held():  # a second stop meanwhile is raised as it ends
-            crew.stop(on_stopped)
+        crew.stop(on_result, on_stopped, stop, graceful=False)
         raise
     finally:  # also what a killed worker left
         shutil.rmtree(folder, ignore_errors=True)

@@ -6,7 +6,8 @@ epoch and resume goes on from there (Keras' BackupAndRestore loses the epoch in
 flight; this loses nothing, at the cost of up to one epoch's delay and nothing
 per epoch). A second Ctrl-C or SIGTERM stops it at once. Either way the epochs
 finished are saved, the status is "interrupted", and the command exits
-128 + the signal's number, as shells expect: 130 or 143.
+128 + the signal's number, as shells expect: 130 or 143. A sweep stops its
+workers' runs the same way (``ask_to_stop``: after the epoch in progress).
 """
 
 from __future__ import annotations
@@ -59,6 +60,24 @@ def raise_dropped() -> None:
         raise Terminated() if name == "SIGTERM" else KeyboardInterrupt()
 
 
+ASKED: list[str] = []  # this process was asked to stop its runs after their epoch
+RUNNING: list[StopRequests] = []  # the StopRequests in force in this process, innermost last
+
+
+def ask_to_stop(name: str = "SIGTERM") -> None:
+    """Stop this process's runs after their current epoch, as a first Ctrl-C does: the one
+    running, and one that begins later (at once, after its epoch 0). A sweep's worker is asked
+    so by its driver: each run it has in hand is kept, resumable from its checkpoint."""
+    ASKED.append(name)
+    for stop in RUNNING:
+        stop.requested = stop.requested or name
+
+
+def stop_asked() -> bool:
+    """ask_to_stop was called in this process."""
+    return bool(ASKED)
+
+
 def signal_name(stop: BaseException) -> str:
     return "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
 
@@ -75,6 +94,7 @@ class StopRequests:
     def __init__(self, graceful: bool = True):
         self.graceful = graceful
         self.requested: str | None = None
+        self.received = 0  # the signals that came
         self.previous: dict[int, object] = {}
         self.holding = False  # between hold() and release(), a stop waits
         self.pending: BaseException | None = None
@@ -82,6 +102,8 @@ class StopRequests:
     def __enter__(self) -> StopRequests:
         if threading.current_thread() is not threading.main_thread():
             return self
+        self.requested = ASKED[-1] if ASKED else None
+        RUNNING.append(self)
         for signum, handler in ((signal.SIGINT, self.on_sigint), (signal.SIGTERM, self.on_sigterm)):
             if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler, stop_early):
                 self.previous[signum] = signal.signal(signum, handler)
@@ -93,20 +115,23 @@ class StopRequests:
         return self
 
     def on_sigint(self, signum, frame):
+        self.received += 1
         again, self.requested = self.requested, self.requested or "SIGINT"
         if again or not self.graceful:
             self.stop_now(KeyboardInterrupt())
 
     def on_sigterm(self, signum, frame):
+        self.received += 1
         again, self.requested = self.requested, self.requested or "SIGTERM"
         if again or not self.graceful:
             self.stop_now(Terminated())
 
-    def check(self) -> None:
+    def check(self, seen: int = 0) -> None:
         """With ``graceful=False``, raise again the stop a signal asked for, should Python have
         dropped it: an exception raised while a finalizer or a weakref callback runs is
-        printed and lost. A sweep's driver calls this while it waits."""
-        if self.requested and not self.graceful:
+        printed and lost. A sweep's driver calls this while it waits; ``seen``: the signals
+        already acted on (a second stop while the first is handled)."""
+        if self.requested and self.received > seen and not self.graceful:
             self.stop_now(Terminated() if self.requested == "SIGTERM" else KeyboardInterrupt())
 
     def stop_now(self, stop: BaseException) -> None:
@@ -137,5 +162,7 @@ class StopRequests:
             self.release()
 
     def __exit__(self, *exc) -> None:
+        if self in RUNNING:
+            RUNNING.remove(self)
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)

@@ -137,7 +137,10 @@ def test_workers_end_when_compare_is_killed(tmp_path, sig):
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_stopping_compare_records_runs_in_flight_and_resume_redoes_them(tmp_path, sig, code):
+def test_stopping_compare_keeps_runs_in_flight_and_resume_goes_on_from_them(tmp_path, sig, code):
+    """Ctrl-C or SIGTERM: the runs in flight stop after their epoch, as a lone run's first
+    Ctrl-C stops it, and are kept interrupted with every finished epoch; --resume goes on from
+    their checkpoints, keeping those rows, and finishes the grid."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     folder = tmp_path / "c"
@@ -155,6 +158,14 @@ def test_stopping_compare_records_runs_in_flight_and_resume_redoes_them(tmp_path
     assert "completed" in statuses and "interrupted" in statuses, statuses
     assert "failed" not in statuses
     assert len(read(folder / "summary.csv")) >= 1
+    kept = {}
+    for row in rows:
+        if row["status"] == "interrupted":
+            run = folder / row["run"]
+            summary = json.loads((run / "summary.json").read_text())
+            assert summary["signal"] == sig.name and (run / "checkpoint.npz").is_file()
+            kept[run] = (run / "metrics.csv").read_text().splitlines()
+            assert len(kept[run]) == 1 + int(row["epochs"]) + 1  # epoch 0 to the last finished
     assert list(scratch.iterdir()) == []  # no run's temporary folder is left behind
 
     resumed = subprocess.run(NNTRAIN + ["compare", str(tmp_path / "slow.yaml"),
@@ -164,6 +175,8 @@ def test_stopping_compare_records_runs_in_flight_and_resume_redoes_them(tmp_path
                              env={**os.environ, "TMPDIR": str(scratch)})
     assert resumed.returncode == 0, resumed.stderr
     assert [r["status"] for r in read(folder / "results.csv")] == ["completed"] * 6
+    for run, lines in kept.items():  # gone on from them: the rows before the stop kept
+        assert (run / "metrics.csv").read_text().splitlines()[:len(lines)] == lines
     assert list(scratch.iterdir()) == []  # the workers' folders go when they end normally too
 
 
@@ -569,6 +582,89 @@ def test_a_ctrl_c_dropped_while_the_command_starts_is_raised_as_the_run_begins(m
             signal.signal(signum, handler)
 
 
+def test_a_process_asked_to_stop_ends_its_runs_after_their_epoch(tmp_path, monkeypatch):
+    """ask_to_stop (a sweep's worker, asked by its driver) stops the run in progress after its
+    epoch, as a first Ctrl-C does: interrupted, that epoch checkpointed, resumable; a run
+    begun afterwards stops after its epoch 0."""
+    from nntrain import signals
+    from nntrain.callbacks import Callback
+    from nntrain.config import load_config
+    from nntrain.loop import Interrupted, train
+    from nntrain.resume import resume
+
+    monkeypatch.setattr(signals, "ASKED", [])
+    monkeypatch.setattr(signals, "RUNNING", [])
+
+    class AskAt3(Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 3:
+                signals.ask_to_stop()
+
+    cfg = load_config(CONFIGS / "xor.yaml", ["train.epochs=50"])
+    with pytest.raises(Interrupted) as stopped:
+        train(cfg, out=tmp_path / "a", callbacks=[AskAt3()])
+    assert stopped.value.run.summary["status"] == "interrupted"
+    # asked as epoch 3 ended: epoch 4 is the one in progress
+    assert stopped.value.run.summary["epochs"] == 4 and stopped.value.signal == "SIGTERM"
+    with pytest.raises(Interrupted) as begun_after:
+        train(cfg, out=tmp_path / "b")
+    assert begun_after.value.run.summary["epochs"] == 0
+    monkeypatch.setattr(signals, "ASKED", [])
+    assert resume(tmp_path / "a").summary["epochs"] == 50
+    assert signals.RUNNING == []  # each run's StopRequests is gone once it ends
+
+
+def test_a_stop_after_a_worker_sent_its_results_keeps_them_for_the_driver(tmp_path):
+    """The driver's stop (SIGUSR1) may come after a worker sent its results and before the
+    driver read them: the worker keeps the run folders they name (only the driver may remove
+    them now) and waits for the driver's word; dismissed, it ends and they stay."""
+    from nntrain import compare as compare_module
+    from nntrain.pool import Worker, work_name
+
+    point = compare_module.validate(compare_module.make_sweep(
+        CONFIGS / "xor.yaml", ["train.epochs=20"], None, "1", None), [])[0]
+    point["out"] = str(tmp_path / "run")
+    worker = Worker(str(tmp_path), work_name(compare_module.execute_task))
+    try:
+        worker.give([point])
+        assert worker.conn.recv() == ("took", None)
+        assert worker.conn.poll(60)  # its results are sent, not read yet
+        worker.stop(at_once=False)
+        time.sleep(0.5)  # the stop has come
+        assert worker.alive()
+        results = worker.news()
+        assert results[0]["summary"]["status"] == "completed"
+        worker.give(None)
+    finally:
+        worker.end()
+    assert worker.exitcode == 0 and (tmp_path / "run" / "metrics.csv").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # the worker's own folder is gone
+
+
+@pytest.mark.parametrize("stack", [True, False])
+def test_a_sigterm_to_the_whole_process_group_keeps_the_runs_in_flight(tmp_path, stack):
+    """systemd (KillMode=control-group), Slurm's scancel and `kill -- -PGID` send SIGTERM to the
+    driver and its workers at once: each worker's runs still stop after their epoch and are
+    kept, interrupted and resumable (the driver's own stop, SIGUSR1, asks them again)."""
+    folder = tmp_path / "c"
+    proc = subprocess.Popen(NNTRAIN + ["compare", str(CONFIGS / "xor.yaml"), "--seeds", "4",
+                                       "train.epochs=1000000", "--workers", "2", "--out",
+                                       str(folder)] + ([] if stack else ["--no-stack"]),
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    assert wait_until(lambda: len(list(folder.glob(".*.partial/metrics.csv"))) >= 2)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGTERM)
+    stderr = ended_or_dumped(proc, timeout=60)
+    assert proc.returncode == 143, stderr
+    kept = [run for run in folder.glob("0*") if (run / "checkpoint.npz").is_file()]
+    assert len(kept) >= 2, stderr
+    for run in kept:
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["status"] == "interrupted" and summary["signal"] == "SIGTERM"
+        assert summary["epochs"] > 0
+
+
 def test_a_sweeps_stop_dropped_in_a_finalizer_is_raised_again_while_the_driver_waits(
         tmp_path, monkeypatch):
     """compare's driver raises Ctrl-C and SIGTERM from its handler; Python drops that exception
@@ -847,6 +943,46 @@ def test_a_resumed_compare_writes_through_no_planted_link(tmp_path):
     assert not run.is_symlink() and json.loads((run / "summary.json").read_text())["status"] == \
         "completed"
     assert [p.name for p in folder.glob(".*")] == [".nntrain-claim"]
+
+
+def test_a_kept_run_that_cannot_go_on_from_its_checkpoint_is_trained_from_the_start(tmp_path):
+    """--resume goes on from an interrupted run's checkpoint; one whose checkpoint is damaged,
+    whose folder holds a planted link, or whose config.yaml is not its grid point's (edited:
+    resumed, it would train other settings under the point's name) is trained again from the
+    start instead (the link's target left as it was), with a warning naming the run and why."""
+    folder, victim = tmp_path / "c", tmp_path / "victim.csv"
+    victim.write_text("mine")
+    args = NNTRAIN + ["compare", str(CONFIGS / "xor.yaml"), "train.epochs=30", "--seeds", "3",
+                      "--no-stack"]
+    assert subprocess.run(args + ["--out", str(folder)], cwd=tmp_path, capture_output=True,
+                          timeout=120).returncode == 0
+    runs = sorted(p for p in folder.iterdir() if p.is_dir())
+    def rows(run):  # metrics.csv but its time_s
+        with (run / "metrics.csv").open() as file:
+            return [{k: v for k, v in row.items() if k != "time_s"} for row in csv.DictReader(file)]
+
+    before = [rows(run) for run in runs]
+    for run in runs:
+        summary = json.loads((run / "summary.json").read_text())
+        (run / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
+    (runs[0] / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    (runs[1] / "metrics.csv").unlink()
+    (runs[1] / "metrics.csv").symlink_to(victim)
+    edited = (runs[2] / "config.yaml").read_text().replace("epochs: 30", "epochs: 20")
+    (runs[2] / "config.yaml").write_text(edited)
+    resumed = subprocess.run(args + ["--resume", str(folder)], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    for run in runs:
+        assert f"{run.name}: cannot go on from its checkpoint (" in resumed.stderr
+    assert "its config.yaml is not this grid point's: train.epochs: saved 20, given 30" in \
+        resumed.stderr
+    assert resumed.stderr.count("trained from the start") == 3
+    assert victim.read_text() == "mine"
+    for run, old in zip(runs, before):
+        assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+        assert not (run / "metrics.csv").is_symlink()
+        assert rows(run) == old
 
 
 def test_a_killed_sweeps_late_workers_never_touch_the_resumed_sweeps_runs(tmp_path):

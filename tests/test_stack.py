@@ -304,9 +304,11 @@ def test_ctrl_c_stops_every_member_after_its_epoch_and_loses_nothing(tmp_path):
 
 
 @pytest.mark.slow
-def test_stopping_a_stacked_compare_records_its_members_and_resume_finishes_them(tmp_path):
-    """SIGINT while two stacks are in flight (8 xor seeds on 2 workers): every member is
-    recorded interrupted, none failed, no temporary folder is left; --resume trains them all."""
+def test_stopping_a_stacked_compare_keeps_its_members_and_resume_goes_on_bit_for_bit(tmp_path):
+    """SIGINT while two stacks are in flight (8 xor seeds on 2 workers): every member stops
+    after the same epoch as a lone run's first Ctrl-C stops it, kept interrupted with its rows
+    and checkpoint, none failed, no temporary folder left; --resume goes on from each
+    checkpoint, and every run's numbers are then an unbroken sweep's, bit for bit."""
     import os
     import signal
     import subprocess
@@ -326,10 +328,15 @@ def test_stopping_a_stacked_compare_records_its_members_and_resume_finishes_them
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
-    # each run recorded by its summary alone, none of the stopped workers' files in it, and
-    # no half-trained folder left behind
-    assert [sorted(f.name for f in run.iterdir()) for run in (tmp_path / "c").glob("0*")] == [
-        ["summary.json"]] * 8
+    runs = sorted((tmp_path / "c").glob("0*"))
+    assert len(runs) == 8
+    summaries = [json.loads((run / "summary.json").read_text()) for run in runs]
+    assert {(s["status"], s.get("signal")) for s in summaries} == {("interrupted", "SIGINT")}
+    stopped_at = {s["epochs"] for s in summaries}
+    assert len(stopped_at) <= 2 and max(stopped_at) < 5000  # a stack's members stop together
+    for run, summary in zip(runs, summaries):  # every epoch finished is kept, resumable
+        rows = (run / "metrics.csv").read_text().splitlines()
+        assert len(rows) == 1 + summary["epochs"] + 1 and (run / "checkpoint.npz").is_file()
     assert [p.name for p in (tmp_path / "c").glob(".*")] == [".nntrain-claim"]
 
     def statuses():
@@ -338,13 +345,21 @@ def test_stopping_a_stacked_compare_records_its_members_and_resume_finishes_them
         return [row.split(",")[at] for row in rows[1:]]
 
     assert statuses() == ["interrupted"] * 8
-    assert {json.loads((run / "summary.json").read_text()).get("signal")
-            for run in (tmp_path / "c").glob("0*")} == {"SIGINT"}  # as a lone run's summary
     assert list(scratch.iterdir()) == []
     resumed = subprocess.run(args + ["--resume", str(tmp_path / "c")], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert statuses() == ["completed"] * 8
+    unbroken = subprocess.run(args + ["--out", str(tmp_path / "u")], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert unbroken.returncode == 0, unbroken.stderr
+    for run in runs:
+        other = tmp_path / "u" / run.name
+        assert csv_without(run / "metrics.csv") == csv_without(other / "metrics.csv")
+        assert csv_without(run / "layers.csv") == csv_without(other / "layers.csv")
+        x, y = npz_arrays(run / "model.npz"), npz_arrays(other / "model.npz")
+        assert all(x[k].tobytes() == y[k].tobytes() for k in y) and x.keys() == y.keys()
+    assert list(scratch.iterdir()) == []
 
 
 def test_a_member_that_fails_on_its_own_fails_alone(tmp_path, monkeypatch):
