@@ -147,6 +147,8 @@ def worker_main() -> None:
                 if task is None:
                     dismissed = True
                     break
+                if STOPPED is not None:  # a stop at once whose exception Python dropped
+                    break
                 BUSY = True
                 conn.send(("took", None))
             except (EOFError, OSError):  # the driver closed its end: it stopped the pool, or died
