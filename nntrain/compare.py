@@ -620,11 +620,12 @@ def compare(config: str | Path, overrides: list[str] = (), *, initializers: list
     with contextlib.ExitStack() as context:
         client = (context.enter_context(dask_client(workers, address, connect_timeout))
                   if executor == "dask" else None)
-        return _run(sweep, points, workers, client, out, resume, progress, metric, break_lock)
+        return _run(sweep, points, workers, client, out, resume, progress, metric, break_lock,
+                    notes)
 
 
 def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, progress,
-         metric: str = "loss", break_lock: bool = False):
+         metric: str = "loss", break_lock: bool = False, notes=None):
     """Make (or reopen) the compare folder, run what is not finished, write the results."""
     if resume is not None:
         folder = Path(resume)
@@ -643,7 +644,7 @@ def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, pr
     lock = Lock(folder)  # one writer: a second compare --resume of a live sweep is refused
     lock.take(force=break_lock)
     try:
-        return run_sweep(folder, sweep, points, workers, client, progress, metric)
+        return run_sweep(folder, sweep, points, workers, client, progress, metric, notes)
     except KeyboardInterrupt as stop:  # the CLI says where the finished runs are
         stop.folder = folder
         raise
@@ -666,12 +667,16 @@ def first_difference(saved, given, key: str = "") -> str | None:
 
 
 def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, client, progress,
-              metric: str):
-    """Run the points of the sweep not finished in ``folder``; write the results."""
+              metric: str, notes=None):
+    """Run the points of the sweep not finished in ``folder``; write the results. ``notes``
+    (--verbose) is told how many go on from a checkpoint."""
     write_yaml(folder / "sweep.yaml", sweep.to_dict())
     todo = [kept_point(folder, p) if client is None else p for p in points
             if (read_summary(folder / p["dir"]) or {}).get("status") not in FINISHED]
     kept = {p["index"] for p in todo if p.get("resume")}  # runs going on from a checkpoint
+    if kept and notes:
+        notes(f"going on from their checkpoints: {len(kept)} interrupted run"
+              f"{'s' * (len(kept) != 1)}, each alone")
     statuses: dict[int, str] = {}  # point index -> its run's status
 
     def on_result(result: dict) -> None:

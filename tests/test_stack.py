@@ -346,9 +346,10 @@ def test_stopping_a_stacked_compare_keeps_its_members_and_resume_goes_on_bit_for
 
     assert statuses() == ["interrupted"] * 8
     assert list(scratch.iterdir()) == []
-    resumed = subprocess.run(args + ["--resume", str(tmp_path / "c")], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(args + ["--resume", str(tmp_path / "c"), "-v"], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
+    assert "going on from their checkpoints: 8 interrupted runs, each alone" in resumed.stderr
     assert statuses() == ["completed"] * 8
     unbroken = subprocess.run(args + ["--out", str(tmp_path / "u")], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=300)
