@@ -40,7 +40,7 @@ from .experiment import prepare, resolve
 from .plots import check_metric, load_matplotlib
 from .registry import ConfigError, label
 from .results import figure_columns, run_row
-from .runs import (Lock, RunFolder, check_out_dir, claim_out_dir, flatten, new_run_dir,
+from .runs import (LOCK, Lock, RunFolder, check_out_dir, claim_out_dir, flatten, new_run_dir,
                    read_summary, remove, safe_name, write_atomic, write_yaml, writer_alive)
 from .pool import WorkerStopped, lost_result, one_blas_thread, run_local, worker_folder
 from .signals import StopRequests
@@ -257,7 +257,8 @@ def resume_kept(point: dict, out: Path, result: dict):
     from .resume import resume
 
     try:
-        shutil.copytree(point["resume"], out, symlinks=True)  # a link is copied, and refused
+        # a link is copied, and refused; not the lock the driver holds on the folder
+        shutil.copytree(point["resume"], out, symlinks=True, ignore=shutil.ignore_patterns(LOCK))
         # to the grid's epochs (not a target a hand-made resume of it set)
         return resume(out, [f"train.epochs={point['config']['train']['epochs']}"],
                       plugins=point["config"].get("plugins") or ())
@@ -644,7 +645,8 @@ def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, pr
     lock = Lock(folder)  # one writer: a second compare --resume of a live sweep is refused
     lock.take(force=break_lock)
     try:
-        return run_sweep(folder, sweep, points, workers, client, progress, metric, notes)
+        return run_sweep(folder, sweep, points, workers, client, progress, metric, notes,
+                         break_lock)
     except KeyboardInterrupt as stop:  # the CLI says where the finished runs are
         stop.folder = folder
         raise
@@ -667,9 +669,36 @@ def first_difference(saved, given, key: str = "") -> str | None:
 
 
 def run_sweep(folder: Path, sweep: Sweep, points: list[dict], workers: int, client, progress,
-              metric: str, notes=None):
+              metric: str, notes=None, break_lock: bool = False):
     """Run the points of the sweep not finished in ``folder``; write the results. ``notes``
     (--verbose) is told how many go on from a checkpoint."""
+    with holding(folder, points, break_lock):
+        return run_points(folder, sweep, points, workers, client, progress, metric, notes)
+
+
+@contextlib.contextmanager
+def holding(folder: Path, points: list[dict], force: bool = False):
+    """The locks of the run folders ``points`` have in ``folder`` already, held while the sweep
+    runs: a run being resumed by hand is neither trained over nor resumed from (ConfigError,
+    before anything starts), and one the sweep goes on from or trains again is not resumed by
+    hand meanwhile. A folder the sweep replaces takes its lock with it."""
+    locks = []
+    try:
+        for point in points:
+            run_dir = folder / point["dir"]
+            if run_dir.is_dir() and not run_dir.is_symlink():
+                locks.append(Lock(run_dir))
+                locks[-1].take(force)
+        yield
+    finally:
+        for lock in locks:
+            if lock.holder().get("pid") == os.getpid():  # its folder was not replaced
+                lock.release()
+
+
+def run_points(folder: Path, sweep: Sweep, points: list[dict], workers: int, client, progress,
+               metric: str, notes=None):
+    """run_sweep's work, its run folders held."""
     write_yaml(folder / "sweep.yaml", sweep.to_dict())
     todo = [kept_point(folder, p) if client is None else p for p in points
             if (read_summary(folder / p["dir"]) or {}).get("status") not in FINISHED]

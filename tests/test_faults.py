@@ -986,6 +986,42 @@ def test_a_kept_run_that_cannot_go_on_from_its_checkpoint_is_trained_from_the_st
         assert rows(run) == old
 
 
+def test_a_run_the_sweep_goes_on_from_is_not_resumed_by_hand_meanwhile_and_vice_versa(tmp_path):
+    """compare --resume holds the locks of the run folders it has already: a hand `nntrain
+    resume` of one meanwhile exits 2 naming the sweep's process; and a compare --resume while a
+    run is being resumed by hand exits 2 naming that run, before anything changes (either way
+    two processes wrote one run, and swapped folders left it damaged)."""
+    from nntrain import compare as compare_module
+
+    folder = tmp_path / "c"
+    args = NNTRAIN + ["compare", str(CONFIGS / "xor.yaml"), "train.epochs=30", "--seeds", "2"]
+    assert subprocess.run(args + ["--out", str(folder)], cwd=tmp_path, capture_output=True,
+                          timeout=120).returncode == 0
+    runs = sorted(p for p in folder.iterdir() if p.is_dir())
+    points = [{"dir": run.name} for run in runs]
+    with compare_module.holding(folder, points):
+        by_hand = subprocess.run(NNTRAIN + ["resume", str(runs[0]), "train.epochs=40"],
+                                 cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert by_hand.returncode == 2, by_hand.stderr
+    assert f"is being written by process {os.getpid()} on this machine" in by_hand.stderr
+    assert [p.name for p in runs[0].glob(".*")] == [".nntrain-claim"]  # released
+
+    resuming = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (runs[1] / ".nntrain-lock").write_text(json.dumps(
+            {"host": socket_host(), "pid": resuming.pid, "started": time.time()}))
+        before = {p.name: p.read_bytes() for p in runs[1].iterdir()}
+        sweep = subprocess.run(args + ["--resume", str(folder)], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=120)
+    finally:
+        resuming.kill()
+        resuming.wait()
+    assert sweep.returncode == 2, sweep.stderr
+    assert f"{runs[1]}: is being written by process {resuming.pid}" in sweep.stderr
+    assert {p.name: p.read_bytes() for p in runs[1].iterdir()} == before
+    assert [p.name for p in runs[0].glob(".*")] == [".nntrain-claim"]  # the other let go
+
+
 def test_a_killed_sweeps_late_workers_never_touch_the_resumed_sweeps_runs(tmp_path):
     """compare SIGKILLed, then --resume at once: the killed sweep's workers live on for a
     moment (here held stopped, as on a loaded machine, until the resumed sweep trains). They
