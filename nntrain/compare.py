@@ -572,17 +572,18 @@ def write_results(folder: Path, sweep: Sweep, points: list[dict], metric: str = 
 
 def variant_summary(results, keys: list[str], figures: list[str]):
     """summary.csv: per variant (one value of every axis, all its seeds) the number of runs,
-    how many diverged and failed, and each figure's mean and std (ddof=0) over the runs that
-    finished: a failed run's last epoch is not a result."""
+    how many diverged, failed and were interrupted, and each figure's mean and std (ddof=0)
+    over the runs that finished: a failed or interrupted run's last epoch is not a result."""
     def std(values):  # the population std (ddof=0); pandas' "std" divides by n - 1
         return values.std(ddof=0)
 
     status = results["status"]
+    counted = ("diverged", "failed", "interrupted")
     table = results[keys].assign(
-        runs=1, diverged=(status == "diverged").astype(int), failed=(status == "failed").astype(int),
+        runs=1, **{c: (status == c).astype(int) for c in counted},
         **{f: results[f].where(status.isin(FINISHED)) for f in figures})
     groups = table.groupby(keys or (lambda _: "all"), sort=False)  # no axis: one variant
-    summary = groups[["runs", "diverged", "failed"]].sum()
+    summary = groups[["runs", *counted]].sum()
     if figures:  # none when no run got to its first epoch
         stats = groups[figures].agg(["mean", std])
         stats.columns = [f"{figure}_{stat}" for figure, stat in stats.columns]
@@ -789,8 +790,9 @@ def compact_summary(summary) -> tuple[list[dict], list[str]]:
 
     figures = [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean")]
     plain = [c for c in summary.columns if not c.endswith(("_mean", "_std"))]
-    if "failed" in plain and not summary["failed"].any():
-        plain.remove("failed")
+    for column in ("failed", "interrupted"):  # shown on a terminal only when some were
+        if column in plain and not summary[column].any():
+            plain.remove(column)
     rows = []
     for record in summary.to_dict("records"):
         row = {c: record[c] for c in plain}

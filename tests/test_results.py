@@ -68,7 +68,7 @@ def test_results_csv_columns(sweep):
     assert header == [*axes, "seed", "status", "epochs", *figures, "epochs_to_target",
                       "wall_time_s", "run"]
     means = [f"{f}_{stat}" for f in figures if f != "best_epoch" for stat in ("mean", "std")]
-    assert summary_header == [*axes, "runs", "diverged", "failed", *means,
+    assert summary_header == [*axes, "runs", "diverged", "failed", "interrupted", *means,
                               "epochs_to_target_mean", "epochs_to_target_std"]
 
 
@@ -101,17 +101,17 @@ def test_summary_csv_is_the_mean_and_population_std_of_results_csv(sweep):
 
 def test_a_failed_run_shows_its_last_epoch_but_is_left_out_of_the_means():
     results = pd.DataFrame({
-        "optimizer.lr": ["0.1", "0.1", "0.1", "0.5"],
-        "status": ["completed", "completed", "failed", "diverged"],
-        "final_loss": [0.2, 0.4, 9.0, None],
-        "epochs_to_target": pd.array([3, 5, 1, None], dtype="Int64"),
+        "optimizer.lr": ["0.1", "0.1", "0.1", "0.1", "0.5"],
+        "status": ["completed", "completed", "failed", "interrupted", "diverged"],
+        "final_loss": [0.2, 0.4, 9.0, 7.0, None],
+        "epochs_to_target": pd.array([3, 5, 1, 1, None], dtype="Int64"),
     })
     summary = variant_summary(results, ["optimizer.lr"], ["final_loss", "epochs_to_target"])
-    assert list(summary.columns) == ["optimizer.lr", "runs", "diverged", "failed",
+    assert list(summary.columns) == ["optimizer.lr", "runs", "diverged", "failed", "interrupted",
                                      "final_loss_mean", "final_loss_std",
                                      "epochs_to_target_mean", "epochs_to_target_std"]
     first, second = summary.to_dict("records")
-    assert (first["runs"], first["diverged"], first["failed"]) == (3, 0, 1)
+    assert (first["runs"], first["diverged"], first["failed"], first["interrupted"]) == (4, 0, 1, 1)
     assert first["final_loss_mean"] == pytest.approx(0.3)
     assert first["final_loss_std"] == pytest.approx(0.1)  # ddof=0: not 0.1414
     assert first["epochs_to_target_mean"] == 4 and first["epochs_to_target_std"] == 1
@@ -123,7 +123,8 @@ def test_a_sweep_without_axes_is_one_variant():
     results = pd.DataFrame({"status": ["completed", "completed"], "final_loss": [1.0, 3.0]})
     summary = variant_summary(results, [], ["final_loss"])
     assert summary.to_dict("records") == [
-        {"runs": 2, "diverged": 0, "failed": 0, "final_loss_mean": 2.0, "final_loss_std": 1.0}]
+        {"runs": 2, "diverged": 0, "failed": 0, "interrupted": 0, "final_loss_mean": 2.0,
+         "final_loss_std": 1.0}]
 
 
 def test_a_run_without_a_finished_summary_shows_its_last_complete_epoch(sweep, tmp_path):
