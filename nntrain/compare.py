@@ -697,16 +697,25 @@ def holding(folder: Path, points: list[dict], force: bool = False):
                 lock.release()
 
 
+def unfinished(folder: Path, points: list[dict], local: bool, notes=None) -> list[dict]:
+    """The points whose runs are not finished in ``folder``; on the local pool, those a
+    stopped sweep kept go on from their checkpoints (``kept_point``), which ``notes`` is
+    told."""
+    todo = [kept_point(folder, p) if local else p for p in points
+            if (read_summary(folder / p["dir"]) or {}).get("status") not in FINISHED]
+    kept = sum("resume" in p for p in todo)
+    if kept and notes:
+        notes(f"going on from their checkpoints: {kept} interrupted run"
+              f"{'s' * (kept != 1)}, each alone")
+    return todo
+
+
 def run_points(folder: Path, sweep: Sweep, points: list[dict], workers: int, client, progress,
                metric: str, notes=None):
     """run_sweep's work, its run folders held."""
     write_yaml(folder / "sweep.yaml", sweep.to_dict())
-    todo = [kept_point(folder, p) if client is None else p for p in points
-            if (read_summary(folder / p["dir"]) or {}).get("status") not in FINISHED]
+    todo = unfinished(folder, points, client is None, notes)
     kept = {p["index"] for p in todo if p.get("resume")}  # runs going on from a checkpoint
-    if kept and notes:
-        notes(f"going on from their checkpoints: {len(kept)} interrupted run"
-              f"{'s' * (len(kept) != 1)}, each alone")
     statuses: dict[int, str] = {}  # point index -> its run's status
 
     def on_result(result: dict) -> None:
