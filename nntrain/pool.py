@@ -155,7 +155,7 @@ def worker_main() -> None:
                 ORPHANED = True
                 break
             sent = work(task)
-            with contextlib.suppress(OSError):  # the driver is gone: the next recv ends this worker
+            with contextlib.suppress(OSError):  # the driver is gone: the next recv ends it
                 conn.send(("done", sent))
     finally:  # also when a stop (WorkerStopped) ends it as it sends them
         # not dismissed: its driver died (its pipe closes before the worker is handed to a
@@ -207,10 +207,9 @@ def exit_cleanly(signum, frame):
     first Ctrl-C or SIGTERM does): they end interrupted and resumable, and their results go to
     the driver, which ends the worker once it has taken them. Otherwise (idle, its driver's
     stop at once: SIGUSR2, a second SIGTERM, its driver gone) WorkerStopped unwinds the run in
-    hand at once. Python drops an exception raised while a
-    finalizer or a weakref callback runs (an import's lock, a ZipFile's __del__: seen under
-    load), and the worker would go on, or wait for ever to send a result nobody reads:
-    ``watch_parent`` ends it then."""
+    hand at once. Python drops an exception raised while a finalizer or a weakref callback
+    runs (an import's lock, a ZipFile's __del__: seen under load), and the worker would go on,
+    or wait for ever to send a result nobody reads: ``watch_parent`` ends it then."""
     global STOPPED, TERMS
     if STOPPED is not None:  # ending already: not another exception out of its unwinding
         return
