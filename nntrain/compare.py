@@ -440,9 +440,13 @@ def reach_scheduler(address: str, timeout: float) -> None:
     from dask.distributed import Client
 
     async def probe():
-        client = await asyncio.wait_for(
-            Client(address, asynchronous=True, timeout=f"{timeout}s"), timeout)
-        await client.close()
+        client = Client(address, asynchronous=True, timeout=f"{timeout}s")
+        try:
+            await asyncio.wait_for(client, timeout)
+        finally:  # also one abandoned half-way: else it closes when collected, in whatever
+            # the process does then (a later sweep's cluster closing, with its logging quieted)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.close(), timeout)
 
     # a client abandoned half-way warns about its unawaited coroutines when it is collected,
     # which may be at exit
