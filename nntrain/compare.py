@@ -367,13 +367,12 @@ def stack_notes(points: list[dict], workers: int) -> list[str]:
 
 
 def kept_point(folder: Path, point: dict) -> dict:
-    """A point whose run a stopped sweep kept interrupted, with its checkpoint, is to go on
-    from it (``resume``; alone, since its stack's members stopped at other epochs), if the
-    run's config.yaml is the grid point's (a folder edited since is trained from the start,
-    with a warning); another is trained from the start."""
+    """A point whose run a stopped sweep kept interrupted is to go on from its checkpoint
+    (``resume``; alone, since its stack's members stopped at other epochs), if it has one and
+    the run's config.yaml is the grid point's (a folder edited since is trained from the
+    start, with a warning); otherwise it is trained from the start."""
     run_dir = folder / point["dir"]
-    if ((read_summary(run_dir) or {}).get("status") != "interrupted"
-            or not (run_dir / RunFolder.CHECKPOINT).is_file()):
+    if not (run_dir / RunFolder.CHECKPOINT).is_file():
         return point
     try:
         differs = first_difference(read_yaml(run_dir / RunFolder.CONFIG), point["resolved"])
@@ -705,8 +704,12 @@ def unfinished(folder: Path, points: list[dict], local: bool, notes=None) -> lis
     """The points whose runs are not finished in ``folder``; on the local pool, those a
     stopped sweep kept go on from their checkpoints (``kept_point``), which ``notes`` is
     told."""
-    todo = [kept_point(folder, p) if local else p for p in points
-            if (read_summary(folder / p["dir"]) or {}).get("status") not in FINISHED]
+    todo = []
+    for point in points:
+        status = (read_summary(folder / point["dir"]) or {}).get("status")
+        if status not in FINISHED:
+            todo.append(kept_point(folder, point) if local and status == "interrupted"
+                        else point)
     kept = sum("resume" in p for p in todo)
     if kept and notes:
         notes(f"going on from their checkpoints: {kept} interrupted run"
