@@ -729,7 +729,7 @@ def run_points(folder: Path, sweep: Sweep, points: list[dict], workers: int, cli
         if result.get("note"):  # said in the worker: a stack not set up, a run not resumed
             warnings.warn(result["note"], stacklevel=2)
         if result["index"] in kept and result.get("out") is None:  # lost as it went on
-            statuses[result["index"]] = result["summary"].get("status")
+            statuses[result["index"]] = "lost"
             return  # its kept run stays as it was, resumable still
         if stop.requested and result["summary"].get("status") == "interrupted":
             result["summary"]["signal"] = stop.requested  # the sweep's, as a lone run's says
@@ -773,21 +773,24 @@ def run_points(folder: Path, sweep: Sweep, points: list[dict], workers: int, cli
                 # ended), and what a killed sweep's late workers finished since it began
                 clear_leftovers(folder)
                 summary = write_results(folder, sweep, points, metric)
-    return folder, summary, sum(status == "failed" for status in statuses.values())
+    return folder, summary, sum(status in ("failed", "lost") for status in statuses.values())
 
 
 def failures(folder: Path, count: int, most: int = 5) -> list[str]:
-    """compare's stderr lines for its ``count`` failed runs: 'failed: RUN: ERROR' (the error
-    its summary.json records) for the first ``most`` of them, how many more, and where to
-    look."""
+    """compare's stderr lines for its ``count`` runs that did not finish, no stop asked:
+    'failed: RUN: ERROR' (the error its summary.json records) for the first ``most`` failed
+    ones, how many more, and where to look; and how many --resume went on from and kept
+    interrupted, their worker lost (the rest of ``count``)."""
     failed = []
     for run_dir in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
         summary = read_summary(run_dir) or {}
         if summary.get("status") == "failed":
             failed.append(f"failed: {run_dir.name}: {summary.get('error') or 'no error recorded'}")
-    more = len(failed) - most
-    return failed[:most] + ([f"... and {more} more"] if more > 0 else []) + [
-        f"{count} run(s) failed; see results.csv"]
+    more, kept = len(failed) - most, count - len(failed)
+    return failed[:most] + ([f"... and {more} more"] if more > 0 else []) + (
+        [f"{len(failed)} run(s) failed; see results.csv"] if failed else []) + (
+        [f"{kept} run(s) did not finish and are kept interrupted; the same command with "
+         f"--resume {folder} goes on from their checkpoints"] if kept > 0 else [])
 
 
 def import_for_results() -> None:

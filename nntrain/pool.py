@@ -255,6 +255,17 @@ def lost_result(point: dict, error: str) -> dict:
             "summary": {"status": "failed", "error": error}}
 
 
+def lost_results(points: list[dict], error: str) -> list[dict]:
+    """lost_result of each point, said on stderr: those of runs compare --resume went on from
+    (their points have "resume") are kept as they were, the others recorded failed."""
+    kept = sum("resume" in point for point in points)
+    for count, what in ((len(points) - kept, "recorded failed"),
+                        (kept, "kept as they were, interrupted")):
+        if count:
+            warnings.warn(f"{count} run(s) {what}: {error}", stacklevel=3)
+    return [lost_result(point, error) for point in points]
+
+
 class Worker:
     """One pool process (a fresh interpreter, os.posix_spawn) with a pipe of its own: the driver
     hands it a task, it says it took it, and the task's results come back up the pipe.
@@ -374,9 +385,7 @@ class Crew:
         error = f"no worker could be started ({self.unmade})"
         points = [point for task in self.todo for point in task]
         self.todo = []
-        if points:
-            warnings.warn(f"{len(points)} run(s) recorded failed: {error}", stacklevel=2)
-        return [lost_result(point, error) for point in points]
+        return lost_results(points, error)
 
     def busy(self) -> list[Worker]:
         return [w for w in self.workers if w.task is not None]
@@ -430,8 +439,7 @@ class Crew:
             error = f"the workers die as they start (the last: pid {pid}, exit code {code})"
             worker.task = worker.task + [point for task in self.todo for point in task]
             self.todo = []
-        warnings.warn(f"{len(worker.task)} run(s) recorded failed: {error}", stacklevel=2)
-        return [lost_result(point, error) for point in worker.task]
+        return lost_results(worker.task, error)
 
     def stop(self, on_result: Callable[[dict], None], on_stopped: Callable[[dict], None],
              stop: StopRequests, graceful: bool = True) -> None:

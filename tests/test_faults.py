@@ -1032,6 +1032,52 @@ def test_a_run_the_sweep_goes_on_from_is_not_resumed_by_hand_meanwhile_and_vice_
     assert [p.name for p in runs[0].glob(".*")] == [".nntrain-claim"]  # the other let go
 
 
+def test_a_kept_run_whose_worker_dies_as_it_goes_on_stays_interrupted_and_is_said_so(tmp_path):
+    """--resume goes on from a stopped sweep's kept run and its worker is SIGKILLed: the run is
+    left as it was, interrupted and resumable, and stderr says so (not that it was recorded
+    failed, which results.csv would contradict); compare exits 1, as the grid is not done, and
+    the next --resume finishes it."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    folder = tmp_path / "c"
+    args = NNTRAIN + ["compare", str(CONFIGS / "xor.yaml"), "train.epochs=40000", "--seeds", "2",
+                      "--no-stack", "--workers", "2"]
+    env = {**os.environ, "TMPDIR": str(scratch), "PYTHONFAULTHANDLER": "1"}
+    first = subprocess.Popen(args + ["--out", str(folder)], cwd=tmp_path, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert wait_until(lambda: all(1000 < epochs_written(folder, pid) < 8000
+                                  for pid in pool_workers(first.pid) or [0]), timeout=120)
+    first.send_signal(signal.SIGINT)
+    assert ended_or_dumped(first, timeout=60) and first.returncode == 130
+    kept = {row["run"]: (folder / row["run"] / "metrics.csv").read_bytes()
+            for row in read(folder / "results.csv") if row["status"] == "interrupted"}
+    assert len(kept) == 2, kept
+
+    going_on = subprocess.Popen(args + ["--resume", str(folder)], cwd=tmp_path, env=env,
+                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pid = kill_a_worker_in_flight(going_on, folder, 40000)
+    stderr = ended_or_dumped(going_on, timeout=120)
+    assert going_on.returncode == 1, stderr
+    assert "Traceback" not in stderr and "recorded failed" not in stderr
+    assert "run(s) failed" not in stderr, stderr
+    assert (f"1 run(s) kept as they were, interrupted: its worker (pid {pid}) died before the "
+            "run finished") in stderr, stderr
+    assert (f"1 run(s) did not finish and are kept interrupted; the same command with --resume "
+            f"{folder} goes on from their checkpoints") in stderr, stderr
+    statuses = {row["run"]: row["status"] for row in read(folder / "results.csv")}
+    assert sorted(statuses.values()) == ["completed", "interrupted"], statuses
+    left = next(run for run, status in statuses.items() if status == "interrupted")
+    assert (folder / left / "metrics.csv").read_bytes() == kept[left]  # as it was
+    assert list(folder.glob(".*")) == [folder / ".nntrain-claim"]  # no .partial
+    assert list(scratch.iterdir()) == []
+
+    done = subprocess.run(args + ["--resume", str(folder)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [r["status"] for r in read(folder / "results.csv")] == ["completed"] * 2
+    assert (folder / left / "metrics.csv").read_bytes().startswith(kept[left])
+
+
 def test_a_killed_sweeps_late_workers_never_touch_the_resumed_sweeps_runs(tmp_path):
     """compare SIGKILLed, then --resume at once: the killed sweep's workers live on for a
     moment (here held stopped, as on a loaded machine, until the resumed sweep trains). They
