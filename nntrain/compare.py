@@ -141,6 +141,8 @@ def make_sweep(config: str | Path, overrides: list[str], initializers: list | No
                seeds: str | None, target_loss: float | None,
                optimizers: list | None = None) -> Sweep:
     """The grid from a config and its overrides: comma lists are axes, the rest set the base."""
+    if target_loss is not None and not math.isfinite(target_loss):  # never reached, or at once
+        raise ConfigError(f"must be a finite number, got {target_loss}", "--target-loss")
     raw = read_yaml(config)
     if raw.get("name") is None:
         raw["name"] = default_name(config)

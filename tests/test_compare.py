@@ -73,6 +73,17 @@ def test_bad_axis_value_fails_before_anything_runs(cli, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("target", ["nan", "inf", "-inf"])
+def test_a_target_loss_that_is_not_a_finite_number_is_refused(cli, tmp_path, target):
+    """A NaN target is never reached and -inf neither (inf at once): the epochs-to-target
+    column would be blank or 0 for every run, and nothing would say why."""
+    result = cli("compare", CONFIGS / "xor.yaml", "--target-loss", target, "--out", tmp_path / "c")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: --target-loss: must be a finite number, got {float(target)}")
+    assert not (tmp_path / "c").exists()
+
+
 def test_failed_run_is_recorded_and_the_others_go_on(cli, tmp_path):
     write(tmp_path / "flaky.py", '''
 import numpy as np
