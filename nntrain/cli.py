@@ -351,7 +351,8 @@ def compare(
     """Run CONFIG over a grid (every KEY=A,B,... axis x every seed) and compare the variants.
 
     Writes sweep.yaml, one run folder per grid point, results.csv, summary.csv and
-    loss.png (or <metric>.png); prints the folder; exit 1 if any run failed.
+    loss.png (or <metric>.png); prints the folder; exit 1 if any run failed or did not
+    finish.
     """
     from .compare import compact_summary, failures
     from .compare import compare as run_compare
@@ -371,7 +372,7 @@ def compare(
     if not as_json:
         typer.echo(str(folder))
     if failed:
-        typer.echo("\n".join(failures(folder, failed)), err=True)
+        typer.echo("\n".join(failures(folder)), err=True)
         raise typer.Exit(1)
 
 

@@ -38,11 +38,11 @@ from .config import (apply_override, check_grid_size, default_name, failure, loa
                      parse_override, read_yaml, resolve_data_path, untaken_optimizer_keys)
 from .experiment import prepare, resolve
 from .plots import check_metric, load_matplotlib
-from .registry import ConfigError, label
+from .registry import ConfigError, finite, label
 from .results import figure_columns, run_row
 from .runs import (LOCK, Lock, RunFolder, check_out_dir, claim_out_dir, flatten, new_run_dir,
                    read_summary, remove, safe_name, write_atomic, write_yaml, writer_alive)
-from .pool import WorkerStopped, lost_result, one_blas_thread, run_local, worker_folder
+from .pool import WorkerStopped, lost_results, one_blas_thread, run_local, worker_folder
 from .signals import StopRequests
 from .loop import Interrupted, train
 from .stack import member_limit, stack_plan, train_stacked
@@ -141,8 +141,7 @@ def make_sweep(config: str | Path, overrides: list[str], initializers: list | No
                seeds: str | None, target_loss: float | None,
                optimizers: list | None = None) -> Sweep:
     """The grid from a config and its overrides: comma lists are axes, the rest set the base."""
-    if target_loss is not None and not math.isfinite(target_loss):  # never reached, or at once
-        raise ConfigError(f"must be a finite number, got {target_loss}", "--target-loss")
+    finite(target_loss, "--target-loss")  # NaN or -inf is never reached, inf at once
     raw = read_yaml(config)
     if raw.get("name") is None:
         raw["name"] = default_name(config)
@@ -405,10 +404,11 @@ def clear_leftovers(folder: Path) -> None:
                 remove(entry)
 
 
-def store(folder: Path, result: dict) -> None:
+def store(folder: Path, result: dict) -> str | None:
     """Make a finished run <folder>/<dir>, appearing whole (renamed at the end): the folder its
     local worker trained in place (its ``out``), or one written here from the files a Dask
-    worker sent (or with the summary alone: a lost or stopped run's record)."""
+    worker sent (or with the summary alone: a lost or stopped run's record). Returns the
+    status its summary.json says (failed, if its folder was gone)."""
     final = folder / result["dir"]
     in_place = result.get("out") is not None
     staging = Path(result["out"]) if in_place else folder / f".{result['dir']}.store"
@@ -430,6 +430,7 @@ def store(folder: Path, result: dict) -> None:
     except BaseException:  # a full disk: no half-written folder is left
         remove(staging)
         raise
+    return summary.get("status")
 
 
 def reach_scheduler(address: str, timeout: float) -> None:
@@ -532,9 +533,7 @@ def task_results(future, task: list[dict]) -> list[dict]:
     try:
         return future.result()
     except Exception as err:  # noqa: BLE001  KilledWorker, a worker's unpicklable error
-        error = f"its Dask task failed: {failure(err)}"
-        warnings.warn(f"{len(task)} run(s) recorded failed: {error}", stacklevel=2)
-        return [lost_result(point, error) for point in task]
+        return lost_results(task, f"its Dask task failed: {failure(err)}")
 
 
 # -- results ------------------------------------------------------------------------------
@@ -606,7 +605,8 @@ def compare(config: str | Path, overrides: list[str] = (), *, initializers: list
             resume: str | Path | None = None, target_loss: float | None = None,
             plugins: list[str] = (), progress=None, connect_timeout: float = 10.0,
             metric: str = "loss", break_lock: bool = False, stack: bool = True, notes=None):
-    """Run the grid; returns (folder, summary DataFrame, number of failed runs).
+    """Run the grid; returns (folder, summary DataFrame, number of runs that did not finish
+    though no stop was asked: failed, or kept interrupted as their worker died going on).
 
     ``metric``: the metrics.csv or layers.csv column drawn in <metric>.png. ``break_lock``:
     take over the compare folder's lock (a sweep stopped on another machine). ``stack``:
@@ -735,8 +735,7 @@ def run_points(folder: Path, sweep: Sweep, points: list[dict], workers: int, cli
             return  # its kept run stays as it was, resumable still
         if stop.requested and result["summary"].get("status") == "interrupted":
             result["summary"]["signal"] = stop.requested  # the sweep's, as a lone run's says
-        store(folder, result)
-        statuses[result["index"]] = result["summary"].get("status")
+        statuses[result["index"]] = store(folder, result)
         if progress:
             progress.advance(result)
 
@@ -778,17 +777,18 @@ def run_points(folder: Path, sweep: Sweep, points: list[dict], workers: int, cli
     return folder, summary, sum(status in ("failed", "lost") for status in statuses.values())
 
 
-def failures(folder: Path, count: int, most: int = 5) -> list[str]:
-    """compare's stderr lines for its ``count`` runs that did not finish, no stop asked:
+def failures(folder: Path, most: int = 5) -> list[str]:
+    """compare's stderr lines for the runs of a sweep not stopped that did not finish:
     'failed: RUN: ERROR' (the error its summary.json records) for the first ``most`` failed
-    ones, how many more, and where to look; and how many --resume went on from and kept
-    interrupted, their worker lost (the rest of ``count``)."""
-    failed = []
+    ones, how many more, and where to look; and how many are kept interrupted (a worker died
+    as --resume went on from them)."""
+    failed, kept = [], 0
     for run_dir in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
         summary = read_summary(run_dir) or {}
         if summary.get("status") == "failed":
             failed.append(f"failed: {run_dir.name}: {summary.get('error') or 'no error recorded'}")
-    more, kept = len(failed) - most, count - len(failed)
+        kept += summary.get("status") == "interrupted"
+    more = len(failed) - most
     return failed[:most] + ([f"... and {more} more"] if more > 0 else []) + (
         [f"{len(failed)} run(s) failed; see results.csv"] if failed else []) + (
         [f"{kept} run(s) did not finish and are kept interrupted; the same command with "

@@ -17,7 +17,8 @@ taking it removes it.
 No queue and no lock are shared, so a worker that dies at any moment holds nothing the
 others or the driver wait on: its pipe closes (or its process is gone), and the driver
 knows the task it held. A task it had not taken goes to the next worker; the runs of one
-it had taken are failed results (``lost_result``). On Ctrl-C or SIGTERM the driver asks the
+it had taken are failed results (``lost_results``: compare keeps a run it went on from as it
+was). On Ctrl-C or SIGTERM the driver asks the
 workers to stop their runs after the epoch in progress (SIGUSR1), as a lone run's first
 Ctrl-C does, and stores them as they come, interrupted and resumable; a second Ctrl-C stops
 the workers at once (SIGUSR2: the runs in hand unwind, ``WorkerStopped``), and records the
@@ -250,7 +251,7 @@ def watch_parent(parent: int, every: float = 0.5, grace: float = 2.0) -> None:
 
 def lost_result(point: dict, error: str) -> dict:
     """A point whose worker died (SIGKILL, the OOM killer, a crash) before sending its result:
-    a failed run with no files."""
+    a failed run with no files (compare keeps a run it went on from as it was instead)."""
     return {"index": point["index"], "dir": point["dir"], "error": error, "files": {},
             "summary": {"status": "failed", "error": error}}
 
@@ -349,9 +350,10 @@ class Worker:
 
 class Crew:
     """run_local's workers and the tasks not handed out yet. A worker that dies fails the runs
-    it had taken (said at once on stderr); a task it had not taken yet goes to the next
-    worker. It is replaced while tasks remain, unless workers keep dying before taking any
-    (they cannot start: every task left fails then, not one new process per task)."""
+    it had taken (said at once on stderr: ``lost_results``); a task it had not taken yet goes
+    to the next worker. It is replaced while tasks remain, unless workers keep dying before
+    taking any (they cannot start: every task left fails then, not one new process per
+    task)."""
 
     def __init__(self, folder: str, tasks: list[list[dict]], work: str):
         self.folder, self.work = folder, work

@@ -118,8 +118,14 @@ def test_compare_lists_at_most_five_failed_runs(tmp_path):
     for k in range(7):
         write(tmp_path / f"00{k}-lr=1-seed{k}" / "summary.json",
               json.dumps({"status": "failed" if k else "completed", "error": f"E{k}"}))
-    assert failures(tmp_path, 6) == [f"failed: 00{k}-lr=1-seed{k}: E{k}" for k in range(1, 6)] + [
+    assert failures(tmp_path) == [f"failed: 00{k}-lr=1-seed{k}: E{k}" for k in range(1, 6)] + [
         "... and 1 more", "6 run(s) failed; see results.csv"]
+    # a run --resume went on from, kept interrupted as its worker died: said apart
+    write(tmp_path / "007-lr=1-seed7" / "summary.json", json.dumps({"status": "interrupted"}))
+    assert failures(tmp_path, most=1) == [
+        "failed: 001-lr=1-seed1: E1", "... and 5 more", "6 run(s) failed; see results.csv",
+        f"1 run(s) did not finish and are kept interrupted; the same command with --resume "
+        f"{tmp_path} goes on from their checkpoints"]
 
 
 def test_interrupt_then_resume(tmp_path):
