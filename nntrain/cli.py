@@ -351,8 +351,7 @@ def compare(
     """Run CONFIG over a grid (every KEY=A,B,... axis x every seed) and compare the variants.
 
     Writes sweep.yaml, one run folder per grid point, results.csv, summary.csv and
-    loss.png (or <metric>.png); prints the folder; exit 1 if any run failed or did not
-    finish.
+    loss.png (or <metric>.png); prints the folder; exit 1 if a run failed or is unfinished.
     """
     from .compare import compact_summary, failures
     from .compare import compare as run_compare
