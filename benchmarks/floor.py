@@ -1,14 +1,16 @@
-"""What a process of nntrain's spends before its own work: the interpreter and the imports of
-the libraries it is built on, each timed as a fresh process (wall, and CPU: user + system),
-so that a target for a whole command can be set against what no code of nntrain's can cut:
+"""What a process of nntrain's spends before any code of nntrain's runs: the interpreter and
+the imports of the libraries it is built on, each timed as a fresh process (wall, and CPU:
+user + system), so that a target for a whole command can be set against what nntrain's own
+code cannot cut:
 
-    python benchmarks/floor.py [--repeats 7]
+    python benchmarks/floor.py [--repeats 7] [--workers 2]
 
 A training process (`nntrain train`) imports NumPy, PyYAML and Typer; a compare's driver the
-same, then pandas and matplotlib for results.csv and loss.png (``load_matplotlib`` also fills
-matplotlib's first-figure caches), and each of its pool workers NumPy and nntrain's training
-modules with one BLAS thread. The last line adds these up for a compare on the local pool of
-``--workers`` workers: the CPU-seconds it spends before training anything or drawing.
+same, then pandas and matplotlib for results.csv and loss.png, with matplotlib's first-figure
+caches filled (the default font, the mathtext parser), as ``plots.load_matplotlib`` does; and
+each of its pool workers NumPy and PyYAML with one BLAS thread. No module of nntrain's is
+imported. The last line adds these up for a compare on the local pool of ``--workers``
+workers: the CPU-seconds it spends before nntrain's own modules, training or drawing.
 Medians of --repeats runs of each.
 """
 
@@ -26,15 +28,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ONE_BLAS_THREAD = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"),
                                 "1")
+MATPLOTLIB = ("import matplotlib.backends.backend_agg, matplotlib.figure\n"
+              "from matplotlib import font_manager, mathtext\n"
+              "font_manager.get_font(font_manager.findfont(font_manager.FontProperties()))\n"
+              "mathtext.MathTextParser('agg').parse('$10^{-1}$', 72)\n")
 PARTS = {  # name -> (code, environment added)
     "the interpreter": ("pass", {}),
     "NumPy, PyYAML and Typer (a training process, a compare's driver)":
         ("import numpy, yaml, typer", {}),
-    "a pool worker's imports (one BLAS thread)":
-        ("import nntrain.pool, nntrain.stack, nntrain.compare", ONE_BLAS_THREAD),
-    "NumPy and nntrain.plots": ("import numpy, nntrain.plots", {}),
-    "the same, then pandas and matplotlib (load_matplotlib)":
-        ("import numpy, nntrain.plots as p; p.load_matplotlib(); import pandas", {}),
+    "NumPy and PyYAML, one BLAS thread (a pool worker)": ("import numpy, yaml", ONE_BLAS_THREAD),
+    "NumPy": ("import numpy", {}),
+    "NumPy, then pandas and matplotlib, its first-figure caches filled":
+        ("import numpy, pandas\n" + MATPLOTLIB, {}),
 }
 
 
@@ -68,7 +73,8 @@ def main() -> None:
     worker = medians[names[2]][1]
     results = medians[names[4]][1] - medians[names[3]][1]
     total = driver + options.workers * worker + results
-    print(f"\na compare on {options.workers} workers before training or drawing: driver "
+    print(f"\na compare on {options.workers} workers before nntrain's modules, training or "
+          f"drawing: driver "
           f"{driver:.3f} + {options.workers} x worker {worker:.3f} + pandas and matplotlib "
           f"{results:.3f} = {total:.3f} CPU-s, {total / (os.cpu_count() or 1):.3f} s on "
           f"{os.cpu_count()} cores at best")
