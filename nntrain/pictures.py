@@ -28,7 +28,7 @@ import numpy as np
 
 from .diagnostics import dead_fraction
 from .model import TrainedModel, load_run
-from .plots import new_figure, picture_path, replacing, save_figure
+from .plots import COLOURS, new_figure, picture_path, replacing, save_figure
 from .registry import ConfigError
 from .runs import one_per_variant, read_metrics, read_summary
 from .snapshots import FILE_NAME, Snapshot, load_snapshots
@@ -43,8 +43,7 @@ MAX_FRAMES = 60  # a GIF's frames unless --frames says otherwise
 FRAME_MS = 200  # each frame's time on screen: 5 frames a second
 GIF_DPI = 80
 BAR_AFTER = 1.0  # seconds a GIF may take before it shows a progress bar
-CLASS_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
-                 "#7f7f7f", "#bcbd22", "#17becf"]
+CLASS_COLOURS = COLOURS  # class k's colour is the k-th variant's
 
 
 @dataclass

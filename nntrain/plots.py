@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import textwrap
 import warnings
 from pathlib import Path
@@ -29,6 +28,10 @@ from .tasks import FIGURES
 FORMATS = ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "webp", "tif", "tiff", "pgf", "raw",
            "rgba", "svgz")
 CURVES_DPI = 110
+# the variants' colours in order (loss.png, plot, the view's curves), and the classes' (the
+# pictures' points and regions, the view's)
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf"]
 # the curves' look, set for one drawing at a time (never in matplotlib's global rcParams:
 # pictures.py's panels keep matplotlib's defaults)
 CURVES_LOOK = {"axes.grid": True, "grid.alpha": 0.3, "font.size": 10}
@@ -104,12 +107,6 @@ def _curves_look():
 def _log_scale_helps(values: np.ndarray) -> bool:
     finite = values[np.isfinite(values) & (values > 0)]
     return finite.size > 1 and finite.max() / finite.min() > 100
-
-
-def _natural(label: str) -> list:
-    """Sort key reading numbers as numbers: lr=0.001 < lr=0.1 < lr=2 < lr=50."""
-    parts = re.split(r"(-?\d+(?:\.\d*)?(?:e-?\d+)?)", label)
-    return [(0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts)]
 
 
 METRIC_COLUMNS = [*FIGURES, "lr", "grad_norm", "time_s", "evaluations"]
@@ -243,16 +240,24 @@ def plot_runs(run_dirs: list[Path], out: Path, metric: str = "loss", x: str = "e
         return save_figure(fig, written)
 
 
+def variant_colours(count: int) -> list[str]:
+    """The colours of ``count`` variants in their order: COLOURS, or past its 10 one colour
+    scale (viridis) in the legend's order."""
+    if count <= len(COLOURS):
+        return COLOURS[:max(count, 1)]
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    return [to_hex(c) for c in colormaps["viridis"](np.linspace(0, 0.9, count))]
+
+
 def _draw_panel(ax, panel: dict, metric: str, single: bool, x: str = "epoch") -> int:
     """One axes: per variant the mean curve against ``x``, a min-max band over seeds, lone
     points as markers and an x where a run diverged. Returns the number of curves drawn."""
-    from matplotlib import colormaps
-
     groups = panel["variants"]
     values, starts, count, banded = [], [], 0, False
-    if len(groups) > 10:  # past the 10 default colours: one colour scale in the legend's order
-        ax.set_prop_cycle(color=list(colormaps["viridis"](np.linspace(0, 0.9, len(groups)))))
-    for name in sorted(groups, key=_natural):
+    ax.set_prop_cycle(color=variant_colours(len(groups)))
+    for name in groups:
         run_dirs = [run_dir for run_dir, _ in groups[name]]
         frames = [_series(d, metric, panel["layer"], x) for d in run_dirs]
         diverged = [(read_summary(d) or {}).get("status") == "diverged" for d in run_dirs]

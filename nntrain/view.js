@@ -4,8 +4,7 @@
 (function () {
   "use strict";
   const DATA = JSON.parse(document.getElementById("nntrain-data").textContent);
-  const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
-                   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  const COLOURS = DATA.colours;  // loss.png's and the pictures' (plots.COLOURS)
   const CONFIG = {displaylogo: false, responsive: true};
   const state = {smoothing: 0, seeds: false, extra: false, logx: {}, logy: {}, frame: 0,
                  x: "epoch"};
@@ -315,11 +314,11 @@
   }
   function variantTraces(column) {
     const traces = [];
-    DATA.variants.forEach((variant, i) => {
+    DATA.variants.forEach((variant) => {
       const runs = variant.runs.map((n) => DATA.runs.find((r) => r.name === n))
         .filter((r) => r.curves[column]);
       if (!runs.length) return;
-      const name = esc(variant.label), c = colour(i);
+      const name = esc(variant.label), c = variant.colour;  // its colour in loss.png
       const smoothed = runs.map((r) => ({epochs: xValues(r),
         values: smooth(r.epochs, r.curves[column], state.smoothing)}));
       const agg = aggregate(smoothed);

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .plots import COLOURS, variant_colours
 from .registry import ConfigError
 from .results import report_rows
 from .runs import (Lock, RunFolder, effective_status, find_runs, layers_frame,
@@ -197,8 +198,11 @@ def page_data(paths: list[Path], run_dirs: list[Path], state: dict) -> dict:
         "table": {"columns": columns, "rows": [clean_row(r) for r in rows],
                   "settings": settings},
         "runs": runs,
-        "variants": [{"label": label, "runs": [names[run_dirs.index(d)] for d, _ in members]}
-                     for label, members in groups.items()],
+        "colours": COLOURS,  # as loss.png's and the pictures'
+        "variants": [{"label": label, "colour": colour,
+                      "runs": [names[run_dirs.index(d)] for d, _ in members]}
+                     for (label, members), colour in zip(groups.items(),
+                                                         variant_colours(len(groups)))],
         "curves": curve_columns(runs),
         "extra": [c for c in EXTRA_CURVES if any(c in r["curves"] for r in runs)],
         "pictures": pictures_section(run_dirs) if run_dirs else None,

@@ -93,6 +93,37 @@ def test_page_data_has_one_row_per_run_and_the_report_columns(cli, tmp_path):
     assert run["config"].startswith("name:") or "name:" in run["config"]
 
 
+@pytest.mark.parametrize("values", ["0.5,0.05,5", ",".join(str(k / 100) for k in range(12, 0, -1))])
+def test_each_variant_has_one_colour_in_loss_png_and_in_the_view(cli, tmp_path, monkeypatch,
+                                                                 values):
+    """The same legend order (the labels' natural order, not the grid's) and the same colour
+    for each variant in compare's loss.png and in the view's curves: up to 10 variants from the
+    palette the pictures' classes use too, past 10 from one colour scale."""
+    from matplotlib.colors import to_hex
+
+    from nntrain import plots
+
+    out = tmp_path / "sweep"
+    assert cli("compare", CONFIGS / "xor.yaml", f"optimizer.lr={values}", "train.epochs=20",
+               "--out", out).exit_code == 0
+    runs = find_runs([out])
+    data = page_data([out], runs, sweep_state([out], runs))
+    drawn = {}
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: drawn.setdefault("fig", fig))
+    plots.plot_runs(runs, tmp_path / "loss.png")
+    in_png = [(line.get_label(), to_hex(line.get_color()))
+              for line in drawn["fig"].axes[0].get_lines() if not line.get_label().startswith("_")]
+    in_view = [(v["label"], v["colour"]) for v in data["variants"]]
+    lrs = sorted(float(v) for v in values.split(","))
+    assert in_png == in_view
+    assert [label for label, _ in in_view] == [f"optimizer.lr={lr!r}" for lr in lrs]
+    if len(lrs) <= 10:
+        palette = plots.COLOURS[:len(lrs)]
+        assert [colour for _, colour in in_view] == palette == data["colours"][:len(lrs)]
+    else:
+        assert len({colour for _, colour in in_view}) == len(lrs)
+
+
 # -- where the page goes --------------------------------------------------------------------
 
 
@@ -321,9 +352,11 @@ def test_landscape_adds_each_variants_surface_centred_on_its_trained_loss(cli, t
     result = cli("view", out, "--landscape", "-o", "random.html")
     assert result.exit_code == 0, result.output
     found = page_json((tmp_path / "random.html").read_text())["surfaces"]
-    assert [p["label"] for p in found["panels"]] == ["model.initializer=zeros",
-                                                     "model.initializer=xavier_uniform"]
-    for panel, run in zip(found["panels"], sorted(out.glob("0*"))):
+    # in the labels' natural order, as in loss.png's legend
+    assert [p["label"] for p in found["panels"]] == ["model.initializer=xavier_uniform",
+                                                     "model.initializer=zeros"]
+    for panel in found["panels"]:
+        (run,) = out.glob(f"0*-{panel['label'].removeprefix('model.')}-seed0")
         E = np.array(panel["E"], dtype=float)
         assert E.shape == (31, 31) and panel["a"][15] == panel["b"][15] == 0
         model = load_run(run)

@@ -184,19 +184,22 @@ def test_the_epoch_slider_moves_the_boundary(opened, sweep):
     page.page.wait_for_function("document.getElementById('pictures').layout !== undefined")
     image = "document.getElementById('pictures').layout.images[%d].source"
     assert page.js("document.getElementById('pictures').layout.images.length") == 2  # a variant each
+    labels = page.js("window.nntrainView.data.pictures.panels.map((p) => p.label)")
+    zeros, xavier = (labels.index(f"model.initializer={name}")
+                     for name in ("zeros", "xavier_uniform"))
     assert page.js("document.getElementById('epoch-value').textContent") == "epoch 1000"
-    trained = page.js(image % 1)  # the page opens on the last snapshot
+    trained = page.js(image % xavier)  # the page opens on the last snapshot
     assert trained.startswith("data:image/png;base64,")
     page.page.locator("#epoch-slider").fill("0")  # fires input, as a drag does
-    page.page.wait_for_function(f"{image % 1} !== {json.dumps(trained)}")
+    page.page.wait_for_function(f"{image % xavier} !== {json.dumps(trained)}")
     assert page.js("document.getElementById('epoch-value').textContent") == "epoch 0"
     drawn = page.js("document.querySelectorAll('#pictures image').length")
     assert drawn == 2
     # zero init never breaks symmetry: P(class 1) is one value over the whole plane, and the
     # Xavier panel's is not
     frames = "window.nntrainView.data.pictures.panels[%d].frames.flat(2)"
-    assert len(set(page.js(frames % 0))) == 1
-    assert len(set(page.js(frames % 1))) > 10
+    assert len(set(page.js(frames % zeros))) == 1
+    assert len(set(page.js(frames % xavier))) > 10
 
 
 def test_smoothing_and_the_mean_over_seeds_follow_their_formulas(opened, sweep):
