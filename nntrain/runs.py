@@ -715,26 +715,20 @@ def variant_label(config: dict, keys: list[str]) -> str:
     return ", ".join(f"{k}={label(config.get(k))}" for k in keys)
 
 
-def natural_key(label: str) -> list:
-    """Sort key reading numbers as numbers: lr=0.001 < lr=0.1 < lr=2 < lr=50."""
-    parts = re.split(r"(-?\d+(?:\.\d*)?(?:e-?\d+)?)", label)
-    return [(0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts)]
-
-
 def variants(runs: list[tuple[Path, dict]], leave_out: tuple[str, ...] = ()
              ) -> dict[str, list[tuple[Path, dict]]]:
     """Runs that differ only in seed are one variant: its label -> its (folder, config) pairs,
     lowest seed first. The label names the settings that differ among ``runs`` (seeds, the name
     and ``leave_out`` aside), or is the run's name when nothing else differs. Variants come in
-    their labels' natural order (``natural_key``), the same in loss.png's legend, the panels of
-    plot and the view's legend, so that each has one colour in all of them."""
+    the order of their lowest-seed runs (a compare's: its grid's), the same in loss.png's
+    legend, plot's panels and the view's legend, so that each has one colour in all of them."""
     ignored = SEED_KEYS + ("name",) + leave_out
     keys = [k for k in differing_keys([config for _, config in runs]) if k not in ignored]
     groups: dict[str, list[tuple[Path, dict]]] = {}
     for run_dir, config in sorted(runs, key=lambda run: run[1].get("seed") or 0):
         name = variant_label(config, keys) if keys else str(config.get("name") or run_dir.name)
         groups.setdefault(name, []).append((run_dir, config))
-    return dict(sorted(groups.items(), key=lambda group: natural_key(group[0])))
+    return groups
 
 
 def one_per_variant(run_dirs: list[Path], seed: int | None) -> dict[str, Path]:
