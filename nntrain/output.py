@@ -17,20 +17,22 @@ from .tasks import METRICS
 
 def print_table(rows: list[dict], columns: list[str], as_json: bool = False,
                 csv_file: Path | None = None, csv_separator: str = ",", header: bool = True,
-                drop_first: tuple = (), title: str | None = None, width: int | None = None) -> None:
+                drop_first: tuple = (), title: str | None = None, width: int | None = None,
+                whole: tuple = ()) -> None:
     """JSON with ``as_json``; a rich table on a terminal; CSV when piped. ``csv_file``: also
     write the table as CSV (every column, full precision).
 
     On a terminal numbers have 4 significant digits and are never cut; text folds onto more
     lines. When the columns still cannot fit, those of ``drop_first`` are left out, in that
-    order, and a line on stderr names them."""
+    order, and a line on stderr names them; the ``whole`` columns (a row's name) fold only
+    once those are all out."""
     if as_json:
         sys.stdout.write(to_json([{c: row.get(c) for c in columns} for row in rows]) + "\n")
     elif sys.stdout.isatty() or width is not None:
         from rich.console import Console
 
         console = Console(width=width)
-        shown = fit_columns(rows, columns, drop_first, console.width)
+        shown = fit_columns(rows, columns, drop_first, console.width, whole)
         console.print(rich_table(rows, shown, header, title))
         if len(shown) < len(columns):
             sys.stdout.flush()
@@ -45,6 +47,7 @@ def print_table(rows: list[dict], columns: list[str], as_json: bool = False,
 
 
 MIN_TEXT_WIDTH = 10  # a text column narrower than this folds into too many lines to read
+WHOLE_WIDTH = 40  # a row's name is kept whole up to this, while other columns can go
 
 
 def is_number_column(rows: list[dict], column: str) -> bool:
@@ -63,10 +66,16 @@ def column_width(rows: list[dict], column: str) -> int:
     return max(header, min(MIN_TEXT_WIDTH, max(map(len, cells), default=0)))
 
 
-def fit_columns(rows: list[dict], columns: list[str], drop_first, width: int) -> list[str]:
-    """The columns that fit in ``width`` characters, leaving out ``drop_first`` in order."""
+def fit_columns(rows: list[dict], columns: list[str], drop_first, width: int,
+                whole: tuple = ()) -> list[str]:
+    """The columns that fit in ``width`` characters, leaving out ``drop_first`` in order; the
+    ``whole`` ones count at their longest cell (up to WHOLE_WIDTH), so that they fold only
+    once every column of ``drop_first`` is out."""
     shown = list(columns)
     needed = {c: column_width(rows, c) + 3 for c in columns}  # 2 of padding, 1 of border
+    for column in (c for c in whole if c in needed):
+        longest = max((len(cell_text(row.get(column))) for row in rows), default=0)
+        needed[column] = max(needed[column], min(longest, WHOLE_WIDTH) + 3)
     for column in [c for c in drop_first if c in columns]:
         if sum(needed[c] for c in shown) + 1 <= width:
             break
@@ -117,7 +126,8 @@ def cell_text(value) -> str:
 def print_report(rows: list[dict], columns: list[str], as_json: bool = False,
                  csv_file: Path | None = None, width: int | None = None) -> None:
     """``nntrain report``: on a terminal the run folders are shown below their common parent,
-    and the settings and secondary figures are the first to go when the table cannot fit."""
+    and the settings and secondary figures are the first to go when the table cannot fit,
+    before a run folder's name folds."""
     if as_json or not (sys.stdout.isatty() or width is not None):
         print_table(rows, columns, as_json=as_json, csv_file=csv_file)
         return
@@ -133,7 +143,7 @@ def print_report(rows: list[dict], columns: list[str], as_json: bool = False,
     implied = implied_settings(shown, settings)
     varied = [c for c in reversed(settings) if c not in implied]
     print_table(shown, columns, drop_first=(*implied, *secondary, *varied),
-                title=f"runs in {parent}/" if parent else None, width=width)
+                title=f"runs in {parent}/" if parent else None, width=width, whole=("run",))
     if csv_file is not None:  # the full paths
         with open(csv_file, "w", newline="") as f:
             write_csv(f, rows, columns)
@@ -141,16 +151,34 @@ def print_report(rows: list[dict], columns: list[str], as_json: bool = False,
 
 def implied_settings(rows: list[dict], settings: list[str]) -> list[str]:
     """Settings a reader learns from another column: the config name when the run folders show
-    it (runs/<name>/...), and settings that never vary among runs of one name (the dataset of
-    a lesson): the first to leave a narrow table, before the settings a sweep varied."""
+    it (runs/<name>/...), settings that never vary among runs of one name (the dataset of a
+    lesson), and settings every run folder's name spells (a compare's
+    '003-initializer=zeros-seed0'): the first to leave a narrow table, before the settings a
+    sweep varied."""
     by_name: dict = {}
     for row in rows:
         by_name.setdefault(row.get("name"), []).append(row)
-    implied = [c for c in settings if c != "name" and len(by_name) > 1 and all(
-        len({repr(r.get(c)) for r in group}) == 1 for group in by_name.values())]
+    implied = [c for c in settings if c != "name" and (len(by_name) > 1 and all(
+        len({repr(r.get(c)) for r in group}) == 1 for group in by_name.values())
+        or named_in_runs(rows, c))]
     if "name" in settings and all(f"{r.get('name')}/" in f"/{r['run']}" for r in rows):
         implied.insert(0, "name")
     return implied
+
+
+def named_in_runs(rows: list[dict], column: str) -> bool:
+    """Whether each row's run folder is named with its value of ``column``, as compare names
+    its runs (``compare.slug``: 'initializer=normal_std=0.01', and 'seed3')."""
+    from .registry import label
+    from .runs import safe_name
+
+    for row in rows:
+        value = row.get(column)
+        part = (f"seed{value}" if column == "seed" else
+                safe_name(f"{column.split('.')[-1]}={label(value)}", 40))
+        if value is None or f"-{part}-" not in f"-{Path(str(row['run'])).name}-":
+            return False
+    return bool(rows)
 
 
 def write_csv(stream, rows: list[dict], columns: list[str], separator: str = ",",

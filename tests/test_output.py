@@ -161,3 +161,25 @@ def test_narrow_report_leaves_out_settings_implied_by_the_run_name_first(capsys)
     print_report(rows, list(rows[0]), width=50)
     out, err = capsys.readouterr()
     assert "activation" in out and "left out" in err and "data.name" in err
+
+
+def test_a_narrow_report_keeps_run_names_whole_and_leaves_out_the_settings_they_spell(capsys):
+    """A compare's run folders spell the settings that vary ('003-initializer=he_normal-seed3'):
+    those columns go first, then secondary figures, before a run folder's name folds."""
+    rows = [{"run": f"{i:03d}-initializer={init}-seed{i % 3}", "seed": i % 3,
+             "model.initializer": init, "status": "completed", "epochs": 1000,
+             "final_loss": 0.001 * (i + 1), "final_accuracy": 1.0, "best_loss": 0.001 * (i + 1),
+             "best_epoch": 1000, "wall_time_s": 0.2}
+            for i, init in enumerate(["zeros"] * 3 + ["xavier_uniform"] * 3)]
+    from nntrain.output import implied_settings
+
+    assert implied_settings(rows, ["seed", "model.initializer"]) == ["seed", "model.initializer"]
+    print_report(rows, list(rows[0]), width=100)
+    out, err = capsys.readouterr()
+    assert all(f" {row['run']} " in out for row in rows)  # each on one line, whole
+    assert "final_" in out and "accuracy" in out  # a figure kept over the spelled settings
+    assert "left out to fit 100 columns: seed, model.initializer" in err
+    print_report(rows, list(rows[0]), width=60)  # too narrow even so: the names fold
+    out, err = capsys.readouterr()
+    assert "…" not in out and "0.001" in out
+
