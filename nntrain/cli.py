@@ -382,6 +382,8 @@ def report(
     csv: CsvOpt = None,
     sort: Annotated[Optional[str], typer.Option(
         "--sort", metavar="COLUMN", help="Sort by this column (e.g. final_val_loss).")] = None,
+    reverse: Annotated[bool, typer.Option(
+        "--reverse", "-r", help="With --sort: largest first (blanks still last).")] = False,
     show: Annotated[Optional[str], typer.Option(
         "--columns", metavar="A,B,...", help="Only these columns (run is always shown).")] = None,
     as_json: JsonOpt = False,
@@ -397,7 +399,7 @@ def report(
     from .runs import find_runs, select_columns, sort_rows
 
     rows, columns = report_rows(find_runs(paths))
-    rows = sort_rows(rows, columns, sort)
+    rows = sort_rows(rows, columns, sort, reverse)
     print_report(rows, select_columns(columns, split_list(show)), as_json=as_json, csv_file=csv)
 
 

@@ -832,12 +832,17 @@ def select_columns(columns: list[str], wanted: list[str] | None) -> list[str]:
     return ["run"] + [c for c in wanted if c != "run"]
 
 
-def sort_rows(rows: list[dict], columns: list[str], column: str | None) -> list[dict]:
-    """Rows sorted by ``column`` (blanks last); None keeps their order."""
+def sort_rows(rows: list[dict], columns: list[str], column: str | None,
+              descending: bool = False) -> list[dict]:
+    """Rows sorted by ``column``, ascending or ``descending``, blanks last either way (as
+    pandas' sort_values); equal values keep their order. None keeps the rows' order."""
     if column is None:
+        if descending:
+            raise ConfigError("sorts only with --sort COLUMN", "--reverse")
         return rows
     if column not in columns:
         raise ConfigError(f"no column {column!r}{column_hint(column, columns)} columns: "
                           f"{', '.join(columns)}", "--sort")
-    return sorted(rows, key=lambda r: (r.get(column) is None,
-                                       r.get(column) if r.get(column) is not None else 0))
+    blank = [r for r in rows if r.get(column) is None]
+    given = [r for r in rows if r.get(column) is not None]
+    return sorted(given, key=lambda r: r[column], reverse=descending) + blank

@@ -45,6 +45,26 @@ def test_report_names_figures_apart_from_settings(cli, tmp_path):
     assert old.exit_code == 2 and "did you mean 'final_val_loss'?" in old.stderr
 
 
+def test_report_sorts_either_way_with_blanks_last(cli, tmp_path):
+    """--sort smallest first, --reverse largest first (pandas' sort_values, na_position
+    'last'): a blank cell (a run that failed before its first row) goes last both ways, and
+    runs with equal values keep their order."""
+    from nntrain.runs import sort_rows
+
+    rows = [{"run": "a", "x": 2.0}, {"run": "b", "x": None}, {"run": "c", "x": 1.0},
+            {"run": "d", "x": 2.0}, {"run": "e", "x": 3.0}]
+    runs = lambda sort: [r["run"] for r in sort]  # noqa: E731
+    assert runs(sort_rows(rows, ["run", "x"], "x")) == ["c", "a", "d", "e", "b"]
+    assert runs(sort_rows(rows, ["run", "x"], "x", descending=True)) == ["e", "a", "d", "c", "b"]
+    for lr in ("0.1", "1.0", "0.5"):
+        train(cli, CONFIGS / "xor.yaml", f"optimizer.lr={lr}", "train.epochs=5")
+    ran = cli("report", tmp_path / "runs", "--sort", "optimizer.lr", "-r")
+    assert ran.exit_code == 0, ran.stderr
+    assert [r["optimizer.lr"] for r in csv_rows(ran.stdout)] == ["1.0", "0.5", "0.1"]
+    alone = cli("report", tmp_path / "runs", "--reverse")
+    assert alone.exit_code == 2 and "--reverse: sorts only with --sort COLUMN" in alone.stderr
+
+
 def test_best_loss_without_validation_is_best_loss(cli, tmp_path):
     train(cli, CONFIGS / "xor.yaml", "train.epochs=5")
     row = csv_rows(cli("report", tmp_path / "runs").stdout)[0]
