@@ -68,8 +68,13 @@ def errors_handled():
 
         acted_on()
         folder = getattr(err, "folder", None)  # a sweep's, once it has one
-        typer.echo(f"interrupted: the runs finished so far are in {folder}; the same command "
-                   f"with --resume {folder} goes on" if folder else "interrupted", err=True)
+        if folder and getattr(err, "done", False):
+            typer.echo(f"interrupted: every run had finished; the results are in {folder}",
+                       err=True)
+        else:
+            typer.echo(f"interrupted: the runs finished so far are in {folder}; the same "
+                       f"command with --resume {folder} goes on" if folder else "interrupted",
+                       err=True)
         raise typer.Exit(EXIT_CODES[signal_name(err)]) from None
     except raised_by("runs", "WriteError") as err:  # a full disk: the run recorded as failed
         typer.echo(f"error: {err}", err=True)

@@ -655,6 +655,8 @@ def _run(sweep: Sweep, points: list[dict], workers: int, client, out, resume, pr
                          break_lock)
     except KeyboardInterrupt as stop:  # the CLI says where the finished runs are
         stop.folder = folder
+        stop.done = bool(points) and all(  # a stop as the results were written: nothing to go on
+            (read_summary(folder / p["dir"]) or {}).get("status") in FINISHED for p in points)
         raise
     finally:
         lock.release()

@@ -721,9 +721,8 @@ def test_ctrl_c_at_the_terminal_while_workers_start_is_the_drivers_alone(tmp_pat
         assert "Fatal Python error" not in stderr, stderr
 
 
-def test_a_stop_while_the_results_are_written_waits_until_they_are(tmp_path, monkeypatch):
-    """Ctrl-C while results.csv, summary.csv and loss.png are written: they are written whole,
-    then the stop ends the command (exit 130)."""
+def stop_as_results_are_written(monkeypatch) -> None:
+    """A Ctrl-C as compare begins writing results.csv, summary.csv and loss.png."""
     from nntrain import compare as compare_module
 
     write_results = compare_module.write_results
@@ -733,11 +732,27 @@ def test_a_stop_while_the_results_are_written_waits_until_they_are(tmp_path, mon
         return write_results(*args, **kwargs)
 
     monkeypatch.setattr(compare_module, "write_results", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+
+
+def test_a_stop_while_the_results_are_written_waits_until_they_are(tmp_path, monkeypatch):
+    """Ctrl-C while results.csv, summary.csv and loss.png are written: they are written whole,
+    then the stop ends the command (exit 130)."""
+    stop_as_results_are_written(monkeypatch)
+    with pytest.raises(KeyboardInterrupt) as stopped:
         compare(CONFIGS / "xor.yaml", ["train.epochs=5"], seeds="2", workers=1,
                 out=tmp_path / "c")
     assert {p.name for p in (tmp_path / "c").iterdir()} >= {"results.csv", "summary.csv",
                                                             "loss.png"}
+    assert stopped.value.done  # every run had finished: the CLI does not say --resume goes on
+
+
+def test_a_stop_after_every_run_finished_does_not_say_resume_goes_on(cli, tmp_path, monkeypatch):
+    stop_as_results_are_written(monkeypatch)
+    result = cli("compare", CONFIGS / "xor.yaml", "train.epochs=5", "--seeds", "2",
+                 "--workers", "1", "--out", tmp_path / "c")
+    assert result.exit_code == 130
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"interrupted: every run had finished; the results are in {tmp_path / 'c'}")
 
 
 def test_a_worker_that_dies_while_a_process_it_forked_holds_its_pipe_is_seen(tmp_path):
