@@ -41,7 +41,7 @@ from .plots import check_metric, load_matplotlib
 from .registry import ConfigError, finite, label
 from .results import figure_columns, run_row
 from .runs import (LOCK, Lock, RunFolder, check_out_dir, claim_out_dir, flatten, new_run_dir,
-                   read_summary, remove, safe_name, write_atomic, write_yaml, writer_alive)
+                   read_summary, remove, slug_part, write_atomic, write_yaml, writer_alive)
 from .pool import WorkerStopped, lost_results, one_blas_thread, run_local, worker_folder
 from .signals import StopRequests
 from .loop import Interrupted, train
@@ -100,8 +100,7 @@ class Sweep:
 def slug(setting: dict) -> str:
     """A folder-name-safe summary of a grid point's settings, from the same labels as tables and
     legends: {'model.initializer': {'name': 'normal', 'std': 0.01}} -> 'initializer=normal_std=0.01'."""
-    return "-".join(safe_name(f"{key.split('.')[-1]}={label(value)}", 40)
-                    for key, value in setting.items())[:80] or "base"
+    return "-".join(slug_part(key, value) for key, value in setting.items())[:80] or "base"
 
 
 def legacy_slug(setting: dict) -> str:

@@ -68,12 +68,12 @@ def column_width(rows: list[dict], column: str) -> int:
 
 def fit_columns(rows: list[dict], columns: list[str], drop_first, width: int,
                 whole: tuple = ()) -> list[str]:
-    """The columns that fit in ``width`` characters, leaving out ``drop_first`` in order; the
-    ``whole`` ones count at their longest cell (up to WHOLE_WIDTH), so that they fold only
-    once every column of ``drop_first`` is out."""
+    """The columns that fit in ``width`` characters, leaving out ``drop_first`` in order. With
+    ``whole`` columns (a row's name), text counts at its longest cell (up to WHOLE_WIDTH), as
+    rich draws it, so that those fold only once every column of ``drop_first`` is out."""
     shown = list(columns)
     needed = {c: column_width(rows, c) + 3 for c in columns}  # 2 of padding, 1 of border
-    for column in (c for c in whole if c in needed):
+    for column in columns if whole else ():  # rich draws every text column this wide
         longest = max((len(cell_text(row.get(column))) for row in rows), default=0)
         needed[column] = max(needed[column], min(longest, WHOLE_WIDTH) + 3)
     for column in [c for c in drop_first if c in columns]:
@@ -168,17 +168,19 @@ def implied_settings(rows: list[dict], settings: list[str]) -> list[str]:
 
 def named_in_runs(rows: list[dict], column: str) -> bool:
     """Whether each row's run folder is named with its value of ``column``, as compare names
-    its runs (``compare.slug``: 'initializer=normal_std=0.01', and 'seed3')."""
-    from .registry import label
-    from .runs import safe_name
+    its runs (``runs.slug_part``, and 'seed3'), one name part for each value: a column whose
+    values the names cannot tell apart (cut to one part) is not."""
+    from .runs import SLUG_PART, slug_part
 
+    values_of: dict[str, set] = {}
     for row in rows:
         value = row.get(column)
-        part = (f"seed{value}" if column == "seed" else
-                safe_name(f"{column.split('.')[-1]}={label(value)}", 40))
-        if value is None or f"-{part}-" not in f"-{Path(str(row['run'])).name}-":
+        part = f"seed{value}" if column == "seed" else slug_part(column, value)
+        if value is None or len(part) >= SLUG_PART or (
+                f"-{part}-" not in f"-{Path(str(row['run'])).name}-"):
             return False
-    return bool(rows)
+        values_of.setdefault(part, set()).add(repr(value))
+    return bool(rows) and all(len(values) == 1 for values in values_of.values())
 
 
 def write_csv(stream, rows: list[dict], columns: list[str], separator: str = ",",

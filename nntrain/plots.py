@@ -256,8 +256,8 @@ def _draw_panel(ax, panel: dict, metric: str, single: bool, x: str = "epoch") ->
     points as markers and an x where a run diverged. Returns the number of curves drawn."""
     groups = panel["variants"]
     values, starts, count, banded = [], [], 0, False
-    ax.set_prop_cycle(color=variant_colours(len(groups)))
-    for name in groups:
+    ax.set_prop_cycle(color=COLOURS)  # a single run's curve and its validation curve
+    for name, colour in zip(groups, variant_colours(len(groups))):  # one each, drawn or not
         run_dirs = [run_dir for run_dir, _ in groups[name]]
         frames = [_series(d, metric, panel["layer"], x) for d in run_dirs]
         diverged = [(read_summary(d) or {}).get("status") == "diverged" for d in run_dirs]
@@ -279,7 +279,8 @@ def _draw_panel(ax, panel: dict, metric: str, single: bool, x: str = "epoch") ->
                 banded = True
             if any(diverged):
                 text += " (diverged)" if all(diverged) else f" ({sum(diverged)} diverged)"
-            (line,) = ax.plot(epochs, mean, label=textwrap.fill(text, 60), lw=1.6)
+            (line,) = ax.plot(epochs, mean, label=textwrap.fill(text, 60), lw=1.6,
+                              color=None if single else colour)
             _mark_points(ax, epochs, table, mean, diverged, line.get_color())
             if len(curves) > 1:
                 ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, lw=0)

@@ -696,6 +696,14 @@ def read_config(run_dir: Path) -> dict:
     return flatten(raw) if isinstance(raw, dict) else {}
 
 
+SLUG_PART = 40  # characters of one setting in the name of a compare's run folder
+
+
+def slug_part(key: str, value) -> str:
+    """One setting as compare names its run folders by it: 'initializer=normal_std=0.01'."""
+    return safe_name(f"{key.split('.')[-1]}={label(value)}", SLUG_PART)
+
+
 def safe_name(text: str, limit: int = 80) -> str:
     """A label as a folder name that needs no quoting in a shell: 'normal(std=0.01)' ->
     'normal_std=0.01', '[2, 8, 1]' -> '2_8_1'."""
@@ -834,8 +842,9 @@ def select_columns(columns: list[str], wanted: list[str] | None) -> list[str]:
 
 def sort_rows(rows: list[dict], columns: list[str], column: str | None,
               descending: bool = False) -> list[dict]:
-    """Rows sorted by ``column``, ascending or ``descending``, blanks last either way (as
-    pandas' sort_values); equal values keep their order. None keeps the rows' order."""
+    """Rows sorted by ``column``, ascending or ``descending``, blanks (and NaN) last either
+    way, as pandas' sort_values; numbers apart from text (``auto`` beside 5); equal values keep
+    their order. None keeps the rows' order."""
     if column is None:
         if descending:
             raise ConfigError("sorts only with --sort COLUMN", "--reverse")
@@ -843,6 +852,10 @@ def sort_rows(rows: list[dict], columns: list[str], column: str | None,
     if column not in columns:
         raise ConfigError(f"no column {column!r}{column_hint(column, columns)} columns: "
                           f"{', '.join(columns)}", "--sort")
-    blank = [r for r in rows if r.get(column) is None]
-    given = [r for r in rows if r.get(column) is not None]
-    return sorted(given, key=lambda r: r[column], reverse=descending) + blank
+    def is_blank(value) -> bool:
+        return value is None or (isinstance(value, float) and math.isnan(value))
+
+    blank = [r for r in rows if is_blank(r.get(column))]
+    given = [r for r in rows if not is_blank(r.get(column))]
+    return sorted(given, key=lambda r: (isinstance(r[column], str), r[column]),
+                  reverse=descending) + blank

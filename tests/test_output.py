@@ -179,7 +179,20 @@ def test_a_narrow_report_keeps_run_names_whole_and_leaves_out_the_settings_they_
     assert all(f" {row['run']} " in out for row in rows)  # each on one line, whole
     assert "final_" in out and "accuracy" in out  # a figure kept over the spelled settings
     assert "left out to fit 100 columns: seed, model.initializer" in err
-    print_report(rows, list(rows[0]), width=60)  # too narrow even so: the names fold
+    print_report(rows, list(rows[0]), width=60)  # too narrow even so: the names fold, whole
     out, err = capsys.readouterr()
-    assert "…" not in out and "0.001" in out
+    assert [cell["run"] for cell in table_cells(out, "status")] == [row["run"] for row in rows]
+    # a text column kept beside them is drawn as wide as its text: budgeted so
+    rows = [{"run": row["run"], "seed": row["seed"],
+             "model.activation": "leaky_relu(alpha=0.01)" if row["seed"] else "tanh",
+             **{k: v for k, v in row.items() if k not in ("run", "seed")}} for row in rows]
+    for width in (90, 100, 110):
+        print_report(rows, list(rows[0]), width=width)
+        out, err = capsys.readouterr()
+        assert all(f" {row['run']} " in out for row in rows), (width, out)
+    # names that cannot tell two values apart (cut to 40 characters) do not imply the column
+    long = [{"run": f"00{i}-initializer=variance_scaling_scale=2.0_m-seed0",
+             "model.initializer": f"variance_scaling(scale=2.0, mode={mode})"}
+            for i, mode in enumerate(["fan_in", "fan_avg"])]
+    assert implied_settings(long, ["model.initializer"]) == []
 

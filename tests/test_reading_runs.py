@@ -56,6 +56,10 @@ def test_report_sorts_either_way_with_blanks_last(cli, tmp_path):
     runs = lambda sort: [r["run"] for r in sort]  # noqa: E731
     assert runs(sort_rows(rows, ["run", "x"], "x")) == ["c", "a", "d", "e", "b"]
     assert runs(sort_rows(rows, ["run", "x"], "x", descending=True)) == ["e", "a", "d", "c", "b"]
+    # NaN (a run killed as it diverged) is blank; text apart from numbers (auto beside 5)
+    mixed = [{"run": "a", "x": "auto"}, {"run": "b", "x": float("nan")}, {"run": "c", "x": 5}]
+    assert runs(sort_rows(mixed, ["run", "x"], "x")) == ["c", "a", "b"]
+    assert runs(sort_rows(mixed, ["run", "x"], "x", descending=True)) == ["a", "c", "b"]
     for lr in ("0.1", "1.0", "0.5"):
         train(cli, CONFIGS / "xor.yaml", f"optimizer.lr={lr}", "train.epochs=5")
     ran = cli("report", tmp_path / "runs", "--sort", "optimizer.lr", "-r")

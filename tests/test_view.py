@@ -124,6 +124,29 @@ def test_each_variant_has_one_colour_in_loss_png_and_in_the_view(cli, tmp_path, 
         assert len({colour for _, colour in in_view}) == len(lrs)
 
 
+def test_a_variant_with_nothing_to_draw_leaves_the_others_their_colours(cli, tmp_path,
+                                                                       monkeypatch):
+    """--metric val_loss: the variant without validation data draws no curve, and the others
+    keep the colours they have in the view (they moved up one before)."""
+    from matplotlib.colors import to_hex
+
+    from nntrain import plots
+
+    out = tmp_path / "sweep"
+    assert cli("compare", CONFIGS / "moons.yaml", "data.val_fraction=0.0,0.2,0.3",
+               "train.epochs=5", "--out", out).exit_code == 0
+    runs = find_runs([out])
+    data = page_data([out], runs, sweep_state([out], runs))
+    colours = {v["label"]: v["colour"] for v in data["variants"]}
+    drawn = {}
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: drawn.setdefault("fig", fig))
+    plots.plot_runs(runs, tmp_path / "val_loss.png", "val_loss")
+    in_png = {line.get_label(): to_hex(line.get_color())
+              for line in drawn["fig"].axes[0].get_lines() if not line.get_label().startswith("_")}
+    assert sorted(in_png) == ["data.val_fraction=0.2", "data.val_fraction=0.3"]
+    assert in_png == {label: colours[label] for label in in_png}
+
+
 # -- where the page goes --------------------------------------------------------------------
 
 

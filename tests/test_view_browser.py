@@ -149,6 +149,28 @@ def test_the_compare_page_draws_offline_without_errors(opened, sweep):
         Path(keep).write_bytes(page.page.screenshot(full_page=True))
 
 
+def test_runs_are_drawn_in_their_variants_colours_as_in_loss_png(opened, tmp_path):
+    """One seed per variant, so the page draws run by run: each curve is still its variant's
+    colour (loss.png's), past 10 variants too, and a variant's seeds share it."""
+    from typer.testing import CliRunner
+
+    from nntrain.cli import app
+
+    lrs = ",".join(str(k / 100) for k in range(12, 0, -1))
+    runner = CliRunner()
+    assert runner.invoke(app, ["compare", str(CONFIGS / "xor.yaml"), f"optimizer.lr={lrs}",
+                               "train.epochs=10", "--out", str(tmp_path / "c")]).exit_code == 0
+    assert runner.invoke(app, ["view", str(tmp_path / "c"), "-o",
+                               str(tmp_path / "c.html")]).exit_code == 0
+    page = opened(tmp_path / "c.html")
+    assert page.errors == []
+    wanted = page.js("Object.fromEntries(window.nntrainView.data.variants.map("
+                     "(v) => [v.runs[0], v.colour]))")
+    drawn = page.js("document.getElementById('chart-loss').data.map((t) => [t.name, t.line.color])")
+    assert len(drawn) == 12 and len(set(wanted.values())) == 12
+    assert {name: colour for name, colour in drawn} == wanted
+
+
 def test_the_table_sorts_by_a_clicked_column(opened, sweep):
     page = opened(sweep)
     cells = "Array.from(document.querySelectorAll('#runs-table tbody tr')).map(" \
