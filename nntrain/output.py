@@ -18,21 +18,21 @@ from .tasks import METRICS
 def print_table(rows: list[dict], columns: list[str], as_json: bool = False,
                 csv_file: Path | None = None, csv_separator: str = ",", header: bool = True,
                 drop_first: tuple = (), title: str | None = None, width: int | None = None,
-                whole: tuple = ()) -> None:
+                whole_text: bool = False) -> None:
     """JSON with ``as_json``; a rich table on a terminal; CSV when piped. ``csv_file``: also
     write the table as CSV (every column, full precision).
 
     On a terminal numbers have 4 significant digits and are never cut; text folds onto more
     lines. When the columns still cannot fit, those of ``drop_first`` are left out, in that
-    order, and a line on stderr names them; the ``whole`` columns (a row's name) fold only
-    once those are all out."""
+    order, and a line on stderr names them; with ``whole_text`` text (a row's name) folds
+    only once those are all out."""
     if as_json:
         sys.stdout.write(to_json([{c: row.get(c) for c in columns} for row in rows]) + "\n")
     elif sys.stdout.isatty() or width is not None:
         from rich.console import Console
 
         console = Console(width=width)
-        shown = fit_columns(rows, columns, drop_first, console.width, whole)
+        shown = fit_columns(rows, columns, drop_first, console.width, whole_text)
         console.print(rich_table(rows, shown, header, title))
         if len(shown) < len(columns):
             sys.stdout.flush()
@@ -47,7 +47,7 @@ def print_table(rows: list[dict], columns: list[str], as_json: bool = False,
 
 
 MIN_TEXT_WIDTH = 10  # a text column narrower than this folds into too many lines to read
-WHOLE_WIDTH = 40  # a row's name is kept whole up to this, while other columns can go
+WHOLE_WIDTH = 40  # with whole_text, text is kept whole up to this while columns can go
 
 
 def is_number_column(rows: list[dict], column: str) -> bool:
@@ -67,13 +67,13 @@ def column_width(rows: list[dict], column: str) -> int:
 
 
 def fit_columns(rows: list[dict], columns: list[str], drop_first, width: int,
-                whole: tuple = ()) -> list[str]:
+                whole_text: bool = False) -> list[str]:
     """The columns that fit in ``width`` characters, leaving out ``drop_first`` in order. With
-    ``whole`` columns (a row's name), text counts at its longest cell (up to WHOLE_WIDTH), as
-    rich draws it, so that those fold only once every column of ``drop_first`` is out."""
+    ``whole_text``, text counts at its longest cell (up to WHOLE_WIDTH), as rich draws it, so
+    that it folds (a row's name) only once every column of ``drop_first`` is out."""
     shown = list(columns)
     needed = {c: column_width(rows, c) + 3 for c in columns}  # 2 of padding, 1 of border
-    for column in columns if whole else ():  # rich draws every text column this wide
+    for column in columns if whole_text else ():  # rich draws every text column this wide
         longest = max((len(cell_text(row.get(column))) for row in rows), default=0)
         needed[column] = max(needed[column], min(longest, WHOLE_WIDTH) + 3)
     for column in [c for c in drop_first if c in columns]:
@@ -143,7 +143,7 @@ def print_report(rows: list[dict], columns: list[str], as_json: bool = False,
     implied = implied_settings(shown, settings)
     varied = [c for c in reversed(settings) if c not in implied]
     print_table(shown, columns, drop_first=(*implied, *secondary, *varied),
-                title=f"runs in {parent}/" if parent else None, width=width, whole=("run",))
+                title=f"runs in {parent}/" if parent else None, width=width, whole_text=True)
     if csv_file is not None:  # the full paths
         with open(csv_file, "w", newline="") as f:
             write_csv(f, rows, columns)

@@ -244,7 +244,7 @@ def variant_colours(count: int) -> list[str]:
     """The colours of ``count`` variants in their order: COLOURS, or past its 10 one colour
     scale (viridis) in the legend's order."""
     if count <= len(COLOURS):
-        return COLOURS[:max(count, 1)]
+        return COLOURS[:count]
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 

@@ -289,13 +289,13 @@
   function runTraces(column) {
     const traces = [];
     const variantColour = Object.fromEntries(DATA.variants.map((v) => [v.label, v.colour]));
-    DATA.runs.forEach((run, i) => {
+    DATA.runs.forEach((run) => {
       const raw = run.curves[column], epochs = run.epochs;
       if (!raw) return;
       const values = smooth(epochs, raw, state.smoothing);
       const x = xValues(run);
       // its variant's colour, as in loss.png (a variant's seeds share it)
-      const name = esc(run.name), c = variantColour[run.variant] || colour(i);
+      const name = esc(run.name), c = variantColour[run.variant];
       if (state.smoothing > 0) {
         traces.push({x: x, y: raw, mode: "lines", line: {color: c, width: 1},
                      opacity: 0.25, legendgroup: name, showlegend: false, hoverinfo: "skip",
